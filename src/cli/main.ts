@@ -1,0 +1,51 @@
+/**
+ * The `astrospec` command line. One command per file in ./commands, each a typed yargs
+ * CommandModule whose handler is also exported for tests to call directly.
+ */
+import yargs from 'yargs';
+import type { CommandModule } from 'yargs';
+import { AstrospecError } from '../errors.js';
+import { infoCommand } from './commands/info.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [infoCommand];
+
+export function buildCli(argv: string[]) {
+  let cli = yargs(argv)
+    .scriptName('astrospec')
+    .usage('$0 <command> [options]\n\nClassify LAMOST-like spectra into star, galaxy and QSO.')
+    .strict()
+    .demandCommand(1, 'Name a command (see --help).')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error, y) => {
+      if (error) throw error;
+      throw new AstrospecError('BAD_ARGUMENT', `${message}\n\n${y.help().toString?.() ?? ''}`.trim());
+    });
+  for (const command of commands) cli = cli.command(command);
+  return cli.help().alias('h', 'help').version();
+}
+
+/** Runs the CLI; prints one clear line for expected errors and exits non-zero. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli(argv).parseAsync();
+  } catch (error) {
+    process.exitCode = reportError(error);
+  }
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof AstrospecError) {
+    process.stderr.write(`astrospec: ${error.message}\n`);
+    if (process.env.ASTROSPEC_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`);
+    return error.code === 'INTERRUPTED' ? 130 : error.code === 'BAD_ARGUMENT' ? 2 : 1;
+  }
+  const e = error as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && typeof e.path === 'string') {
+    process.stderr.write(`astrospec: ${e.path}: ${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`astrospec: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 70;
+}

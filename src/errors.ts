@@ -1,0 +1,50 @@
+/**
+ * The one error type astrospec throws. `code` is stable and machine-readable; the message
+ * names the file, row and column where the input is at fault.
+ */
+export type ErrorCode =
+  | 'BAD_ARGUMENT' // an option or argument is out of range or of the wrong type
+  | 'BAD_INPUT' // a file's content is malformed (ragged row, non-numeric cell, bad label, ...)
+  | 'UNSUPPORTED' // a valid file we can't read (unknown codec, FITS layout, ...)
+  | 'TRUNCATED' // a file ends early
+  | 'IO' // the file system said no
+  | 'NATIVE' // the addon failed or is missing
+  | 'MODEL' // a model doesn't fit the data or can't be loaded
+  | 'INTERRUPTED'; // the user stopped the command
+
+export interface ErrorLocation {
+  file?: string;
+  /** 1-based data row (header excluded) for tabular files, or the spectrum index for FITS. */
+  row?: number;
+  /** Column name (e.g. `FE17`) or 1-based column number. */
+  column?: string | number;
+}
+
+export class AstrospecError extends Error {
+  readonly code: ErrorCode;
+  readonly file?: string;
+  readonly row?: number;
+  readonly column?: string | number;
+
+  constructor(code: ErrorCode, message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(formatMessage(message, where), options);
+    this.name = 'AstrospecError';
+    this.code = code;
+    this.file = where.file;
+    this.row = where.row;
+    this.column = where.column;
+  }
+}
+
+function formatMessage(message: string, where: ErrorLocation): string {
+  const parts: string[] = [];
+  if (where.file !== undefined) parts.push(where.file);
+  if (where.row !== undefined) parts.push(`row ${where.row}`);
+  if (where.column !== undefined) parts.push(`column ${where.column}`);
+  return parts.length > 0 ? `${parts.join(', ')}: ${message}` : message;
+}
+
+/** Throws BAD_ARGUMENT unless `condition` holds; the TS side owns argument validation. */
+export function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AstrospecError('BAD_ARGUMENT', message);
+}

@@ -1,0 +1,79 @@
+/**
+ * The in-memory batch every reader yields, every writer takes, and preprocessing, training
+ * and inference work on: fluxes row-major in one Float32Array, [rows × grid.length].
+ */
+
+export const CLASS_NAMES = ['star', 'galaxy', 'qso'] as const;
+export type ClassName = (typeof CLASS_NAMES)[number];
+/** Label value for "no label" in `SpectrumBatch.labels`. */
+export const NO_LABEL = -1;
+
+/** A linear wavelength grid in Ångström: λ_i = start + step·i, i = 0 … length−1. */
+export interface WavelengthGrid {
+  start: number;
+  step: number;
+  length: number;
+}
+
+/** The competition grid: λ = 3800 + 2·i Å, 2600 pixels (3800–8998 Å). */
+export const COMPETITION_GRID: Readonly<WavelengthGrid> = Object.freeze({ start: 3800, step: 2, length: 2600 });
+
+export interface SpectrumBatch {
+  /** Row ids as they appear in the source (CSV `id` column, FITS OBSID or file name, ...). */
+  ids: string[];
+  /** Row-major fluxes, ids.length × grid.length. */
+  flux: Float32Array;
+  grid: WavelengthGrid;
+  /** Class index into CLASS_NAMES per row, NO_LABEL (−1) where unknown; absent when the source has no labels. */
+  labels?: Int8Array;
+  /** Optional per-pixel flags, same shape as flux: 1 = bad pixel (e.g. ivar = 0 in FITS). */
+  badPixels?: Uint8Array;
+  /** 0-based index of this batch's first row in its source, for error messages and ordering. */
+  firstRow: number;
+}
+
+export function batchRows(batch: SpectrumBatch): number {
+  return batch.ids.length;
+}
+
+/** Parses a label as written in files: star/galaxy/qso in any case. Returns −1 for unknown. */
+export function parseLabel(text: string): number {
+  const index = (CLASS_NAMES as readonly string[]).indexOf(text.trim().toLowerCase());
+  return index;
+}
+
+/** Wavelength of pixel i. */
+export function wavelengthAt(grid: WavelengthGrid, i: number): number {
+  return grid.start + grid.step * i;
+}
+
+/** Wavelengths of the whole grid as a Float64Array (Å). */
+export function gridWavelengths(grid: WavelengthGrid): Float64Array {
+  const out = new Float64Array(grid.length);
+  for (let i = 0; i < grid.length; i++) out[i] = grid.start + grid.step * i;
+  return out;
+}
+
+export function sameGrid(a: WavelengthGrid, b: WavelengthGrid): boolean {
+  return a.length === b.length && Math.abs(a.start - b.start) < 1e-9 && Math.abs(a.step - b.step) < 1e-12;
+}
+
+/** Concatenates batches on the same grid (labels kept only if every batch has them). */
+export function concatBatches(batches: SpectrumBatch[]): SpectrumBatch {
+  if (batches.length === 0) throw new Error('concatBatches: no batches');
+  const grid = batches[0]!.grid;
+  const rows = batches.reduce((n, b) => n + b.ids.length, 0);
+  const flux = new Float32Array(rows * grid.length);
+  const ids: string[] = [];
+  const withLabels = batches.every((b) => b.labels !== undefined);
+  const labels = withLabels ? new Int8Array(rows) : undefined;
+  let at = 0;
+  for (const b of batches) {
+    if (!sameGrid(b.grid, grid)) throw new Error('concatBatches: batches are on different grids');
+    flux.set(b.flux.subarray(0, b.ids.length * grid.length), at * grid.length);
+    if (labels && b.labels) labels.set(b.labels.subarray(0, b.ids.length), at);
+    for (const id of b.ids) ids.push(id);
+    at += b.ids.length;
+  }
+  return { ids, flux, grid, labels, firstRow: batches[0]!.firstRow };
+}
