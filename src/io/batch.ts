@@ -30,6 +30,8 @@ export interface SpectrumBatch {
   badPixels?: Uint8Array;
   /** 0-based index of this batch's first row in its source, for error messages and ordering. */
   firstRow: number;
+  /** Optional named per-row float columns carried with the spectra (e.g. synthetic `snr`, `redshift`). */
+  extra?: Record<string, Float32Array>;
 }
 
 export function batchRows(batch: SpectrumBatch): number {

@@ -24,6 +24,9 @@ export interface PreprocessSpec {
   smoothWindow: number;
   /** Names of the feature columns fed to the side input, in order (empty = none). */
   features: string[];
+  /** Standardisation of the side features (z = (x − mean) / std), fitted on the training set. */
+  featureMean?: number[];
+  featureStd?: number[];
 }
 
 export interface ModelSpec {
