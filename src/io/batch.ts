@@ -32,6 +32,8 @@ export interface SpectrumBatch {
   firstRow: number;
   /** Optional named per-row float columns carried with the spectra (e.g. synthetic `snr`, `redshift`). */
   extra?: Record<string, Float32Array>;
+  /** Optional named per-row string columns (e.g. FITS `subclass`, synthetic `subclass`). */
+  tags?: Record<string, string[]>;
 }
 
 export function batchRows(batch: SpectrumBatch): number {
