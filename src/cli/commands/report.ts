@@ -1,0 +1,53 @@
+import type { CommandModule } from 'yargs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { loadReportInputs } from '../../report/load.js';
+import { buildReport } from '../../report/report.js';
+
+export interface ReportArgs {
+  predictions: string;
+  data?: string;
+  log?: string;
+  model?: string;
+  examples?: number;
+  output: string;
+  quiet?: boolean;
+}
+
+/** Writes `text` to a temporary file beside `path`, then renames it into place. */
+export async function writeFileAtomically(path: string, text: string): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
+  try {
+    await writeFile(temporary, text, 'utf8');
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+export async function reportHandler(args: ReportArgs): Promise<{ output: string; bytes: number }> {
+  const inputs = await loadReportInputs({ predictions: args.predictions, data: args.data, log: args.log, model: args.model, examplesPerClass: args.examples });
+  const html = await buildReport(inputs);
+  await writeFileAtomically(args.output, html);
+  const bytes = Buffer.byteLength(html);
+  if (!args.quiet) process.stderr.write(`report: ${args.output} (${(bytes / 1024).toFixed(0)} KiB)\n`);
+  return { output: args.output, bytes };
+}
+
+export const reportCommand: CommandModule<object, ReportArgs> = {
+  command: 'report',
+  describe: 'Write one self-contained HTML report: scores, confusion matrix, F1 against S/N, example spectra, training curves',
+  builder: (y) =>
+    y
+      .option('predictions', { alias: 'p', type: 'string', demandOption: true, describe: 'Predictions written by classify (CSV or Arrow)' })
+      .option('data', { alias: 'd', type: 'string', describe: 'The classified spectra (labels, S/N and example spectra come from it)' })
+      .option('log', { type: 'string', describe: 'Training log, runs/x/train-log.jsonl' })
+      .option('model', { alias: 'm', type: 'string', describe: 'Model folder or .onnx file, to describe it' })
+      .option('examples', { type: 'number', default: 2, describe: 'Example spectra per class' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'HTML file to write' })
+      .option('quiet', { type: 'boolean', default: false }) as never,
+  handler: async (args) => {
+    await reportHandler(args);
+  },
+};

@@ -1,0 +1,129 @@
+/**
+ * Line-level access to the predictions CSV that `astrospec classify` writes
+ * (`row,id,predicted,p_star,p_galaxy,p_qso,status`). `astrospec merge` streams shards line by
+ * line and only needs the `row` cell of each line, so it reads them here rather than parsing
+ * whole tables.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { AstrospecError } from '../errors.js';
+import { CLASS_NAMES } from '../io/batch.js';
+
+/** Splits one CSV line into cells (RFC 4180 quoting; a quoted cell may contain commas and ""). */
+export function splitCsvLine(line: string, where: { file: string; row?: number }): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let cell = '';
+      i++;
+      for (;;) {
+        const close = line.indexOf('"', i);
+        if (close < 0) throw new AstrospecError('BAD_INPUT', `unterminated quoted cell ${cells.length + 1}`, where);
+        cell += line.slice(i, close);
+        if (line[close + 1] === '"') {
+          cell += '"';
+          i = close + 2;
+        } else {
+          i = close + 1;
+          break;
+        }
+      }
+      cells.push(cell);
+      if (i === line.length) return cells;
+      if (line[i] !== ',') throw new AstrospecError('BAD_INPUT', `text after the closing quote of cell ${cells.length}`, where);
+      i++;
+    } else {
+      const comma = line.indexOf(',', i);
+      if (comma < 0) {
+        cells.push(line.slice(i));
+        return cells;
+      }
+      cells.push(line.slice(i, comma));
+      i = comma + 1;
+    }
+  }
+}
+
+/** Lines of a text file without their line ends (CRLF or LF), skipping a final empty line. */
+export async function* textLines(path: string): AsyncGenerator<string> {
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) yield line;
+  } finally {
+    lines.close();
+  }
+}
+
+/** Parses a `row` cell: a non-negative integer written in decimal. */
+export function parseRowIndex(text: string, where: { file: string; row: number }): number {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) throw new AstrospecError('BAD_INPUT', `row index "${text}" is not a non-negative integer`, { ...where, column: 'row' });
+  const value = Number(trimmed);
+  if (!Number.isSafeInteger(value)) throw new AstrospecError('BAD_INPUT', `row index ${trimmed} is too large`, { ...where, column: 'row' });
+  return value;
+}
+
+/** Predictions of one classify run, in file order. */
+export interface PredictionTable {
+  file: string;
+  /** 0-based index of each line's spectrum in the classified input. */
+  rows: number[];
+  ids: string[];
+  /** Class index into CLASS_NAMES, −1 where status is not ok. */
+  predicted: Int8Array;
+  /** rows × 3 (p_star, p_galaxy, p_qso); NaN where status is not ok. */
+  probabilities: Float32Array;
+  /** 'ok' or the reason the row was not classified. */
+  status: string[];
+}
+
+const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+
+/** Reads a whole predictions CSV into memory, validating every cell. */
+export async function readPredictionsCsv(file: string): Promise<PredictionTable> {
+  const table: PredictionTable = { file, rows: [], ids: [], predicted: new Int8Array(0), probabilities: new Float32Array(0), status: [] };
+  const predicted: number[] = [];
+  const probabilities: number[] = [];
+  let columns: number[] | undefined;
+  let lineNumber = -1;
+  for await (const line of textLines(file)) {
+    lineNumber++;
+    if (columns === undefined) {
+      const names = splitCsvLine(line.replace(/^\uFEFF/, ''), { file }).map((n) => n.trim());
+      columns = PREDICTION_COLUMNS.map((name) => {
+        const at = names.indexOf(name);
+        if (at < 0) throw new AstrospecError('BAD_INPUT', `the header has no "${name}" column (columns: ${names.join(', ')})`, { file });
+        return at;
+      });
+      continue;
+    }
+    const where = { file, row: lineNumber };
+    if (line.length === 0) throw new AstrospecError('BAD_INPUT', 'empty line', where);
+    const cells = splitCsvLine(line, where);
+    const cell = (k: number) => cells[columns![k]!] ?? '';
+    table.rows.push(parseRowIndex(cell(0), where));
+    table.ids.push(cell(1));
+    const status = cell(6).trim();
+    table.status.push(status);
+    const label = cell(2).trim();
+    const classIndex = (CLASS_NAMES as readonly string[]).indexOf(label);
+    if (status === 'ok') {
+      if (classIndex < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { ...where, column: 'predicted' });
+      for (let k = 3; k <= 5; k++) {
+        const p = Number(cell(k));
+        if (cell(k).trim() === '' || !Number.isFinite(p) || p < 0 || p > 1) {
+          throw new AstrospecError('BAD_INPUT', `probability "${cell(k)}" is not a number in [0, 1]`, { ...where, column: PREDICTION_COLUMNS[k] });
+        }
+        probabilities.push(p);
+      }
+    } else {
+      probabilities.push(Number.NaN, Number.NaN, Number.NaN);
+    }
+    predicted.push(status === 'ok' ? classIndex : -1);
+  }
+  if (columns === undefined) throw new AstrospecError('BAD_INPUT', 'empty file: no header line', { file });
+  table.predicted = Int8Array.from(predicted);
+  table.probabilities = Float32Array.from(probabilities);
+  return table;
+}
