@@ -27,6 +27,11 @@ export interface SpectraSource {
   rowCount?: number;
   /** Total bytes of the input, for progress and MB/s. */
   byteLength: number;
+  /**
+   * Counts the rows by scanning the input when `rowCount` is not known up front (CSV: one pass
+   * over the bytes counting line ends, no number parsing). Resolves to `rowCount` when it is set.
+   */
+  countRows?(): Promise<number>;
   /** Streams the rows in order. Each call starts from the beginning. */
   batches(): AsyncIterable<SpectrumBatch>;
   close(): Promise<void>;

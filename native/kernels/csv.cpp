@@ -1,0 +1,336 @@
+#include "kernels/csv.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <system_error>
+#include <algorithm>
+#include <vector>
+
+#include "kernels/parallel.h"
+
+namespace astro {
+namespace {
+
+// Exact powers of ten as doubles: 10^22 is the largest that a double represents exactly.
+constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+inline bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+enum class NumberStatus { ok, malformed, non_finite };
+
+// Slow path: std::from_chars (libstdc++'s is fast_float-based and correctly rounded) on the
+// unsigned part [s, q) already validated by the scanner. Values that underflow float32 become
+// ±0 as they do when pandas reads float64 and casts to float32; overflow is non-finite.
+NumberStatus parse_exact(const char* s, const char* q, bool negative, bool exponent_positive, float* out) {
+  float v = 0.0f;
+  auto r = std::from_chars(s, q, v);
+  if (r.ec == std::errc::result_out_of_range) {
+    double d = 0.0;
+    auto rd = std::from_chars(s, q, d);
+    if (rd.ec == std::errc()) {
+      v = static_cast<float>(d);
+    } else {
+      v = exponent_positive ? std::numeric_limits<float>::infinity() : 0.0f;
+    }
+  } else if (r.ec != std::errc() || r.ptr != q) {
+    return NumberStatus::malformed;
+  }
+  if (!std::isfinite(v)) return NumberStatus::non_finite;
+  *out = negative ? -v : v;
+  return NumberStatus::ok;
+}
+
+// Parses a decimal number starting at p (line end e). On success *end is just past the number
+// and any spaces after it. Most fluxes as pandas writes them (≤ 9 significant digits, small
+// exponents) take the fast path: the integer mantissa m and 10^k are exact doubles, so m·10^k
+// or m/10^k is one correctly rounded double operation; rounding that double to float32 equals
+// rounding the exact decimal unless the double landed exactly on a float32 rounding midpoint,
+// which is checked (Clinger 1990, "How to read floating point numbers accurately").
+inline NumberStatus parse_number(const char* p, const char* e, float* out, const char** end) {
+  while (p < e && is_space(*p)) ++p;
+  bool negative = false;
+  if (p < e && (*p == '-' || *p == '+')) {
+    negative = *p == '-';
+    ++p;
+  }
+  const char* s = p;
+  // Up to 19 digits fit a uint64 exactly. Leading zeros are counted too (keeping the loop
+  // branch-free); only numbers with more than 19 digits in all take the slow path.
+  uint64_t m = 0;
+  const char* q = p;
+  while (q < e && is_digit(*q)) m = m * 10 + static_cast<uint64_t>(*q++ - '0');
+  const size_t int_digits = static_cast<size_t>(q - s);
+  size_t frac_len = 0;
+  if (q < e && *q == '.') {
+    ++q;
+    const char* f = q;
+    while (q < e && is_digit(*q)) m = m * 10 + static_cast<uint64_t>(*q++ - '0');
+    frac_len = static_cast<size_t>(q - f);
+  }
+  const bool truncated = int_digits + frac_len > 19;
+  if (int_digits + frac_len == 0) {
+    // nan / inf / infinity are numbers to from_chars but not acceptable fluxes.
+    if (q < e && (*q == 'n' || *q == 'N' || *q == 'i' || *q == 'I')) {
+      float v;
+      auto r = std::from_chars(q, e, v);
+      if (r.ec == std::errc() && !std::isfinite(v)) {
+        *end = r.ptr;
+        return NumberStatus::non_finite;
+      }
+    }
+    return NumberStatus::malformed;
+  }
+  long exponent = 0;
+  if (q < e && (*q == 'e' || *q == 'E')) {
+    ++q;
+    bool exp_negative = false;
+    if (q < e && (*q == '-' || *q == '+')) {
+      exp_negative = *q == '-';
+      ++q;
+    }
+    if (q >= e || !is_digit(*q)) return NumberStatus::malformed;
+    while (q < e && is_digit(*q)) {
+      if (exponent < 100000) exponent = exponent * 10 + (*q - '0');
+      ++q;
+    }
+    if (exp_negative) exponent = -exponent;
+  }
+  const char* number_end = q;
+  while (q < e && is_space(*q)) ++q;
+  *end = q;
+
+  if (m == 0 && !truncated) {
+    *out = negative ? -0.0f : 0.0f;
+    return NumberStatus::ok;
+  }
+  const long k = exponent - static_cast<long>(frac_len);
+  const bool exponent_positive = exponent + static_cast<long>(int_digits) > 0;
+  if (!truncated && m < (uint64_t{1} << 53) && k >= -22 && k <= 22) {
+    double d = k < 0 ? static_cast<double>(m) / kPow10[-k] : static_cast<double>(m) * kPow10[k];
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    const uint64_t low = bits & ((uint64_t{1} << 29) - 1);
+    if (d >= static_cast<double>(std::numeric_limits<float>::min()) &&
+        d < static_cast<double>(std::numeric_limits<float>::max()) && low != (uint64_t{1} << 28)) {
+      float v = static_cast<float>(d);
+      *out = negative ? -v : v;
+      return NumberStatus::ok;
+    }
+  }
+  return parse_exact(s, number_end, negative, exponent_positive, out);
+}
+
+struct RowError {
+  CsvError kind = CsvError::none;
+  size_t row = 0, field = 0, offset = 0;
+};
+
+// Text field at p: quoted ("" escapes a quote) or up to the next comma. Sets *q past it.
+inline CsvError text_field(const char* p, const char* e, const char** q) {
+  if (p < e && *p == '"') {
+    const char* c = p + 1;
+    for (;;) {
+      const void* hit = std::memchr(c, '"', static_cast<size_t>(e - c));
+      if (!hit) return CsvError::unterminated_quote;
+      c = static_cast<const char*>(hit);
+      if (c + 1 < e && c[1] == '"') {
+        c += 2;
+        continue;
+      }
+      *q = c + 1;
+      if (*q < e && **q != ',') return CsvError::unterminated_quote;
+      return CsvError::none;
+    }
+  }
+  const void* comma = std::memchr(p, ',', static_cast<size_t>(e - p));
+  *q = comma ? static_cast<const char*>(comma) : e;
+  return CsvError::none;
+}
+
+// Parses one row [b, e) (line terminator excluded). Returns the error, if any.
+RowError parse_row(const char* base, const char* b, const char* e, const CsvLayout& layout, float* flux,
+                   int32_t* spans) {
+  RowError err;
+  auto fail = [&](CsvError kind, size_t field, const char* at) {
+    err.kind = kind;
+    err.field = field;
+    err.offset = static_cast<size_t>(at - base);
+    return err;
+  };
+  if (b == e) return fail(CsvError::empty_line, 0, b);
+  const size_t total = layout.text_fields() + layout.pixels;
+  const char* p = b;
+  size_t field = 0;
+  // After field `field` ends at p: step over the comma, or check the line ends with the last field.
+  auto next = [&](const char* at) -> bool {
+    if (field + 1 == total) {
+      if (at != e) {
+        fail(CsvError::too_many_fields, total, at);
+        return false;
+      }
+      return true;
+    }
+    if (at == e) {
+      fail(CsvError::too_few_fields, field + 1, at);
+      return false;
+    }
+    p = at + 1;  // *at == ',' is guaranteed by the field parsers
+    ++field;
+    return true;
+  };
+  int32_t* span = spans;
+  if (layout.has_id) {
+    const char* q;
+    CsvError k = text_field(p, e, &q);
+    if (k != CsvError::none) return fail(k, field, p);
+    *span++ = static_cast<int32_t>(p - base);
+    *span++ = static_cast<int32_t>(q - base);
+    if (!next(q)) return err;
+  }
+  for (size_t i = 0; i < layout.pixels; ++i) {
+    const char* q = p;
+    float v = 0.0f;
+    NumberStatus status = parse_number(p, e, &v, &q);
+    if (status == NumberStatus::non_finite) return fail(CsvError::non_finite, field, p);
+    if (status == NumberStatus::malformed || (q < e && *q != ',')) return fail(CsvError::not_a_number, field, p);
+    flux[i] = v;
+    if (!next(q)) return err;
+  }
+  for (size_t t = 0; t < layout.trailing; ++t) {
+    const char* q;
+    CsvError k = text_field(p, e, &q);
+    if (k != CsvError::none) return fail(k, field, p);
+    *span++ = static_cast<int32_t>(p - base);
+    *span++ = static_cast<int32_t>(q - base);
+    if (!next(q)) return err;
+  }
+  return err;
+}
+
+}  // namespace
+
+bool csv_parse_float(const char* p, const char* end, float* out, bool* non_finite) {
+  const char* q = p;
+  NumberStatus status = parse_number(p, end, out, &q);
+  *non_finite = status == NumberStatus::non_finite;
+  if (status == NumberStatus::non_finite) return q == end;
+  return status == NumberStatus::ok && q == end;
+}
+
+CsvParseResult csv_parse_rows(const char* data, size_t size, const CsvLayout& layout, size_t max_rows,
+                              float* flux, int32_t* spans, int threads) {
+  CsvParseResult result;
+  // Spans are int32 offsets; TS reads far smaller chunks.
+  if (size >= (size_t{1} << 31)) throw std::length_error("csv chunk larger than 2 GiB");
+  // Cut lines first (memchr is memory-bound), then parse rows independently in parallel.
+  std::vector<size_t> starts;
+  starts.reserve(max_rows < 65536 ? max_rows + 1 : 65537);
+  size_t at = 0;
+  while (starts.size() < max_rows && at < size) {
+    const void* nl = std::memchr(data + at, '\n', size - at);
+    if (!nl) break;
+    starts.push_back(at);
+    at = static_cast<size_t>(static_cast<const char*>(nl) - data) + 1;
+  }
+  const size_t rows = starts.size();
+  starts.push_back(at);
+  const size_t span_stride = 2 * layout.text_fields();
+
+  // Threads only pay off once there is enough text to amortise starting them.
+  int use_threads = threads <= 0 ? default_threads() : threads;
+  if (at < (size_t{1} << 20)) use_threads = 1;
+  std::vector<RowError> errors(static_cast<size_t>(use_threads > 0 ? use_threads : 1));
+  parallel_for(rows, use_threads, [&](size_t begin, size_t end, int worker) {
+    for (size_t r = begin; r < end; ++r) {
+      const char* b = data + starts[r];
+      const char* e = data + starts[r + 1] - 1;  // at the '\n'
+      if (e > b && e[-1] == '\r') --e;
+      RowError err = parse_row(data, b, e, layout, flux + r * layout.pixels, spans + r * span_stride);
+      if (err.kind != CsvError::none) {
+        err.row = r;
+        errors[static_cast<size_t>(worker)] = err;
+        return;
+      }
+    }
+  });
+  result.rows = rows;
+  result.consumed = at;
+  for (const RowError& err : errors) {
+    if (err.kind != CsvError::none && (result.error == CsvError::none || err.row < result.error_row)) {
+      result.error = err.kind;
+      result.error_row = err.row;
+      result.error_field = err.field;
+      result.error_offset = err.offset;
+    }
+  }
+  if (result.error != CsvError::none) {
+    result.rows = result.error_row;
+    result.consumed = starts[result.error_row];
+  }
+  return result;
+}
+
+size_t csv_format_bound(size_t rows, size_t cols) {
+  // Shortest float32 text is at most 15 characters ("-1.17549435e-38"), plus a comma.
+  return rows * cols * 16 + 16;
+}
+
+CsvFormatResult csv_format_rows(const float* values, size_t rows, size_t cols, char* out, int32_t* row_ends,
+                                bool allow_non_finite, int threads) {
+  CsvFormatResult result;
+  const size_t n = rows * cols;
+  if (!allow_non_finite) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(values[i])) {
+        result.first_non_finite = static_cast<int64_t>(i);
+        return result;
+      }
+    }
+  }
+  int use_threads = threads <= 0 ? default_threads() : threads;
+  if (n < 65536) use_threads = 1;
+  const size_t parts = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(use_threads), rows));
+  std::vector<std::vector<char>> pieces(parts);
+  // Pass 1: each thread formats a contiguous block of rows into its own buffer.
+  parallel_for(rows, static_cast<int>(parts), [&](size_t begin, size_t end, int worker) {
+    std::vector<char>& buf = pieces[static_cast<size_t>(worker)];
+    buf.resize(csv_format_bound(end - begin, cols));
+    char* p = buf.data();
+    char* limit = buf.data() + buf.size();
+    for (size_t r = begin; r < end; ++r) {
+      const float* row = values + r * cols;
+      for (size_t c = 0; c < cols; ++c) {
+        if (c > 0) *p++ = ',';
+        float v = row[c];
+        if (std::isnan(v)) continue;
+        if (std::isinf(v)) {
+          const char* text = v > 0 ? "inf" : "-inf";
+          size_t len = v > 0 ? 3 : 4;
+          std::memcpy(p, text, len);
+          p += len;
+          continue;
+        }
+        p = std::to_chars(p, limit, v).ptr;
+      }
+      row_ends[r] = static_cast<int32_t>(p - buf.data());
+    }
+    buf.resize(static_cast<size_t>(p - buf.data()));
+  });
+  // Pass 2: concatenate in row order and make row ends absolute.
+  std::vector<size_t> offsets(parts + 1, 0);
+  for (size_t t = 0; t < parts; ++t) offsets[t + 1] = offsets[t] + pieces[t].size();
+  parallel_for(rows, static_cast<int>(parts), [&](size_t begin, size_t end, int worker) {
+    const size_t t = static_cast<size_t>(worker);
+    if (!pieces[t].empty()) std::memcpy(out + offsets[t], pieces[t].data(), pieces[t].size());
+    for (size_t r = begin; r < end; ++r) row_ends[r] += static_cast<int32_t>(offsets[t]);
+  });
+  result.bytes = offsets[parts];
+  return result;
+}
+
+}  // namespace astro

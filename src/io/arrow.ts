@@ -1,0 +1,617 @@
+/**
+ * Apache Arrow IPC / Feather v2 spectra files.
+ *
+ * Two layouts are read:
+ * - wide, as pandas `DataFrame.to_feather` writes the competition table: one float column per
+ *   pixel (FE0…FE{L−1}), optional `id`, optional `label`/`answer`;
+ * - compact, which is what we write: `id` Utf8, `flux` FixedSizeList<Float32>[L], optional
+ *   `label` Utf8 (or dictionary), extra Float32 and tag Utf8 columns, and the wavelength grid as
+ *   JSON in the schema metadata under `astrospec.grid`.
+ * Record batches are streamed from a file handle (random access for the file format), so memory
+ * stays at about one record batch plus one output batch whatever the file size.
+ */
+import { createRequire } from 'node:module';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import {
+  CompressionType,
+  DataType,
+  Field,
+  FixedSizeList,
+  Float32,
+  Message,
+  RecordBatch,
+  RecordBatchFileWriter,
+  RecordBatchReader,
+  Schema,
+  Struct,
+  Utf8,
+  compressionRegistry,
+  makeData,
+  vectorFromArray,
+  type Data,
+  type Vector,
+} from 'apache-arrow';
+import { decompress as zstdDecompress } from 'fzstd';
+import { AstrospecError } from '../errors.js';
+import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import {
+  ID_COLUMN,
+  allocateBatch,
+  batchSizeOf,
+  checkSinkBatch,
+  extraColumnsOf,
+  firstNonFinite,
+  gridForPixelCount,
+  isLabelColumn,
+  pixelColumnIndex,
+  pixelColumnName,
+  sinkColumns,
+  temporaryPath,
+  truncateBatch,
+} from './columns.js';
+import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
+
+export const GRID_METADATA_KEY = 'astrospec.grid';
+const FILE_MAGIC = Buffer.from('ARROW1');
+
+// lz4 ships no type declarations; this is the one function used.
+const lz4 = createRequire(import.meta.url)('lz4') as { decode(input: Buffer): Buffer };
+
+let codecsRegistered = false;
+/**
+ * pandas compresses Feather record batches with LZ4 frames by default (ZSTD on request);
+ * apache-arrow ships no decoders. fzstd returns a view Arrow can't align typed arrays on, hence
+ * the copy (see FACTS.md).
+ */
+function registerCodecs(): void {
+  if (codecsRegistered) return;
+  compressionRegistry.set(CompressionType.LZ4_FRAME, {
+    decode: (bytes: Uint8Array) => new Uint8Array(lz4.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))),
+  });
+  compressionRegistry.set(CompressionType.ZSTD, { decode: (bytes: Uint8Array) => zstdDecompress(bytes).slice() });
+  codecsRegistered = true;
+}
+
+type ColumnRole =
+  | { kind: 'id'; index: number }
+  | { kind: 'label'; index: number }
+  | { kind: 'extra'; index: number; name: string }
+  | { kind: 'tag'; index: number; name: string };
+
+interface ArrowLayout {
+  kind: 'wide' | 'compact';
+  grid: WavelengthGrid;
+  /** Compact: index of `flux`. Wide: field index of FE0…FE{L−1}, in pixel order. */
+  fluxColumns: number[];
+  id?: number;
+  label?: number;
+  extra: { index: number; name: string }[];
+  tags: { index: number; name: string }[];
+}
+
+function isNumeric(type: DataType): boolean {
+  return DataType.isFloat(type) || DataType.isInt(type) || DataType.isDecimal(type);
+}
+
+function parseGridMetadata(text: string, file: string): WavelengthGrid {
+  let grid: unknown;
+  try {
+    grid = JSON.parse(text);
+  } catch {
+    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} is not JSON: ${text.slice(0, 80)}`, { file });
+  }
+  const g = grid as Partial<WavelengthGrid>;
+  if (typeof g.start !== 'number' || typeof g.step !== 'number' || !Number.isInteger(g.length) || (g.length ?? 0) < 1) {
+    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} must be {start, step, length}, got ${text.slice(0, 80)}`, { file });
+  }
+  return { start: g.start, step: g.step, length: g.length! };
+}
+
+function describeLayout(schema: Schema, options: ReadOptions, file: string): ArrowLayout {
+  const fields = schema.fields;
+  const roles: ColumnRole[] = [];
+  const pixelIndex = new Map<number, number>();
+  let flux: number | undefined;
+  fields.forEach((field, index) => {
+    const name = field.name;
+    if (name === 'flux' && DataType.isFixedSizeList(field.type)) {
+      flux = index;
+      return;
+    }
+    const pixel = pixelColumnIndex(name);
+    if (pixel >= 0) {
+      if (pixelIndex.has(pixel)) throw new AstrospecError('BAD_INPUT', 'duplicate pixel column', { file, column: name });
+      if (!isNumeric(field.type)) throw new AstrospecError('BAD_INPUT', `pixel column has type ${field.type}, expected a number type`, { file, column: name });
+      pixelIndex.set(pixel, index);
+      return;
+    }
+    if (name.toLowerCase() === ID_COLUMN && !roles.some((r) => r.kind === 'id')) roles.push({ kind: 'id', index });
+    else if (isLabelColumn(name) && !roles.some((r) => r.kind === 'label')) roles.push({ kind: 'label', index });
+    else if (isNumeric(field.type)) roles.push({ kind: 'extra', index, name });
+    else roles.push({ kind: 'tag', index, name });
+  });
+  const layout: Omit<ArrowLayout, 'kind' | 'grid' | 'fluxColumns'> = {
+    id: roles.find((r) => r.kind === 'id')?.index,
+    label: roles.find((r) => r.kind === 'label')?.index,
+    extra: roles.flatMap((r) => (r.kind === 'extra' ? [{ index: r.index, name: r.name }] : [])),
+    tags: roles.flatMap((r) => (r.kind === 'tag' ? [{ index: r.index, name: r.name }] : [])),
+  };
+  if (flux !== undefined) {
+    if (pixelIndex.size > 0) throw new AstrospecError('BAD_INPUT', 'has both a flux column and FE pixel columns', { file });
+    const type = fields[flux]!.type as FixedSizeList;
+    if (!isNumeric(type.children[0]!.type)) {
+      throw new AstrospecError('BAD_INPUT', `flux list items have type ${type.children[0]!.type}, expected float32`, { file, column: 'flux' });
+    }
+    const metadata = schema.metadata.get(GRID_METADATA_KEY);
+    const grid = metadata !== undefined ? parseGridMetadata(metadata, file) : gridForPixelCount(type.listSize, options, file);
+    if (grid.length !== type.listSize) {
+      throw new AstrospecError('BAD_INPUT', `flux lists hold ${type.listSize} pixels but ${GRID_METADATA_KEY} says ${grid.length}`, { file, column: 'flux' });
+    }
+    if (options.grid && options.grid.length !== grid.length) {
+      throw new AstrospecError('BAD_INPUT', `has ${grid.length} pixels per spectrum, expected ${options.grid.length}`, { file, column: 'flux' });
+    }
+    return { kind: 'compact', grid, fluxColumns: [flux], ...layout };
+  }
+  if (pixelIndex.size === 0) {
+    throw new AstrospecError('BAD_INPUT', 'has no spectra: expected a flux FixedSizeList column or pixel columns FE0, FE1, …', { file });
+  }
+  const pixels = pixelIndex.size;
+  const fluxColumns: number[] = [];
+  for (let i = 0; i < pixels; i++) {
+    const index = pixelIndex.get(i);
+    if (index === undefined) throw new AstrospecError('BAD_INPUT', `pixel columns are not FE0…FE${pixels - 1}: ${pixelColumnName(i)} is missing`, { file });
+    fluxColumns.push(index);
+  }
+  return { kind: 'wide', grid: gridForPixelCount(pixels, options, file), fluxColumns, ...layout };
+}
+
+/** Numbers of a numeric column, or undefined when the type has no plain typed-array values. */
+function plainValues(data: Data): ArrayLike<number> | undefined {
+  const v = data.values as unknown;
+  if (v instanceof Float32Array || v instanceof Float64Array || v instanceof Int32Array || v instanceof Int16Array || v instanceof Int8Array || v instanceof Uint8Array || v instanceof Uint16Array || v instanceof Uint32Array) {
+    return DataType.isFloat(data.type) || DataType.isInt(data.type) ? (v as ArrayLike<number>) : undefined;
+  }
+  return undefined;
+}
+
+function numberAt(vector: Vector, i: number): number {
+  const v = vector.get(i) as unknown;
+  return v === null || v === undefined ? Number.NaN : Number(v);
+}
+
+function firstNull(vector: Vector, from: number, to: number): number {
+  if (vector.nullCount === 0) return -1;
+  for (let i = from; i < to; i++) if (!vector.isValid(i)) return i;
+  return -1;
+}
+
+/** Copies rows [from, from+n) of a record batch into `out` starting at row `at`. */
+function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number): void {
+  const L = layout.grid.length;
+  const flux = out.flux;
+  const rowOf = (i: number) => rbFirstRow + i + 1;
+  if (layout.kind === 'compact') {
+    const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
+    const nullRow = firstNull(vector, from, from + n);
+    if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rowOf(nullRow), column: 'flux' });
+    const data = vector.data[0]!;
+    const child = data.children[0]!;
+    if (child.nullCount > 0) {
+      for (let i = from; i < from + n; i++) {
+        for (let j = 0; j < L; j++) {
+          if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(i), column: `flux[${j}]` });
+        }
+      }
+    }
+    const values = plainValues(child);
+    if (values instanceof Float32Array) {
+      flux.set(values.subarray(from * L, (from + n) * L), at * L);
+    } else if (values) {
+      for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
+    } else {
+      const listItems = vector;
+      for (let i = 0; i < n; i++) {
+        const row = listItems.get(from + i) as Vector;
+        for (let j = 0; j < L; j++) flux[(at + i) * L + j] = Number(row.get(j));
+      }
+    }
+  } else {
+    for (let j = 0; j < L; j++) {
+      const vector = rb.getChildAt(layout.fluxColumns[j]!)!;
+      const nullRow = firstNull(vector, from, from + n);
+      if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(nullRow), column: pixelColumnName(j) });
+      const values = plainValues(vector.data[0]!);
+      if (values) for (let i = 0; i < n; i++) flux[(at + i) * L + j] = values[from + i]!;
+      else for (let i = 0; i < n; i++) flux[(at + i) * L + j] = numberAt(vector, from + i);
+    }
+  }
+  const bad = firstNonFinite(flux, at * L, (at + n) * L);
+  if (bad >= 0) {
+    const i = Math.floor(bad / L) - at;
+    const j = bad % L;
+    throw new AstrospecError('BAD_INPUT', `flux is ${flux[bad]} (NaN and infinite flux are rejected)`, {
+      file,
+      row: rowOf(from + i),
+      column: layout.kind === 'compact' ? `flux[${j}]` : pixelColumnName(j),
+    });
+  }
+  if (layout.id !== undefined) {
+    const vector = rb.getChildAt(layout.id)!;
+    for (let i = 0; i < n; i++) {
+      const v = vector.get(from + i) as unknown;
+      if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rowOf(from + i), column: rb.schema.fields[layout.id]!.name });
+      out.ids[at + i] = String(v);
+    }
+  } else {
+    for (let i = 0; i < n; i++) out.ids[at + i] = String(rbFirstRow + from + i);
+  }
+  if (layout.label !== undefined) {
+    const vector = rb.getChildAt(layout.label)!;
+    const labels = out.labels!;
+    for (let i = 0; i < n; i++) {
+      const v = vector.get(from + i) as unknown;
+      const text = v === null || v === undefined ? '' : String(v);
+      if (text.trim() === '') {
+        labels[at + i] = NO_LABEL;
+        continue;
+      }
+      const label = parseLabel(text);
+      if (label < 0) {
+        throw new AstrospecError('BAD_INPUT', `unknown label "${text}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
+          file,
+          row: rowOf(from + i),
+          column: rb.schema.fields[layout.label]!.name,
+        });
+      }
+      labels[at + i] = label;
+    }
+  }
+  for (const { index, name } of layout.extra) {
+    const vector = rb.getChildAt(index)!;
+    const target = out.extra![name]!;
+    const values = vector.nullCount === 0 ? plainValues(vector.data[0]!) : undefined;
+    if (values) for (let i = 0; i < n; i++) target[at + i] = values[from + i]!;
+    else for (let i = 0; i < n; i++) target[at + i] = numberAt(vector, from + i);
+  }
+  for (const { index, name } of layout.tags) {
+    const vector = rb.getChildAt(index)!;
+    const target = out.tags![name]!;
+    for (let i = 0; i < n; i++) {
+      const v = vector.get(from + i) as unknown;
+      target[at + i] = v === null || v === undefined ? '' : String(v);
+    }
+  }
+}
+
+/**
+ * Checks the IPC file structure before apache-arrow reads it, because a truncated file otherwise
+ * fails deep inside the reader with a message that names nothing.
+ */
+async function checkFileStructure(fh: FileHandle, size: number, file: string): Promise<'file' | 'stream'> {
+  const head = Buffer.alloc(Math.min(8, size));
+  await fh.read(head, 0, head.length, 0);
+  if (head.subarray(0, 6).equals(FILE_MAGIC)) {
+    const tail = Buffer.alloc(6);
+    if (size >= 14) await fh.read(tail, 0, 6, size - 6);
+    if (size < 14 || !tail.equals(FILE_MAGIC)) {
+      throw new AstrospecError('TRUNCATED', `truncated Arrow file: it starts with the ARROW1 magic but has no footer (${size} bytes)`, { file });
+    }
+    return 'file';
+  }
+  // Streams begin with a schema message: the 0xFFFFFFFF continuation marker (or, before Arrow
+  // 0.15, the message length directly).
+  if (size < 8) throw new AstrospecError('TRUNCATED', `not an Arrow file: only ${size} bytes`, { file });
+  // A stream cut at a message boundary reads as a shorter valid stream, so the end-of-stream
+  // marker every writer appends on close is required: 0xFFFFFFFF 0x00000000, or a zero length
+  // word in the pre-0.15 format (which has no continuation marker).
+  const tail = Buffer.alloc(8);
+  await fh.read(tail, 0, 8, size - 8);
+  const legacy = head.readInt32LE(0) !== -1;
+  const ended = legacy ? tail.readInt32LE(4) === 0 : tail.readInt32LE(0) === -1 && tail.readInt32LE(4) === 0;
+  if (!ended) throw new AstrospecError('TRUNCATED', `truncated Arrow stream: no end-of-stream marker (${size} bytes)`, { file });
+  return 'stream';
+}
+
+async function recordBatchRows(fh: FileHandle, reader: RecordBatchReader, size: number, file: string): Promise<number> {
+  const footer = reader.footer;
+  if (!footer) throw new Error('file reader without footer');
+  let rows = 0;
+  for (let i = 0; i < footer.numRecordBatches; i++) {
+    const block = footer.getRecordBatch(i)!;
+    const offset = Number(block.offset);
+    const end = offset + block.metaDataLength + Number(block.bodyLength);
+    if (end > size) {
+      throw new AstrospecError('TRUNCATED', `record batch ${i} ends at byte ${end}, past the end of the file (${size} bytes)`, { file });
+    }
+    const meta = Buffer.alloc(block.metaDataLength);
+    await fh.read(meta, 0, meta.length, offset);
+    // Message = [0xFFFFFFFF continuation][int32 length][flatbuffer]; pre-0.15 files lack the marker.
+    const start = meta.readInt32LE(0) === -1 ? 8 : 4;
+    const message = Message.decode(meta.subarray(start));
+    if (!message.isRecordBatch()) throw new AstrospecError('BAD_INPUT', `footer block ${i} is not a record batch`, { file });
+    const header = message.header();
+    checkCodec(header.compression?.type, file, i);
+    rows += Number(header.length);
+  }
+  return rows;
+}
+
+/** Fails up front, naming the codec, when record batches use one we can't decode. */
+function checkCodec(type: number | undefined, file: string, batch: number): void {
+  if (type === undefined || type === null) return;
+  if (!compressionRegistry.get(type as CompressionType)) {
+    const name = CompressionType[type] ?? `codec #${type}`;
+    throw new AstrospecError('UNSUPPORTED', `record batch ${batch} is compressed with ${name}, which has no decoder here (LZ4_FRAME and ZSTD are supported)`, {
+      file,
+    });
+  }
+}
+
+function wrapReaderError(error: unknown, file: string, what: string): AstrospecError {
+  if (error instanceof AstrospecError) return error;
+  const message = (error as Error)?.message ?? String(error);
+  const codec = /codec not found/i.test(message);
+  return new AstrospecError(
+    codec ? 'UNSUPPORTED' : 'BAD_INPUT',
+    codec ? `${what}: record batches are compressed with a codec we have no decoder for (${message})` : `${what}: ${message}`,
+    { file },
+    { cause: error },
+  );
+}
+
+class ArrowSource implements SpectraSource {
+  readonly format = 'arrow' as const;
+  readonly hasLabels: boolean;
+  readonly grid: WavelengthGrid;
+
+  constructor(
+    readonly path: string,
+    readonly byteLength: number,
+    private readonly layout: ArrowLayout,
+    private readonly batchSize: number,
+    readonly rowCount: number | undefined,
+    private readonly kind: 'file' | 'stream',
+  ) {
+    this.hasLabels = layout.label !== undefined;
+    this.grid = layout.grid;
+  }
+
+  async countRows(): Promise<number> {
+    if (this.rowCount !== undefined) return this.rowCount;
+    let rows = 0;
+    for await (const batch of this.recordBatches()) rows += batch.numRows;
+    return rows;
+  }
+
+  private async *recordBatches(): AsyncGenerator<RecordBatch> {
+    const fh = await open(this.path, 'r');
+    try {
+      let reader: RecordBatchReader;
+      try {
+        reader = await RecordBatchReader.from(fh);
+        await reader.open();
+      } catch (error) {
+        throw wrapReaderError(error, this.path, 'cannot read the Arrow schema');
+      }
+      let index = 0;
+      const iterator = reader[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<RecordBatch>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          const wrapped = wrapReaderError(error, this.path, `cannot read record batch ${index}`);
+          if (this.kind === 'stream' && wrapped.code === 'BAD_INPUT') {
+            throw new AstrospecError('TRUNCATED', `Arrow stream ends inside record batch ${index}: ${(error as Error).message}`, { file: this.path }, { cause: error });
+          }
+          throw wrapped;
+        }
+        if (next.done) break;
+        index++;
+        yield next.value;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async *batches(): AsyncGenerator<SpectrumBatch> {
+    const columns = {
+      labels: this.layout.label !== undefined,
+      extra: this.layout.extra.map((e) => e.name),
+      tags: this.layout.tags.map((t) => t.name),
+    };
+    let out = allocateBatch(this.batchSize, this.grid, 0, columns);
+    let filled = 0;
+    let rowsSeen = 0;
+    for await (const rb of this.recordBatches()) {
+      let from = 0;
+      while (from < rb.numRows) {
+        const n = Math.min(rb.numRows - from, this.batchSize - filled);
+        copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen);
+        from += n;
+        filled += n;
+        if (filled === this.batchSize) {
+          yield out;
+          out = allocateBatch(this.batchSize, this.grid, out.firstRow + filled, columns);
+          filled = 0;
+        }
+      }
+      rowsSeen += rb.numRows;
+    }
+    if (filled > 0) yield truncateBatch(out, filled);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Opens an Arrow IPC file or stream (Feather v2 is the IPC file format). */
+export async function openArrow(path: string, options: ReadOptions = {}): Promise<SpectraSource> {
+  registerCodecs();
+  const batchSize = batchSizeOf(options);
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  if (size === 0) throw new AstrospecError('BAD_INPUT', 'empty file', { file: path });
+  const fh = await open(path, 'r');
+  try {
+    const kind = await checkFileStructure(fh, size, path);
+    let reader: RecordBatchReader;
+    try {
+      reader = await RecordBatchReader.from(fh);
+      await reader.open();
+    } catch (error) {
+      throw wrapReaderError(error, path, 'cannot read the Arrow schema');
+    }
+    if (!reader.schema) throw new AstrospecError('TRUNCATED', 'Arrow stream has no schema message', { file: path });
+    const layout = describeLayout(reader.schema, options, path);
+    const rowCount = kind === 'file' ? await recordBatchRows(fh, reader, size, path) : undefined;
+    return new ArrowSource(path, size, layout, batchSize, rowCount, kind);
+  } finally {
+    await fh.close();
+  }
+}
+
+function labelVector(labels: Int8Array, rows: number): Vector {
+  const text: (string | null)[] = new Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const l = labels[i]!;
+    text[i] = l >= 0 && l < CLASS_NAMES.length ? CLASS_NAMES[l]! : null;
+  }
+  return vectorFromArray(text, new Utf8());
+}
+
+/**
+ * Streams batches to an Arrow IPC file in the compact layout. The writer's byte queue is drained
+ * to disk after every batch, so at most one encoded record batch is held in memory.
+ */
+class ArrowSink implements SpectraSink {
+  rowsWritten = 0;
+  private writer = new RecordBatchFileWriter();
+  private schema?: Schema;
+  private columns?: { extra: string[]; tags: string[] };
+  private pending?: Promise<IteratorResult<Uint8Array>>;
+  private readonly chunks: AsyncIterator<Uint8Array>;
+  private failed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly temp: string,
+    private readonly fh: FileHandle,
+    private readonly options: WriteOptions,
+  ) {
+    this.chunks = this.writer[Symbol.asyncIterator]();
+  }
+
+  private buildSchema(columns: { extra: string[]; tags: string[] }): Schema {
+    const L = this.options.grid.length;
+    const fields: Field[] = [
+      new Field('id', new Utf8(), false),
+      new Field('flux', new FixedSizeList(L, new Field('item', new Float32(), false)), false),
+    ];
+    if (this.options.hasLabels) fields.push(new Field('label', new Utf8(), true));
+    for (const name of columns.extra) fields.push(new Field(name, new Float32(), true));
+    for (const name of columns.tags) fields.push(new Field(name, new Utf8(), true));
+    const grid = { start: this.options.grid.start, step: this.options.grid.step, length: L };
+    return new Schema(fields, new Map([[GRID_METADATA_KEY, JSON.stringify(grid)]]));
+  }
+
+  /** Writes every chunk the Arrow writer has queued so far. */
+  private async drain(): Promise<void> {
+    // The writer queues its output synchronously; a read that isn't already resolved means the
+    // queue is empty. That read stays pending and receives the next chunk on a later drain.
+    const empty = Symbol('empty');
+    for (;;) {
+      const read = this.pending ?? this.chunks.next();
+      const result = await Promise.race([read, Promise.resolve(empty)]);
+      if (result === empty) {
+        this.pending = read;
+        return;
+      }
+      this.pending = undefined;
+      if (result.done) return;
+      await this.fh.write(result.value);
+    }
+  }
+
+  private start(first: { extra: Record<string, Float32Array>; tags?: Record<string, string[]> }): void {
+    this.columns = sinkColumns(this.options.extraColumns, first);
+    this.schema = this.buildSchema(this.columns);
+    this.writer.reset(undefined, this.schema);
+  }
+
+  async write(batch: SpectrumBatch, extraArg?: Record<string, Float32Array>): Promise<void> {
+    const extra = extraColumnsOf(batch, extraArg);
+    if (!this.schema) this.start({ extra, tags: batch.tags });
+    const columns = this.columns!;
+    checkSinkBatch(this.path, batch, extra, columns, this.options);
+    const rows = batch.ids.length;
+    if (rows === 0) return;
+    const L = this.options.grid.length;
+    const flux = batch.flux.subarray(0, rows * L);
+    const bad = firstNonFinite(flux);
+    if (bad >= 0) {
+      throw new AstrospecError('BAD_INPUT', `refusing to write flux ${flux[bad]} (NaN/Inf flux can't be read back)`, {
+        file: this.path,
+        row: batch.firstRow + Math.floor(bad / L) + 1,
+        column: `flux[${bad % L}]`,
+      });
+    }
+    const schema = this.schema!;
+    const children: Data[] = [vectorFromArray(batch.ids.slice(0, rows), new Utf8()).data[0]!];
+    const itemType = (schema.fields[1]!.type as FixedSizeList).children[0]!;
+    children.push(
+      makeData({
+        type: schema.fields[1]!.type as FixedSizeList,
+        length: rows,
+        nullCount: 0,
+        child: makeData({ type: itemType.type as Float32, length: rows * L, nullCount: 0, data: flux }),
+      }),
+    );
+    if (this.options.hasLabels) children.push(labelVector(batch.labels!, rows).data[0]!);
+    for (const name of columns.extra) {
+      children.push(makeData({ type: new Float32(), length: rows, nullCount: 0, data: extra[name]!.subarray(0, rows) }));
+    }
+    for (const name of columns.tags) children.push(vectorFromArray(batch.tags![name]!.slice(0, rows), new Utf8()).data[0]!);
+    const data = makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children });
+    try {
+      this.writer.write(new RecordBatch(schema, data));
+      await this.drain();
+    } catch (error) {
+      this.failed = true;
+      throw error instanceof AstrospecError ? error : new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
+    }
+    this.rowsWritten += rows;
+  }
+
+  async close(): Promise<void> {
+    if (this.failed) throw new AstrospecError('IO', 'an earlier write failed; the output was not completed', { file: this.path });
+    if (!this.schema) this.start({ extra: {} });
+    // close() appends the footer and ends the byte queue; drain() then writes up to its end.
+    this.writer.close();
+    await this.drain();
+    await this.fh.sync();
+    await this.fh.close();
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    this.writer.abort();
+    await this.fh.close().catch(() => undefined);
+    await rm(this.temp, { force: true });
+  }
+}
+
+export async function createArrowSink(path: string, options: WriteOptions): Promise<SpectraSink> {
+  const temp = temporaryPath(path);
+  let fh: FileHandle;
+  try {
+    fh = await open(temp, 'w');
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  return new ArrowSink(path, temp, fh, options);
+}

@@ -1,0 +1,138 @@
+/**
+ * Column conventions shared by the tabular formats (CSV and Arrow/Feather): pixel columns are
+ * named FE0…FE{L−1} as in the competition files, the label column is `label` or `answer`, and
+ * every other column is carried along as a per-row extra (numeric) or tag (text).
+ */
+import { basename, dirname, join } from 'node:path';
+import { AstrospecError } from '../errors.js';
+import { COMPETITION_GRID, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import type { ReadOptions } from './types.js';
+
+export const ID_COLUMN = 'id';
+/** Competition train files call it `label`, the answer files `answer`. */
+export const LABEL_COLUMNS = ['label', 'answer'] as const;
+export const DEFAULT_BATCH_SIZE = 1024;
+
+export function pixelColumnName(i: number): string {
+  return `FE${i}`;
+}
+
+/** Pixel index of a column named FE<k> (no sign, no leading zeros), else −1. */
+export function pixelColumnIndex(name: string): number {
+  const m = /^FE(0|[1-9][0-9]*)$/.exec(name);
+  return m ? Number(m[1]) : -1;
+}
+
+export function isLabelColumn(name: string): boolean {
+  return (LABEL_COLUMNS as readonly string[]).includes(name.trim().toLowerCase());
+}
+
+export function batchSizeOf(options: ReadOptions): number {
+  const size = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(size) || size < 1) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${size}`);
+  return size;
+}
+
+/**
+ * The grid of a file whose pixels are only numbered (CSV, pandas Feather): the caller's grid when
+ * given (its length must match), else the competition grid's start and step with the file's length.
+ */
+export function gridForPixelCount(pixels: number, options: ReadOptions, file: string): WavelengthGrid {
+  if (options.grid) {
+    if (options.grid.length !== pixels) {
+      throw new AstrospecError('BAD_INPUT', `has ${pixels} pixel columns (FE0…FE${pixels - 1}), expected ${options.grid.length}`, { file });
+    }
+    return { ...options.grid };
+  }
+  return pixels === COMPETITION_GRID.length ? { ...COMPETITION_GRID } : { start: COMPETITION_GRID.start, step: COMPETITION_GRID.step, length: pixels };
+}
+
+/** Index of the first NaN/±Inf in flux[from, to), or −1. */
+export function firstNonFinite(flux: Float32Array, from = 0, to = flux.length): number {
+  for (let i = from; i < to; i++) {
+    const v = flux[i]!;
+    // v − v is NaN exactly for NaN and ±Inf, and the test is cheaper than Number.isFinite.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+/** A fresh batch with room for `rows` rows and the given optional columns. */
+export function allocateBatch(
+  rows: number,
+  grid: WavelengthGrid,
+  firstRow: number,
+  columns: { labels: boolean; extra: string[]; tags: string[] },
+): SpectrumBatch {
+  const batch: SpectrumBatch = { ids: new Array<string>(rows), flux: new Float32Array(rows * grid.length), grid, firstRow };
+  if (columns.labels) batch.labels = new Int8Array(rows);
+  if (columns.extra.length > 0) batch.extra = Object.fromEntries(columns.extra.map((n) => [n, new Float32Array(rows)]));
+  if (columns.tags.length > 0) batch.tags = Object.fromEntries(columns.tags.map((n) => [n, new Array<string>(rows)]));
+  return batch;
+}
+
+/** The first `rows` rows of a batch allocated larger (the last batch of a file). */
+export function truncateBatch(batch: SpectrumBatch, rows: number): SpectrumBatch {
+  if (rows === batch.ids.length) return batch;
+  const L = batch.grid.length;
+  const out: SpectrumBatch = { ids: batch.ids.slice(0, rows), flux: batch.flux.subarray(0, rows * L), grid: batch.grid, firstRow: batch.firstRow };
+  if (batch.labels) out.labels = batch.labels.subarray(0, rows);
+  if (batch.extra) out.extra = Object.fromEntries(Object.entries(batch.extra).map(([n, v]) => [n, v.subarray(0, rows)]));
+  if (batch.tags) out.tags = Object.fromEntries(Object.entries(batch.tags).map(([n, v]) => [n, v.slice(0, rows)]));
+  return out;
+}
+
+/** Per-row extra columns of a batch merged with those passed to SpectraSink.write. */
+export function extraColumnsOf(batch: SpectrumBatch, extra?: Record<string, Float32Array>): Record<string, Float32Array> {
+  return { ...(batch.extra ?? {}), ...(extra ?? {}) };
+}
+
+/**
+ * The extra and tag column names a sink writes, fixed by its options and first batch: every later
+ * batch must carry the same columns, so a file never has a column that is missing in some rows.
+ */
+export function sinkColumns(
+  extraOption: string[] | undefined,
+  first: { extra: Record<string, Float32Array>; tags?: Record<string, string[]> },
+): { extra: string[]; tags: string[] } {
+  const extra = [...new Set([...(extraOption ?? []), ...Object.keys(first.extra)])];
+  const tags = Object.keys(first.tags ?? {});
+  return { extra, tags };
+}
+
+/** Checks a batch against the sink's columns; the message names what is missing or different. */
+export function checkSinkBatch(
+  path: string,
+  batch: SpectrumBatch,
+  extra: Record<string, Float32Array>,
+  columns: { extra: string[]; tags: string[] },
+  options: { grid: WavelengthGrid; hasLabels: boolean },
+): void {
+  const rows = batch.ids.length;
+  const L = options.grid.length;
+  if (batch.grid.length !== L) throw new AstrospecError('BAD_ARGUMENT', `batch has ${batch.grid.length} pixels, the file has ${L}`, { file: path });
+  if (batch.flux.length < rows * L) throw new AstrospecError('BAD_ARGUMENT', `batch flux holds ${batch.flux.length} values, ${rows} rows need ${rows * L}`, { file: path });
+  if (options.hasLabels && (!batch.labels || batch.labels.length < rows)) {
+    throw new AstrospecError('BAD_ARGUMENT', 'the file has a label column but the batch carries no labels', { file: path });
+  }
+  for (const name of columns.extra) {
+    const values = extra[name];
+    if (!values || values.length < rows) throw new AstrospecError('BAD_ARGUMENT', `batch lacks extra column "${name}" (or it is shorter than the batch)`, { file: path });
+  }
+  for (const name of Object.keys(extra)) {
+    if (!columns.extra.includes(name)) throw new AstrospecError('BAD_ARGUMENT', `batch carries extra column "${name}" that earlier batches did not`, { file: path });
+  }
+  for (const name of columns.tags) {
+    const values = batch.tags?.[name];
+    if (!values || values.length < rows) throw new AstrospecError('BAD_ARGUMENT', `batch lacks tag column "${name}"`, { file: path });
+  }
+  for (const name of Object.keys(batch.tags ?? {})) {
+    if (!columns.tags.includes(name)) throw new AstrospecError('BAD_ARGUMENT', `batch carries tag column "${name}" that earlier batches did not`, { file: path });
+  }
+}
+
+/** Temporary name beside `path`: same directory, so the final rename is atomic. */
+export function temporaryPath(path: string): string {
+  const unique = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  return join(dirname(path), `.${basename(path)}.${unique}.partial`);
+}

@@ -1,0 +1,666 @@
+/**
+ * Competition CSV spectra, as pandas writes them: header `id,FE0,…,FE{L−1}[,label|answer][,…]`,
+ * one spectrum per line; optionally gzip-compressed (`.csv.gz`).
+ *
+ * Reading streams the file in large chunks (bounded memory whatever its size), cuts each chunk at
+ * its last line end, and parses the rows natively (native/kernels/csv.cpp, multi-threaded) straight
+ * into the batch's Float32Array; only ids, labels and the few trailing columns are decoded in JS.
+ * Writing formats float32 natively in the shortest text that reads back to the same float, so
+ * Arrow → CSV → Arrow is bit-exact. See docs/formats.md for the accepted dialect and the errors.
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip, type Gzip } from 'node:zlib';
+import { AstrospecError } from '../errors.js';
+import { native } from '../native/binding.js';
+import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import {
+  ID_COLUMN,
+  allocateBatch,
+  batchSizeOf,
+  checkSinkBatch,
+  extraColumnsOf,
+  gridForPixelCount,
+  isLabelColumn,
+  pixelColumnIndex,
+  pixelColumnName,
+  sinkColumns,
+  temporaryPath,
+  truncateBatch,
+} from './columns.js';
+import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
+
+/** Bytes read per step: large enough that one native call spreads hundreds of rows over threads. */
+export const CSV_CHUNK_BYTES = 16 << 20;
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+
+function isGzip(path: string): boolean {
+  return path.toLowerCase().endsWith('.gz');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte streaming
+
+/** Yields the file's bytes in chunks; `more(rest)` returns rest + the next chunk, or null at EOF. */
+interface ByteReader {
+  more(rest: Buffer): Promise<Buffer | null>;
+  close(): Promise<void>;
+}
+
+async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<ByteReader> {
+  if (isGzip(path)) {
+    const gunzip = createReadStream(path, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+    const iterator = (gunzip as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let done = false;
+    return {
+      async more(rest) {
+        if (done) return null;
+        const parts: Buffer[] = rest.length > 0 ? [rest] : [];
+        let size = 0;
+        while (size < chunkBytes) {
+          let next: IteratorResult<Buffer>;
+          try {
+            next = await iterator.next();
+          } catch (error) {
+            const e = error as NodeJS.ErrnoException;
+            const code = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message) ? 'TRUNCATED' : 'BAD_INPUT';
+            throw new AstrospecError(code, `gzip stream: ${e.message}`, { file: path }, { cause: error });
+          }
+          if (next.done) {
+            done = true;
+            break;
+          }
+          parts.push(next.value);
+          size += next.value.length;
+        }
+        return size === 0 ? null : Buffer.concat(parts);
+      },
+      async close() {
+        gunzip.destroy();
+        await iterator.return?.();
+      },
+    };
+  }
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  // One buffer is reused for every read: callers decode what they need from a chunk before
+  // asking for the next, and fresh 16 MB buffers would each cost thousands of page faults.
+  let pool: Buffer | undefined;
+  return {
+    async more(rest) {
+      const need = rest.length + chunkBytes;
+      let buf: Buffer;
+      if (pool && pool.length >= need) {
+        buf = pool;
+        if (rest.length > 0) {
+          if (rest.buffer === pool.buffer) pool.copyWithin(0, rest.byteOffset - pool.byteOffset, rest.byteOffset - pool.byteOffset + rest.length);
+          else rest.copy(pool, 0);
+        }
+      } else {
+        buf = Buffer.allocUnsafeSlow(need);
+        rest.copy(buf, 0);
+        pool = buf;
+      }
+      const { bytesRead } = await fh.read(buf, rest.length, chunkBytes, null);
+      if (bytesRead === 0) return null;
+      return buf.subarray(0, rest.length + bytesRead);
+    },
+    async close() {
+      await fh.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header
+
+export interface CsvHeader {
+  /** Column names as written (quotes removed). */
+  columns: string[];
+  hasId: boolean;
+  pixels: number;
+  /** Columns after the pixels, in order (label included). */
+  trailing: string[];
+  /** Index into `trailing` of the label/answer column, or −1. */
+  labelIndex: number;
+  /** Bytes up to and including the header's line end (BOM included). */
+  headerBytes: number;
+}
+
+function splitHeaderLine(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let j = i + 1;
+      let text = '';
+      for (;;) {
+        const q = line.indexOf('"', j);
+        if (q < 0) throw new Error('unterminated quote');
+        text += line.slice(j, q);
+        if (line[q + 1] === '"') {
+          text += '"';
+          j = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      out.push(text);
+      if (i < line.length && line[i] !== ',') throw new Error('text after a closing quote');
+      i++;
+    } else {
+      const comma = line.indexOf(',', i);
+      const end = comma < 0 ? line.length : comma;
+      out.push(line.slice(i, end));
+      i = end + 1;
+    }
+  }
+  return out;
+}
+
+/** Validates the header line of `bytes` (which must contain it). */
+export function parseCsvHeader(bytes: Buffer, file: string, options: ReadOptions = {}): CsvHeader {
+  const nl = bytes.indexOf(NEWLINE);
+  const end = nl < 0 ? bytes.length : nl;
+  let start = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3; // UTF-8 BOM (Excel)
+  let line = bytes.toString('utf8', start, end);
+  if (line.endsWith('\r')) line = line.slice(0, -1);
+  let columns: string[];
+  try {
+    columns = splitHeaderLine(line);
+  } catch (error) {
+    throw new AstrospecError('BAD_INPUT', `header: ${(error as Error).message}`, { file, row: 0 });
+  }
+  const expected = 'expected the header id,FE0,…,FE{L−1}[,label|answer]';
+  let i = 0;
+  const hasId = columns[0]?.trim().toLowerCase() === ID_COLUMN;
+  if (hasId) i = 1;
+  const first = i;
+  while (i < columns.length && pixelColumnIndex(columns[i]!.trim()) === i - first) i++;
+  const pixels = i - first;
+  if (pixels === 0) {
+    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${columns[i] ?? ''}", ${expected}`, { file, row: 0, column: i + 1 });
+  }
+  const trailing = columns.slice(i).map((c) => c.trim());
+  const seen = new Set<string>();
+  trailing.forEach((name, k) => {
+    const column = i + k + 1;
+    const pixel = pixelColumnIndex(name);
+    if (pixel >= 0) {
+      throw new AstrospecError('BAD_INPUT', `header has ${name} after FE${pixels - 1}: pixel columns must be FE0…FE{L−1} in order`, { file, row: 0, column });
+    }
+    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${name}"`, { file, row: 0, column });
+    seen.add(name);
+  });
+  gridForPixelCount(pixels, options, file); // throws if the caller's grid has another length
+  return {
+    columns,
+    hasId,
+    pixels,
+    trailing,
+    labelIndex: trailing.findIndex(isLabelColumn),
+    headerBytes: nl < 0 ? bytes.length : nl + 1,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+const CSV_ERRORS: Record<number, string> = {
+  1: 'row has too few fields',
+  2: 'row has too many fields',
+  3: 'not a number',
+  4: 'not a finite float32',
+  5: 'malformed quoted field (no closing quote on the line, or text after it)',
+  6: 'empty line',
+};
+
+function decodeText(buf: Buffer, begin: number, end: number): string {
+  if (end - begin >= 2 && buf[begin] === QUOTE) return buf.toString('utf8', begin + 1, end - 1).replaceAll('""', '"');
+  return buf.toString('utf8', begin, end);
+}
+
+/** Text of the cell starting at `offset`, for error messages. */
+function cellText(buf: Buffer, offset: number): string {
+  let end = offset;
+  while (end < buf.length && end - offset < 60 && buf[end] !== 0x2c && buf[end] !== NEWLINE && buf[end] !== CR) end++;
+  return buf.toString('utf8', offset, end);
+}
+
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+const INFINITE = /^\s*([+-]?)inf(inity)?\s*$/i;
+const NOT_A_NUMBER = /^\s*[+-]?nan\s*$/i;
+
+/** A trailing numeric cell: decimal, empty (NaN, as pandas writes missing values), nan or ±inf. */
+function parseExtraCell(text: string): number | undefined {
+  if (text.trim() === '' || NOT_A_NUMBER.test(text)) return Number.NaN;
+  if (DECIMAL.test(text)) return Math.fround(Number(text));
+  const inf = INFINITE.exec(text);
+  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
+  return undefined;
+}
+
+type TrailingKind = 'label' | 'extra' | 'tag';
+
+function isBlank(bytes: Buffer): boolean {
+  return bytes.every((x) => x === NEWLINE || x === CR || x === 0x20 || x === 0x09);
+}
+
+/** Blank lines are accepted only at the end of the file (pandas writes none; editors add them). */
+async function restIsBlank(reader: ByteReader): Promise<boolean> {
+  for (let more = await reader.more(Buffer.alloc(0)); more; more = await reader.more(Buffer.alloc(0))) {
+    if (!isBlank(more)) return false;
+  }
+  return true;
+}
+
+class CsvSource implements SpectraSource {
+  readonly format = 'csv' as const;
+  readonly rowCount = undefined;
+  readonly hasLabels: boolean;
+
+  constructor(
+    readonly path: string,
+    readonly byteLength: number,
+    readonly grid: WavelengthGrid,
+    private readonly header: CsvHeader,
+    private readonly batchSize: number,
+    private readonly threads: number,
+    private readonly chunkBytes: number,
+  ) {
+    this.hasLabels = header.labelIndex >= 0;
+  }
+
+  /** Counts non-empty lines after the header without parsing any number. */
+  async countRows(): Promise<number> {
+    const reader = await openBytes(this.path, this.chunkBytes);
+    let rows = 0;
+    let skip = this.header.headerBytes;
+    let lineLength = 0; // bytes of the current line seen so far (excluding \r)
+    try {
+      for (let buf = await reader.more(Buffer.alloc(0)); buf; buf = await reader.more(Buffer.alloc(0))) {
+        let at = Math.min(skip, buf.length);
+        skip -= at;
+        while (at < buf.length) {
+          const nl = buf.indexOf(NEWLINE, at);
+          const end = nl < 0 ? buf.length : nl;
+          lineLength += end - at - (end > at && buf[end - 1] === CR ? 1 : 0);
+          if (nl < 0) break;
+          if (lineLength > 0) rows++;
+          lineLength = 0;
+          at = nl + 1;
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+    return lineLength > 0 ? rows + 1 : rows;
+  }
+
+  async *batches(): AsyncGenerator<SpectrumBatch> {
+    const { header, batchSize, path } = this;
+    const L = header.pixels;
+    const textFields = (header.hasId ? 1 : 0) + header.trailing.length;
+    const addon = native();
+    const reader = await openBytes(path, this.chunkBytes);
+    let kinds: TrailingKind[] | undefined;
+    let extraNames: string[] = [];
+    let tagNames: string[] = [];
+    const spans = new Int32Array(Math.max(1, batchSize * 2 * textFields));
+    try {
+      let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
+      while (buf.length < header.headerBytes) {
+        const more = await reader.more(buf);
+        if (!more) break;
+        buf = more;
+      }
+      buf = buf.subarray(header.headerBytes);
+      let eof = false;
+      let rowBase = 0; // 0-based data row of buf's first line
+      let batch: SpectrumBatch | undefined;
+      let filled = 0;
+      for (;;) {
+        if (batch && filled === batchSize) {
+          yield batch;
+          batch = undefined;
+        }
+        if (!batch) {
+          batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames });
+          filled = 0;
+        }
+        const want = batchSize - filled;
+        const r = await addon.csvParse(buf, header.hasId, L, header.trailing.length, want, batch.flux.subarray(filled * L), spans, this.threads);
+        // A blank line ends the data only when nothing but blank lines follows it. The error is
+        // built now, while buf still holds the offending text (the reader reuses its buffer).
+        const failure = r.error !== 0 ? this.rowError(buf, r, rowBase) : undefined;
+        if (failure && !(r.error === 6 && isBlank(buf.subarray(r.errorOffset)))) throw failure;
+        if (r.rows > 0) {
+          if (!kinds) {
+            kinds = this.decideTrailingKinds(buf, spans, r.rows);
+            extraNames = header.trailing.filter((_, k) => kinds![k] === 'extra');
+            tagNames = header.trailing.filter((_, k) => kinds![k] === 'tag');
+            if (extraNames.length > 0) batch.extra = Object.fromEntries(extraNames.map((n) => [n, new Float32Array(batchSize)]));
+            if (tagNames.length > 0) batch.tags = Object.fromEntries(tagNames.map((n) => [n, new Array<string>(batchSize)]));
+          }
+          this.decodeRows(buf, spans, r.rows, batch, filled, rowBase, kinds);
+          filled += r.rows;
+          rowBase += r.rows;
+          buf = buf.subarray(r.consumed);
+        }
+        const end = failure !== undefined;
+        if (failure && !(await restIsBlank(reader))) throw failure;
+        if (end) break;
+        if (r.rows < want) {
+          if (eof) break;
+          const more = await reader.more(buf);
+          if (more) {
+            buf = more;
+          } else {
+            eof = true;
+            if (buf.every((b) => b === NEWLINE || b === CR)) break;
+            // The last line has no line end: parse it like the others.
+            buf = Buffer.concat([buf, Buffer.from('\n')]);
+          }
+        }
+      }
+      if (batch && filled > 0) yield truncateBatch(batch, filled);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * A trailing column other than label/answer is numeric (an `extra`) when each of its cells in
+   * the first rows read is a number or empty and at least one is a number; otherwise it is a text
+   * tag. Later rows must then agree, or the read fails naming the cell.
+   */
+  private decideTrailingKinds(buf: Buffer, spans: Int32Array, rows: number): TrailingKind[] {
+    const { header } = this;
+    const stride = 2 * ((header.hasId ? 1 : 0) + header.trailing.length);
+    const base = header.hasId ? 2 : 0;
+    return header.trailing.map((_, k) => {
+      if (k === header.labelIndex) return 'label';
+      let numbers = 0;
+      for (let r = 0; r < rows; r++) {
+        const text = decodeText(buf, spans[r * stride + base + 2 * k]!, spans[r * stride + base + 2 * k + 1]!);
+        if (text.trim() === '') continue;
+        if (parseExtraCell(text) === undefined) return 'tag';
+        numbers++;
+      }
+      return numbers > 0 ? 'extra' : 'tag';
+    });
+  }
+
+  private decodeRows(buf: Buffer, spans: Int32Array, rows: number, batch: SpectrumBatch, at: number, rowBase: number, kinds: TrailingKind[]): void {
+    const { header } = this;
+    const stride = 2 * ((header.hasId ? 1 : 0) + header.trailing.length);
+    const base = header.hasId ? 2 : 0;
+    const firstTrailingColumn = (header.hasId ? 1 : 0) + header.pixels;
+    for (let r = 0; r < rows; r++) {
+      const s = r * stride;
+      batch.ids[at + r] = header.hasId ? decodeText(buf, spans[s]!, spans[s + 1]!) : String(rowBase + r);
+      for (let k = 0; k < kinds.length; k++) {
+        const text = decodeText(buf, spans[s + base + 2 * k]!, spans[s + base + 2 * k + 1]!);
+        const kind = kinds[k]!;
+        const name = header.trailing[k]!;
+        if (kind === 'label') {
+          if (text.trim() === '') {
+            batch.labels![at + r] = NO_LABEL;
+            continue;
+          }
+          const label = parseLabel(text);
+          if (label < 0) {
+            throw new AstrospecError('BAD_INPUT', `unknown label "${text}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
+              file: this.path,
+              row: rowBase + r + 1,
+              column: header.columns[firstTrailingColumn + k] ?? name,
+            });
+          }
+          batch.labels![at + r] = label;
+        } else if (kind === 'extra') {
+          const value = parseExtraCell(text);
+          if (value === undefined) {
+            throw new AstrospecError('BAD_INPUT', `"${text.slice(0, 60)}" is not a number (earlier rows made this a numeric column)`, {
+              file: this.path,
+              row: rowBase + r + 1,
+              column: name,
+            });
+          }
+          batch.extra![name]![at + r] = value;
+        } else {
+          batch.tags![name]![at + r] = text;
+        }
+      }
+    }
+  }
+
+  private rowError(buf: Buffer, r: { error: number; errorRow: number; errorField: number; errorOffset: number }, rowBase: number): AstrospecError {
+    const { header } = this;
+    const total = header.columns.length;
+    const row = rowBase + r.errorRow + 1;
+    const column = r.errorField < total ? header.columns[r.errorField]!.trim() : r.errorField + 1;
+    const where = { file: this.path, row, column };
+    switch (r.error) {
+      case 1:
+        return new AstrospecError('BAD_INPUT', `row has too few fields: it ends before this column (the header has ${total} columns)`, where);
+      case 2:
+        return new AstrospecError('BAD_INPUT', `row has more fields than the header's ${total} columns`, { file: this.path, row, column: total + 1 });
+      case 3: {
+        const text = cellText(buf, r.errorOffset);
+        return new AstrospecError('BAD_INPUT', text.trim() === '' ? 'empty cell: missing flux value' : `"${text}" is not a number`, where);
+      }
+      case 4: {
+        const text = cellText(buf, r.errorOffset);
+        return new AstrospecError('BAD_INPUT', `flux "${text}" is not a finite float32 (NaN, infinite and out-of-range flux are rejected)`, where);
+      }
+      case 6:
+        return new AstrospecError('BAD_INPUT', 'empty line between rows', { file: this.path, row });
+      default:
+        return new AstrospecError('BAD_INPUT', CSV_ERRORS[r.error] ?? `CSV error ${r.error}`, where);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface CsvReadOptions extends ReadOptions {
+  /** Bytes read per step (default CSV_CHUNK_BYTES); small values exercise rows split across reads. */
+  chunkBytes?: number;
+}
+
+export async function openCsv(path: string, options: CsvReadOptions = {}): Promise<SpectraSource> {
+  const batchSize = batchSizeOf(options);
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) throw new AstrospecError('BAD_ARGUMENT', `threads must be a non-negative integer, got ${threads}`);
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  // The header is ~15 kB for 2600 pixels; read until its line end.
+  const reader = await openBytes(path, 1 << 16);
+  let head: Buffer = Buffer.alloc(0);
+  try {
+    for (;;) {
+      const more = await reader.more(head);
+      if (!more) break;
+      head = more;
+      if (head.indexOf(NEWLINE) >= 0) break;
+    }
+  } finally {
+    await reader.close();
+  }
+  if (head.length === 0 || head.every((b) => b === NEWLINE || b === CR || b === 0x20)) {
+    throw new AstrospecError('BAD_INPUT', 'empty file: expected a header id,FE0,…', { file: path });
+  }
+  const header = parseCsvHeader(head, path, options);
+  const chunkBytes = options.chunkBytes ?? CSV_CHUNK_BYTES;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 1 << 30) throw new AstrospecError('BAD_ARGUMENT', `chunkBytes must be in 1…2^30, got ${chunkBytes}`);
+  return new CsvSource(path, size, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/** RFC 4180 quoting, as pandas' QUOTE_MINIMAL: only fields with a comma, quote or line break. */
+function csvField(text: string, file: string, row: number, column: string): string {
+  if (/[\r\n]/.test(text)) throw new AstrospecError('BAD_INPUT', 'text with a line break can\'t be written to CSV', { file, row, column });
+  return /[",]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+class CsvSink implements SpectraSink {
+  rowsWritten = 0;
+  private columns?: { extra: string[]; tags: string[] };
+  private failed = false;
+  private readonly done: Promise<void>;
+
+  constructor(
+    readonly path: string,
+    private readonly temp: string,
+    private readonly out: Writable,
+    private readonly file: WriteStream,
+    gzip: Gzip | undefined,
+    private readonly options: WriteOptions & { threads?: number },
+  ) {
+    this.done = gzip ? pipeline(gzip, file) : once(file, 'close').then(() => undefined);
+    this.done.catch(() => undefined); // observed in close()/abort()
+  }
+
+  private async put(bytes: Buffer | string): Promise<void> {
+    if (!this.out.write(bytes)) await Promise.race([once(this.out, 'drain'), this.done.then(() => undefined)]);
+  }
+
+  private async writeHeader(columns: { extra: string[]; tags: string[] }): Promise<void> {
+    const names = ['id'];
+    for (let i = 0; i < this.options.grid.length; i++) names.push(pixelColumnName(i));
+    if (this.options.hasLabels) names.push('label');
+    names.push(...columns.extra, ...columns.tags);
+    await this.put(`${names.map((n) => csvField(n, this.path, 0, n)).join(',')}\n`);
+  }
+
+  async write(batch: SpectrumBatch, extraArg?: Record<string, Float32Array>): Promise<void> {
+    const extra = extraColumnsOf(batch, extraArg);
+    if (!this.columns) {
+      this.columns = sinkColumns(this.options.extraColumns, { extra, tags: batch.tags });
+      await this.writeHeader(this.columns);
+    }
+    const columns = this.columns;
+    checkSinkBatch(this.path, batch, extra, columns, this.options);
+    const rows = batch.ids.length;
+    if (rows === 0) return;
+    const L = this.options.grid.length;
+    const threads = this.options.threads ?? 0;
+    const addon = native();
+    const fluxText = Buffer.allocUnsafe(addon.csvFormatBound(rows, L));
+    const fluxEnds = new Int32Array(rows);
+    const f = await addon.csvFormat(batch.flux.subarray(0, rows * L), rows, L, fluxText, fluxEnds, false, threads);
+    if (f.firstNonFinite >= 0) {
+      const bad = f.firstNonFinite;
+      throw new AstrospecError('BAD_INPUT', `refusing to write flux ${batch.flux[bad]} (NaN/Inf flux can't be read back)`, {
+        file: this.path,
+        row: batch.firstRow + Math.floor(bad / L) + 1,
+        column: pixelColumnName(bad % L),
+      });
+    }
+    const E = columns.extra.length;
+    let extraText: Buffer | undefined;
+    let extraEnds: Int32Array | undefined;
+    if (E > 0) {
+      const matrix = new Float32Array(rows * E);
+      columns.extra.forEach((name, k) => {
+        const values = extra[name]!;
+        for (let r = 0; r < rows; r++) matrix[r * E + k] = values[r]!;
+      });
+      extraText = Buffer.allocUnsafe(addon.csvFormatBound(rows, E));
+      extraEnds = new Int32Array(rows);
+      addon.csvFormatSync(matrix, rows, E, extraText, extraEnds, true, 1);
+    }
+    const prefixes: string[] = new Array(rows);
+    const suffixes: string[] = new Array(rows);
+    let total = f.bytes + (extraEnds ? extraEnds[rows - 1]! : 0);
+    for (let r = 0; r < rows; r++) {
+      const row = batch.firstRow + r + 1;
+      prefixes[r] = `${csvField(batch.ids[r]!, this.path, row, 'id')},`;
+      let suffix = '';
+      if (this.options.hasLabels) {
+        const l = batch.labels![r]!;
+        suffix += `,${l >= 0 && l < CLASS_NAMES.length ? CLASS_NAMES[l] : ''}`;
+      }
+      if (E > 0) suffix += ',';
+      suffixes[r] = suffix;
+      total += Buffer.byteLength(prefixes[r]!) + Buffer.byteLength(suffix) + 1;
+    }
+    const tagText: string[] = new Array(rows).fill('');
+    for (const name of columns.tags) {
+      const values = batch.tags![name]!;
+      for (let r = 0; r < rows; r++) tagText[r] += `,${csvField(values[r] ?? '', this.path, batch.firstRow + r + 1, name)}`;
+    }
+    for (let r = 0; r < rows; r++) total += Buffer.byteLength(tagText[r]!);
+    const chunk = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (let r = 0; r < rows; r++) {
+      at += chunk.write(prefixes[r]!, at, 'utf8');
+      at += fluxText.copy(chunk, at, r === 0 ? 0 : fluxEnds[r - 1]!, fluxEnds[r]!);
+      at += chunk.write(suffixes[r]!, at, 'utf8');
+      if (extraText && extraEnds) at += extraText.copy(chunk, at, r === 0 ? 0 : extraEnds[r - 1]!, extraEnds[r]!);
+      at += chunk.write(tagText[r]!, at, 'utf8');
+      chunk[at++] = NEWLINE;
+    }
+    try {
+      await this.put(chunk.subarray(0, at));
+    } catch (error) {
+      this.failed = true;
+      throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
+    }
+    this.rowsWritten += rows;
+  }
+
+  async close(): Promise<void> {
+    if (this.failed) throw new AstrospecError('IO', 'an earlier write failed; the output was not completed', { file: this.path });
+    if (!this.columns) {
+      this.columns = sinkColumns(this.options.extraColumns, { extra: {} });
+      await this.writeHeader(this.columns);
+    }
+    this.out.end();
+    try {
+      await this.done;
+    } catch (error) {
+      await rm(this.temp, { force: true });
+      throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
+    }
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    this.out.destroy();
+    this.file.destroy();
+    await this.done.catch(() => undefined);
+    await rm(this.temp, { force: true });
+  }
+}
+
+/** CSV sink; `.gz` paths are gzip-compressed. `threads` is the native formatter's thread count. */
+export async function createCsvSink(path: string, options: WriteOptions & { threads?: number }): Promise<SpectraSink> {
+  const temp = temporaryPath(path);
+  const file = createWriteStream(temp, { highWaterMark: 1 << 20 });
+  try {
+    await once(file, 'open');
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  const gzip = isGzip(path) ? createGzip({ chunkSize: 1 << 20 }) : undefined;
+  return new CsvSink(path, temp, gzip ?? file, file, gzip, options);
+}
+

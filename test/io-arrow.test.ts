@@ -1,0 +1,150 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Dictionary, Float64, Int32, RecordBatchStreamWriter, Utf8, vectorFromArray, makeTable } from 'apache-arrow';
+import { openSpectra } from '../src/io/open.js';
+import { createSpectraSink } from '../src/io/sink.js';
+import { GRID_METADATA_KEY } from '../src/io/arrow.js';
+import { concatBatches, type SpectrumBatch } from '../src/io/batch.js';
+
+const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
+const expected = JSON.parse(readFileSync(join(peer, 'lamost-stars-200.expected.json'), 'utf8')) as { row_sums_float64: number[] };
+const dir = mkdtempSync(join(tmpdir(), 'astrospec-io-arrow-'));
+
+async function readAll(path: string, options = {}): Promise<{ batches: SpectrumBatch[]; all: SpectrumBatch }> {
+  const source = await openSpectra(path, options);
+  const batches: SpectrumBatch[] = [];
+  for await (const b of source.batches()) batches.push(b);
+  await source.close();
+  return { batches, all: concatBatches(batches) };
+}
+
+function bits(flux: Float32Array): Uint32Array {
+  return new Uint32Array(flux.buffer, flux.byteOffset, flux.length);
+}
+
+for (const codec of ['uncompressed', 'lz4', 'zstd']) {
+  test(`pandas Feather (${codec}) reads with the expected row sums, ids and labels`, async () => {
+    const path = join(peer, `lamost-stars-200.${codec}.feather`);
+    const source = await openSpectra(path, { batchSize: 150 });
+    assert.equal(source.rowCount, 200);
+    assert.equal(source.hasLabels, true);
+    assert.equal(source.grid.length, 2600);
+    const { all, batches } = await readAll(path, { batchSize: 150 });
+    assert.deepEqual(batches.map((b) => b.ids.length), [150, 50]);
+    assert.equal(all.ids[199], '199');
+    assert.ok(all.labels!.every((l) => l === 0));
+    // Same tolerance argument as the CSV test: 1e-13 of Σ|x| is far below one float32 ulp in one pixel.
+    for (let i = 0; i < 200; i++) {
+      let sum = 0;
+      let abs = 0;
+      for (let j = 0; j < 2600; j++) {
+        sum += all.flux[i * 2600 + j]!;
+        abs += Math.abs(all.flux[i * 2600 + j]!);
+      }
+      assert.ok(Math.abs(sum - expected.row_sums_float64[i]!) <= 1e-13 * abs, `row ${i}`);
+    }
+  });
+}
+
+function randomBatch(rows: number, L: number, seed: number, firstRow = 0): SpectrumBatch {
+  let s = seed >>> 0;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+  const flux = new Float32Array(rows * L);
+  const raw = new Uint32Array(flux.buffer);
+  for (let i = 0; i < raw.length; i++) {
+    // Any finite float32 bit pattern: denormals, huge and tiny exponents, −0.
+    let b = next();
+    if ((b & 0x7f800000) === 0x7f800000) b &= 0xbfffffff;
+    raw[i] = b;
+  }
+  return {
+    ids: Array.from({ length: rows }, (_, i) => `obs-${firstRow + i}`),
+    flux,
+    grid: { start: 3700, step: 1.25, length: L },
+    labels: Int8Array.from({ length: rows }, (_, i) => (i % 4) - 1),
+    firstRow,
+    extra: { redshift: Float32Array.from({ length: rows }, (_, i) => i / 7) },
+    tags: { subclass: Array.from({ length: rows }, (_, i) => `sub ${i % 3}`) },
+  };
+}
+
+test('arrow → csv → arrow is bit-exact for every finite float32, with grid, labels, extras and tags', async () => {
+  const L = 64;
+  const batches = [randomBatch(300, L, 1), randomBatch(211, L, 2, 300)];
+  const grid = batches[0]!.grid;
+  const a = join(dir, 'a.arrow');
+  const sink = await createSpectraSink(a, { grid, hasLabels: true });
+  for (const b of batches) await sink.write(b);
+  await sink.close();
+  assert.equal(sink.rowsWritten, 511);
+  const source = await openSpectra(a);
+  assert.deepEqual(source.grid, grid);
+  assert.equal(source.rowCount, 511);
+
+  const csv = join(dir, 'a.csv');
+  const csvSink = await createSpectraSink(csv, { grid, hasLabels: true });
+  for await (const b of source.batches()) await csvSink.write(b);
+  await csvSink.close();
+  const back = join(dir, 'b.feather');
+  const csvSource = await openSpectra(csv, { grid });
+  const backSink = await createSpectraSink(back, { grid: csvSource.grid, hasLabels: csvSource.hasLabels });
+  for await (const b of csvSource.batches()) await backSink.write(b);
+  await backSink.close();
+
+  const original = concatBatches(batches);
+  const { all, batches: read } = await readAll(back);
+  assert.deepEqual(bits(all.flux), bits(original.flux));
+  assert.deepEqual(all.ids, original.ids);
+  assert.deepEqual(all.labels, original.labels);
+  assert.deepEqual(read[0]!.extra!.redshift!.subarray(0, 300), batches[0]!.extra!.redshift);
+  assert.deepEqual(read[0]!.tags!.subclass!.slice(0, 300), batches[0]!.tags!.subclass);
+  assert.deepEqual((await openSpectra(back)).grid, grid);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
+});
+
+test('abort() leaves neither the output nor a temporary file', async () => {
+  const L = 8;
+  const b = randomBatch(10, L, 3);
+  for (const name of ['aborted.arrow', 'aborted.csv.gz']) {
+    const path = join(dir, name);
+    const sink = await createSpectraSink(path, { grid: b.grid, hasLabels: true });
+    await sink.write(b);
+    await sink.abort();
+    assert.equal(existsSync(path), false);
+  }
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('aborted')), []);
+});
+
+test('an Arrow stream, a dictionary label column and float64 pixel columns read too', async () => {
+  const rows = 5;
+  const columns: Record<string, unknown> = { id: vectorFromArray(['a', 'b', 'c', 'd', 'e'], new Utf8()) };
+  for (let j = 0; j < 3; j++) columns[`FE${j}`] = vectorFromArray(Array.from({ length: rows }, (_, i) => i + j / 10), new Float64());
+  columns.label = vectorFromArray(['STAR', 'qso', 'Galaxy', null, 'star'], new Dictionary(new Utf8(), new Int32()));
+  const table = makeTable(columns as never);
+  const stream = join(dir, 'wide.ipc');
+  writeFileSync(stream, RecordBatchStreamWriter.writeAll(table).toUint8Array(true));
+  const source = await openSpectra(stream, { grid: { start: 0, step: 1, length: 3 } });
+  assert.equal(source.rowCount, undefined);
+  assert.equal(await source.countRows!(), 5);
+  const { all } = await readAll(stream);
+  assert.deepEqual([...all.labels!], [0, 2, 1, -1, 0]);
+  assert.deepEqual([...all.flux.subarray(3, 6)], [1, 1.1, 1.2].map(Math.fround));
+  assert.deepEqual(all.grid, { start: 3800, step: 2, length: 3 });
+});
+
+test('the grid is stored in schema metadata and read back; no label column means no labels', async () => {
+  const b = randomBatch(3, 2600, 9);
+  const path = join(dir, 'grid.arrow');
+  const sink = await createSpectraSink(path, { grid: { start: 3800, step: 2, length: 2600 }, hasLabels: false });
+  await sink.write({ ...b, grid: { start: 3800, step: 2, length: 2600 }, labels: undefined });
+  await sink.close();
+  const text = readFileSync(path).toString('latin1');
+  assert.ok(text.includes(GRID_METADATA_KEY));
+  const source = await openSpectra(path);
+  assert.deepEqual(source.grid, { start: 3800, step: 2, length: 2600 });
+  assert.equal(source.hasLabels, false);
+});
