@@ -1,0 +1,259 @@
+/**
+ * LAMOST low-resolution spectra in FITS, both layouts the survey has distributed:
+ * - DR1–DR8: the primary image HDU holds 5 float32 rows named by the EXTEN0 card
+ *   ('Flux Inverse Subcontinuum Andmask Ormask': flux, inverse variance, continuum-normalised
+ *   flux, and/or masks); wavelengths come only from COEFF0/COEFF1 (λ = 10^(COEFF0 + COEFF1·i)).
+ * - DR9/DR10: an empty primary HDU and a BINTABLE ('COADD') with one row of FLUX, IVAR,
+ *   WAVELENGTH, ANDMASK, ORMASK arrays (TFORM like 3909E), usually gzip-compressed.
+ * Each file is one spectrum, resampled onto the target grid (see resample.ts).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { AstrospecError } from '../errors.js';
+import { COMPETITION_GRID, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import { headerNumber, headerString, readBigEndianFloats, readHdus, tableColumns, type FitsHeader, type Hdu } from './fits-hdu.js';
+import { logLinearWavelengths, resampleLinear, type ObservedSpectrum } from './resample.js';
+import type { ReadOptions, SpectraSource } from './types.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/** One LAMOST spectrum as stored, before resampling. */
+export interface LamostSpectrum extends ObservedSpectrum {
+  /** OBSID, or the file name when the header has none (DR1–DR8). */
+  id: string;
+  /** Header CLASS (STAR / GALAXY / QSO / Unknown ...), '' when absent. */
+  className: string;
+  subclass: string;
+  redshift: number;
+  /** r-band S/N (SNRR in DR9+, SN_R before), the number LAMOST quotes per spectrum; NaN when absent. */
+  snr: number;
+  header: FitsHeader;
+}
+
+/** Largest |WAVELENGTH − 10^(COEFF0+COEFF1·i)| accepted, in Å: float32 storage rounds by ≤ 0.003 Å at 9000 Å. */
+const WAVELENGTH_TOLERANCE = 0.05;
+
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** Decompresses when the bytes are gzip (detected by magic number, not by extension). */
+async function fitsBytes(raw: Uint8Array, file: string): Promise<Uint8Array> {
+  if (!isGzip(raw)) return raw;
+  try {
+    return await gunzipAsync(raw);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const truncated = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message);
+    throw new AstrospecError(truncated ? 'TRUNCATED' : 'BAD_INPUT', `bad gzip stream: ${e.message}`, { file }, { cause: error });
+  }
+}
+
+/** Parses one LAMOST spectrum from the (decompressed) bytes of a FITS file. */
+export function parseLamostSpectrum(bytes: Uint8Array, file: string): LamostSpectrum {
+  const hdus = readHdus(bytes, file);
+  const primary = hdus[0]!;
+  const h = primary.header;
+  const naxis = headerNumber(h, 'NAXIS') ?? 0;
+  let arrays: { flux: Float64Array; ivar: Float64Array; wavelength?: Float64Array };
+  if (naxis === 2 && primary.dataLength > 0) arrays = readImageLayout(bytes, primary, file);
+  else {
+    const table = hdus.find((hdu) => headerString(hdu.header, 'XTENSION') === 'BINTABLE' && tableColumns(hdu, file).some((c) => c.name.toUpperCase() === 'FLUX'));
+    if (!table) {
+      throw new AstrospecError('UNSUPPORTED', `no spectrum found: the primary HDU is not a 2-D image and no BINTABLE has a FLUX column (${hdus.length} HDUs)`, { file });
+    }
+    arrays = readTableLayout(bytes, table, file);
+  }
+  const n = arrays.flux.length;
+  const coeff0 = headerNumber(h, 'COEFF0');
+  const coeff1 = headerNumber(h, 'COEFF1');
+  let wavelength = arrays.wavelength;
+  if (coeff0 !== undefined && coeff1 !== undefined) {
+    const fromHeader = logLinearWavelengths(coeff0, coeff1, n);
+    if (wavelength) {
+      for (let i = 0; i < n; i++) {
+        if (!(Math.abs(wavelength[i]! - fromHeader[i]!) <= WAVELENGTH_TOLERANCE)) {
+          throw new AstrospecError(
+            'BAD_INPUT',
+            `WAVELENGTH[${i}] = ${wavelength[i]} Å disagrees with COEFF0/COEFF1 (${fromHeader[i]!.toFixed(3)} Å)`,
+            { file, column: 'WAVELENGTH' },
+          );
+        }
+      }
+    } else wavelength = fromHeader;
+  }
+  if (!wavelength) {
+    throw new AstrospecError('BAD_INPUT', 'no wavelengths: neither a WAVELENGTH column nor COEFF0/COEFF1 header cards', { file, column: 'COEFF0' });
+  }
+  const obsid = headerString(h, 'OBSID');
+  const snr = headerNumber(h, 'SNRR') ?? headerNumber(h, 'SN_R') ?? NaN;
+  return {
+    id: obsid !== undefined && obsid.trim() !== '' ? obsid.trim() : basename(file).replace(/\.gz$/i, ''),
+    className: (headerString(h, 'CLASS') ?? '').trim(),
+    subclass: (headerString(h, 'SUBCLASS') ?? '').trim(),
+    redshift: headerNumber(h, 'Z') ?? NaN,
+    snr,
+    header: h,
+    wavelength,
+    flux: arrays.flux,
+    ivar: arrays.ivar,
+  };
+}
+
+function readImageLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
+  const h = hdu.header;
+  const bitpix = headerNumber(h, 'BITPIX');
+  if (bitpix !== -32 && bitpix !== -64) {
+    throw new AstrospecError('UNSUPPORTED', `HDU 0 (PRIMARY): BITPIX ${bitpix}; LAMOST images are float (-32 or -64)`, { file, column: 'BITPIX' });
+  }
+  const width = headerNumber(h, 'NAXIS1') ?? 0;
+  const rows = headerNumber(h, 'NAXIS2') ?? 0;
+  const size = bitpix === -32 ? 4 : 8;
+  // Row names from EXTEN0 when present; DR1–DR8 put the continuum-normalised flux, not the
+  // wavelength, in row 3 ('Subcontinuum'), so rows are matched by name, never by position alone.
+  const names = (headerString(h, 'EXTEN0') ?? 'Flux Inverse').trim().split(/\s+/).map((s) => s.toLowerCase());
+  const rowOf = (prefix: string) => names.findIndex((name) => name.startsWith(prefix));
+  const fluxRow = rowOf('flux');
+  const ivarRow = rowOf('inverse') >= 0 ? rowOf('inverse') : rowOf('ivar');
+  const waveRow = rowOf('wavelength');
+  if (fluxRow < 0 || fluxRow >= rows) throw new AstrospecError('BAD_INPUT', `HDU 0 (PRIMARY): no flux row (EXTEN0 '${names.join(' ')}', ${rows} rows)`, { file, column: 'FLUX' });
+  if (ivarRow < 0 || ivarRow >= rows) throw new AstrospecError('BAD_INPUT', `HDU 0 (PRIMARY): no inverse-variance row (EXTEN0 '${names.join(' ')}', ${rows} rows)`, { file, column: 'IVAR' });
+  const row = (r: number) => readBigEndianFloats(bytes, hdu.dataOffset + r * width * size, width, size as 4 | 8);
+  return {
+    flux: row(fluxRow),
+    ivar: row(ivarRow),
+    wavelength: waveRow >= 0 && waveRow < rows ? row(waveRow) : undefined,
+  };
+}
+
+function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
+  const columns = tableColumns(hdu, file);
+  const rows = headerNumber(hdu.header, 'NAXIS2') ?? 0;
+  if (rows !== 1) {
+    throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): ${rows} table rows; a LAMOST spectrum file has exactly 1`, { file });
+  }
+  const column = (name: string, required: boolean): Float64Array | undefined => {
+    const c = columns.find((col) => col.name.toUpperCase() === name);
+    if (!c) {
+      if (!required) return undefined;
+      throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): missing column ${name} (has ${columns.map((x) => x.name).join(', ')})`, { file, column: name });
+    }
+    if (c.type !== 'E' && c.type !== 'D') {
+      throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${name} has TFORM type ${c.type}; expected E or D`, { file, column: name });
+    }
+    return readBigEndianFloats(bytes, hdu.dataOffset + c.offset, c.repeat, c.type === 'E' ? 4 : 8);
+  };
+  const flux = column('FLUX', true)!;
+  const ivar = column('IVAR', true)!;
+  const wavelength = column('WAVELENGTH', false);
+  if (ivar.length !== flux.length || (wavelength && wavelength.length !== flux.length)) {
+    throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): FLUX, IVAR and WAVELENGTH lengths differ (${flux.length}, ${ivar.length}, ${wavelength?.length})`, { file, column: 'IVAR' });
+  }
+  return { flux, ivar, wavelength };
+}
+
+/** Reads and parses one LAMOST FITS file (.fits or .fits.gz). */
+export async function readLamostFile(file: string): Promise<LamostSpectrum> {
+  let raw: Uint8Array;
+  try {
+    raw = await readFile(file);
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file }, { cause: error });
+  }
+  return parseLamostSpectrum(await fitsBytes(raw, file), file);
+}
+
+const FITS_NAME = /\.fits?(\.gz)?$/i;
+
+/** The files an input names: a file, a list of files, or a directory's .fits/.fit(.gz) files sorted by name. */
+export async function listFitsFiles(input: string | string[]): Promise<string[]> {
+  const inputs = Array.isArray(input) ? input : [input];
+  const files: string[] = [];
+  for (const path of inputs) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+    }
+    if (info.isDirectory()) {
+      const names = (await readdir(path)).filter((name) => FITS_NAME.test(name)).sort();
+      for (const name of names) files.push(join(path, name));
+    } else files.push(path);
+  }
+  return files;
+}
+
+/** How many files are read and decompressed ahead of the one being resampled. */
+const PREFETCH = 4;
+
+export async function openFits(input: string | string[], options: ReadOptions = {}): Promise<SpectraSource> {
+  const grid: WavelengthGrid = options.grid ?? COMPETITION_GRID;
+  const batchSize = options.batchSize ?? 1024;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
+  const files = await listFitsFiles(input);
+  if (files.length === 0) throw new AstrospecError('BAD_INPUT', 'no .fits or .fits.gz files found', { file: Array.isArray(input) ? input.join(', ') : input });
+  let byteLength = 0;
+  for (const file of files) byteLength += (await stat(file)).size;
+
+  async function* batches(): AsyncIterable<SpectrumBatch> {
+    const pending: Promise<LamostSpectrum>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (pending.length < PREFETCH && next < files.length) {
+        const p = readLamostFile(files[next++]!);
+        p.catch(() => undefined); // handled when awaited in order below
+        pending.push(p);
+      }
+    };
+    for (let first = 0; first < files.length; first += batchSize) {
+      const rows = Math.min(batchSize, files.length - first);
+      const batch: SpectrumBatch = {
+        ids: [],
+        flux: new Float32Array(rows * grid.length),
+        grid,
+        labels: new Int8Array(rows),
+        badPixels: new Uint8Array(rows * grid.length),
+        firstRow: first,
+        extra: { snr: new Float32Array(rows), redshift: new Float32Array(rows) },
+        tags: { subclass: [] },
+      };
+      for (let r = 0; r < rows; r++) {
+        fill();
+        let spectrum: LamostSpectrum;
+        try {
+          spectrum = await pending.shift()!;
+        } catch (error) {
+          // The spectrum index (1-based, like data rows elsewhere) says where in a folder it failed.
+          if (error instanceof AstrospecError && error.row === undefined) {
+            const where = [error.file, error.column === undefined ? undefined : `column ${error.column}`].filter((x) => x !== undefined).join(', ');
+            const message = where !== '' && error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
+            throw new AstrospecError(error.code, message, { file: error.file, row: first + r + 1, column: error.column }, { cause: error });
+          }
+          throw error;
+        }
+        const at = r * grid.length;
+        resampleLinear(spectrum, grid, batch.flux.subarray(at, at + grid.length), batch.badPixels!.subarray(at, at + grid.length));
+        batch.ids.push(spectrum.id);
+        batch.labels![r] = parseLabel(spectrum.className);
+        batch.extra!.snr![r] = spectrum.snr;
+        batch.extra!.redshift![r] = spectrum.redshift;
+        batch.tags!.subclass!.push(spectrum.subclass);
+      }
+      yield batch;
+    }
+  }
+
+  return {
+    path: Array.isArray(input) ? input.join(',') : input,
+    format: 'fits',
+    grid,
+    hasLabels: true,
+    rowCount: files.length,
+    byteLength,
+    batches,
+    close: async () => undefined,
+  };
+}
