@@ -1,0 +1,294 @@
+/**
+ * Inference throughput: onnxruntime alone, the whole classify pipeline, and tfjs predict.
+ *
+ *   npm run -s bench:infer -- [--model m.onnx] [--n 20000] [--batch-size 128] [--threads T]
+ *                             [--workers 1] [--width 16] [--tfjs-n 512] [--no-tfjs] [--json]
+ *
+ * - ort_raw_spectra_per_s: session.run alone on preallocated fixed-size batches, with the
+ *   sessions classify uses (workers × threads, in worker threads): the pipeline's ceiling.
+ *   ort_raw_single_session_spectra_per_s: one session with workers × threads intra-op threads
+ *   on the main thread; ort_raw_conv1d_graph_spectra_per_s: the same for the 1-D form.
+ * - classify_spectra_per_s: classifyFile from an Arrow file on disk to a predictions CSV
+ *   (read, native preprocessing, inference in a worker, writing), measured in a child process
+ *   so that peak_rss_mb is the pipeline's own.
+ * - tfjs_predict_spectra_per_s: model.predict of the same architecture on the best tfjs
+ *   backend that loads here (resolveBackend: tfjs-node if installed, else WASM, else CPU).
+ * Without --model a randomly initialised model of --width is exported first (speed doesn't
+ * depend on the weights). The last stdout line is one JSON object.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import * as ort from 'onnxruntime-node';
+import { buildResNet1d, type Tf } from '../src/model/resnet1d.js';
+import type { ModelSpec } from '../src/model/spec.js';
+import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
+import { classifyFile } from '../src/infer/classify.js';
+import { createSpectraSink } from '../src/io/sink.js';
+import { defaultSessionSettings, SessionPool, type GraphOptimization } from '../src/infer/session-pool.js';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    n: { type: 'string', default: '20000' },
+    'batch-size': { type: 'string', default: '64' },
+    threads: { type: 'string' },
+    workers: { type: 'string' },
+    width: { type: 'string', default: '16' },
+    'graph-optimization': { type: 'string', default: 'all' },
+    'tfjs-n': { type: 'string', default: '512' },
+    'no-tfjs': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    // Internal: run only the classify measurement (in a child process) and print its JSON.
+    'child-classify': { type: 'string' },
+    'child-tfjs-wasm': { type: 'boolean', default: false },
+    data: { type: 'string' },
+  },
+});
+
+const n = Number(args.n);
+const batchSize = Number(args['batch-size']);
+const defaults = defaultSessionSettings({
+  workers: args.workers !== undefined ? Number(args.workers) : undefined,
+  intraOpThreads: args.threads !== undefined ? Number(args.threads) : undefined,
+});
+const threads = defaults.intraOpThreads;
+const workers = defaults.workers;
+const graphOptimization = args['graph-optimization'] as GraphOptimization;
+const log = (text: string) => process.stderr.write(`${text}\n`);
+
+if (args['child-classify'] !== undefined) {
+  // Child: classify the Arrow file, report time and this process's peak RSS.
+  const output = join(args['child-classify'], 'predictions.csv');
+  const result = await classifyFile(args.data!, { model: args.model!, output, batchSize, intraOpThreads: threads, workers, graphOptimization });
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
+  process.exit(0);
+}
+
+/** Spectra/s of model.predict in batches of batchSize, after one warm-up call. */
+async function tfjsPredictRate(tf: Tf, arch: ModelSpec['architecture'], rows: number): Promise<{ rate: number; rows: number }> {
+  const model = buildResNet1d(tf, arch, 1);
+  const x = tf.randomUniform([batchSize, arch.inputLength, 1], 0, 0.04);
+  const inputs = arch.featureCount > 0 ? [x, tf.randomUniform([batchSize, arch.featureCount], -1, 1)] : x;
+  const predict = () => {
+    const y = model.predict(inputs) as import('@tensorflow/tfjs').Tensor;
+    y.dataSync();
+    y.dispose();
+  };
+  predict();
+  const runs = Math.ceil(Math.max(rows, batchSize) / batchSize);
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) predict();
+  return { rate: (runs * batchSize) / ((performance.now() - t0) / 1000), rows: runs * batchSize };
+}
+
+if (args['child-tfjs-wasm']) {
+  // Child: stock tfjs WASM backend (XNNPACK), without astrospec's native kernels.
+  const tf = await import('@tensorflow/tfjs');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const { wasmBinaryDir } = await import('../src/train/backend.js');
+  wasm.setWasmPaths(`${wasmBinaryDir()}/`);
+  await tf.setBackend('wasm');
+  const arch = JSON.parse(args.data!) as ModelSpec['architecture'];
+  const { rate } = await tfjsPredictRate(tf, arch, Number(args['tfjs-n']));
+  process.stdout.write(`${JSON.stringify({ rate })}\n`);
+  process.exit(0);
+}
+
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'astrospec-bench-infer-'));
+try {
+  const tf = await import('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+
+  // 1. The model.
+  let modelPath = args.model;
+  let spec: ModelSpec;
+  let conv1dBytes: Uint8Array | undefined;
+  if (modelPath) {
+    spec = onnxModelSpec(await readFile(modelPath), modelPath);
+  } else {
+    const width = Number(args.width);
+    const grid = { start: 3800, step: 2, length: 2600 };
+    spec = {
+      format: 'astrospec-model', version: 1, classNames: ['star', 'galaxy', 'qso'], grid,
+      architecture: { width, inputLength: 2600, featureCount: 0, classCount: 3 },
+      preprocess: { normalisation: 'l2', bin: 1, smoothWindow: 0, features: [] },
+    };
+    const model = buildResNet1d(tf, spec.architecture, 1);
+    modelPath = join(dir, `resnet18-w${width}.onnx`);
+    await writeFile(modelPath, buildOnnxModel(model, spec));
+    conv1dBytes = buildOnnxModel(model, spec, { conv1d: true });
+    model.dispose();
+  }
+  const arch = spec.architecture;
+  const L = arch.inputLength;
+  const F = arch.featureCount;
+  log(`model ${modelPath}: width ${arch.width}, ${L} pixels, ${F} side features; batch ${batchSize}, ${workers} worker(s) × ${threads} threads`);
+
+  // 2. ORT alone: preallocated batches, one session, after one warm-up run.
+  const rand = random(7);
+  const batches = Array.from({ length: 4 }, () => {
+    const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', Float32Array.from({ length: batchSize * L }, () => rand() * 0.04), [batchSize, 1, L]) };
+    if (F > 0) feeds.features = new ort.Tensor('float32', Float32Array.from({ length: batchSize * F }, () => rand() * 2 - 1), [batchSize, F]);
+    return feeds;
+  });
+  const runs = Math.max(1, Math.ceil(n / batchSize));
+  const measureOrt = async (model: string | Uint8Array): Promise<number> => {
+    // One session with every thread the pipeline's workers have together: the ceiling for session.run.
+    const options = { intraOpNumThreads: threads * workers, interOpNumThreads: 1, graphOptimizationLevel: graphOptimization, executionMode: 'sequential' } as const;
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    await session.run(batches[0]!);
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) await session.run(batches[i % batches.length]!);
+    const seconds = (performance.now() - start) / 1000;
+    await session.release();
+    return (runs * batchSize) / seconds;
+  };
+  // The same sessions classify uses (workers × threads, in worker threads), fed preallocated
+  // batches with two jobs queued per worker: everything but reading, preprocessing and writing.
+  const measurePool = async (): Promise<number> => {
+    const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
+    const job = (flux: Float32Array, features?: Float32Array) => pool.run(flux, features);
+    const fresh = () => job(new Float32Array(batches[0]!.flux!.data as Float32Array), F > 0 ? new Float32Array(batches[0]!.features!.data as Float32Array) : undefined);
+    await Promise.all(Array.from({ length: workers }, fresh)); // warm-up
+    const start = performance.now();
+    const queue = Array.from({ length: Math.min(runs, 2 * workers) }, fresh);
+    let sent = queue.length;
+    while (queue.length > 0) {
+      const done = await queue.shift()!;
+      if (sent < runs) {
+        queue.push(job(done.flux, done.features));
+        sent++;
+      }
+    }
+    const seconds = (performance.now() - start) / 1000;
+    await pool.close();
+    return (runs * batchSize) / seconds;
+  };
+  const ortRaw = await measurePool();
+  log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${ortRaw.toFixed(0)} spectra/s`);
+  const ortRawSingle = await measureOrt(modelPath);
+  log(`ort raw, one session × ${threads * workers} threads: ${ortRawSingle.toFixed(0)} spectra/s`);
+  // The same network written as 1-D Conv/MaxPool (what a direct translation gives), for comparison.
+  const ortRawConv1d = conv1dBytes ? await measureOrt(conv1dBytes) : undefined;
+  if (ortRawConv1d) log(`ort raw, 1-D conv graph: ${ortRawConv1d.toFixed(0)} spectra/s`);
+
+  // 3. The classify pipeline from an Arrow file on disk, in a child process.
+  const data = join(dir, 'spectra.arrow');
+  {
+    const sink = await createSpectraSink(data, { grid: spec.grid, hasLabels: false });
+    const chunk = 1000;
+    const G = spec.grid.length;
+    for (let at = 0; at < n; at += chunk) {
+      const rows = Math.min(chunk, n - at);
+      const flux = new Float32Array(rows * G);
+      for (let r = 0; r < rows; r++) {
+        const t = 3000 + 12000 * rand();
+        for (let i = 0; i < G; i++) {
+          const nm = (spec.grid.start + spec.grid.step * i) / 10;
+          flux[r * G + i] = 1e15 * nm ** -5 * Math.exp(-1.438776877e7 / (nm * t)) * (1 + 0.05 * (rand() - 0.5)) + 0.01;
+        }
+      }
+      await sink.write({ ids: Array.from({ length: rows }, (_, i) => `s${at + i}`), flux, grid: spec.grid, firstRow: at });
+    }
+    await sink.close();
+  }
+  const dataBytes = (await stat(data)).size;
+  const child = await new Promise<string>((resolve, reject) => {
+    const self = fileURLToPath(import.meta.url);
+    const p = spawn(process.execPath, [...process.execArgv, self, '--child-classify', dir, '--data', data, '--model', modelPath!,
+      '--batch-size', String(batchSize), '--threads', String(threads), '--workers', String(workers), '--graph-optimization', graphOptimization], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop()!) : reject(new Error(`classify child exited ${code}`))));
+  });
+  const classify = JSON.parse(child) as { rows: number; seconds: number; spectraPerSecond: number; peakRssMb: number; stages: Record<string, number> };
+  log(`classify: ${classify.rows} spectra (${(dataBytes / 1e6).toFixed(0)} MB Arrow) in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s, peak RSS ${classify.peakRssMb.toFixed(0)} MB`);
+
+  // 4. tfjs predict, same architecture: the best backend resolveBackend finds, and stock WASM.
+  let tfjs: { backend: string; spectraPerSecond: number; rows: number } | undefined;
+  let tfjsWasmStock: number | undefined;
+  if (!args['no-tfjs']) {
+    const { resolveBackend } = await import('../src/train/backend.js');
+    const backend = await resolveBackend('auto', { quiet: true });
+    const { rate, rows } = await tfjsPredictRate(backend.tf, arch, Number(args['tfjs-n']));
+    tfjs = { backend: backend.description, spectraPerSecond: rate, rows };
+    log(`tfjs predict (${backend.description}): ${rows} spectra = ${rate.toFixed(0)} spectra/s`);
+    const child = await new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child-tfjs-wasm', '--data', JSON.stringify(arch),
+        '--batch-size', String(batchSize), '--tfjs-n', String(args['tfjs-n'])], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop()!) : reject(new Error(`tfjs child exited ${code}`))));
+    });
+    tfjsWasmStock = (JSON.parse(child) as { rate: number }).rate;
+    log(`tfjs predict (stock WASM backend): ${tfjsWasmStock.toFixed(0)} spectra/s`);
+  }
+
+  let isa: string | undefined;
+  try {
+    const { native } = await import('../src/native/binding.js');
+    isa = native().info().isa;
+  } catch {
+    isa = undefined;
+  }
+  const require = createRequire(import.meta.url);
+  const result = {
+    benchmark: 'infer',
+    n,
+    width: arch.width,
+    input_length: L,
+    feature_count: F,
+    batch_size: batchSize,
+    threads,
+    workers,
+    graph_optimization: graphOptimization,
+    ort_raw_spectra_per_s: Math.round(ortRaw),
+    ort_raw_single_session_spectra_per_s: Math.round(ortRawSingle),
+    ort_raw_conv1d_graph_spectra_per_s: ortRawConv1d ? Math.round(ortRawConv1d) : null,
+    classify_spectra_per_s: Math.round(classify.spectraPerSecond),
+    classify_over_ort_raw: Number((classify.spectraPerSecond / ortRaw).toFixed(3)),
+    classify_input_mb: Math.round(dataBytes / 1e6),
+    peak_rss_mb: Math.round(classify.peakRssMb),
+    // Main-thread seconds per classify stage; waiting ≈ total means inference is the bottleneck.
+    classify_main_thread_s: Object.fromEntries(Object.entries(classify.stages).map(([k, v]) => [k, Number(v.toFixed(2))])),
+    tfjs_predict_spectra_per_s: tfjs ? Math.round(tfjs.spectraPerSecond) : null,
+    tfjs_backend: tfjs?.backend ?? null,
+    ort_over_tfjs: tfjs ? Number((ortRaw / tfjs.spectraPerSecond).toFixed(1)) : null,
+    tfjs_wasm_stock_predict_spectra_per_s: tfjsWasmStock ? Math.round(tfjsWasmStock) : null,
+    ort_over_tfjs_wasm_stock: tfjsWasmStock ? Number((ortRaw / tfjsWasmStock).toFixed(1)) : null,
+    // How busy the machine was (1-minute load average at the end): rates are comparable only at low load.
+    load_average_1min: Number(loadavg()[0]!.toFixed(2)),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: availableParallelism(),
+      isa: isa ?? null,
+      node: process.version,
+      onnxruntime: (require('onnxruntime-node/package.json') as { version: string }).version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+  };
+  if (!args.json) log(JSON.stringify(result, null, 2));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  if (!args.keep) await rm(dir, { recursive: true, force: true });
+  else log(`kept ${dir}`);
+}
+

@@ -1,0 +1,80 @@
+import type { CommandModule } from 'yargs';
+import { classifyFile, parseShard, type ClassifyResult } from '../../infer/classify.js';
+import { GRAPH_OPTIMIZATIONS, type GraphOptimization } from '../../infer/session-pool.js';
+import { createProgress, type Progress } from '../progress.js';
+
+export interface ClassifyArgs {
+  input: string[];
+  output: string;
+  model: string;
+  batchSize?: number;
+  threads?: number;
+  workers?: number;
+  graphOptimization?: GraphOptimization;
+  limit?: number;
+  shard?: string;
+  quiet?: boolean;
+}
+
+export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResult> {
+  const controller = new AbortController();
+  // Ctrl-C: finish nothing, remove the temporary output, exit 130 (reportError maps INTERRUPTED).
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  let progress: Progress | undefined;
+  let reported = 0;
+  try {
+    const result = await classifyFile(args.input, {
+      model: args.model,
+      output: args.output,
+      batchSize: args.batchSize,
+      intraOpThreads: args.threads,
+      workers: args.workers,
+      graphOptimization: args.graphOptimization,
+      limit: args.limit,
+      shard: args.shard !== undefined ? parseShard(args.shard) : undefined,
+      signal: controller.signal,
+      onStart: ({ rows }) => {
+        progress = createProgress('classify', rows >= 0 ? rows : undefined, { quiet: args.quiet });
+      },
+      onProgress: (rows) => {
+        progress?.tick(rows - reported);
+        reported = rows;
+      },
+    });
+    progress?.stop();
+    progress = undefined;
+    if (!args.quiet) {
+      const counts = Object.entries(result.statusCounts).map(([status, n]) => `${status} ${n}`).join(', ') || 'no rows';
+      const s = result.settings;
+      process.stderr.write(
+        `classified ${result.rows} spectra (rows ${result.firstRow}–${result.firstRow + result.rows - 1}: ${counts}) in ${result.seconds.toFixed(1)} s, ` +
+          `${result.spectraPerSecond.toFixed(0)} spectra/s (batch ${s.batchSize}, ${s.workers}×${s.intraOpThreads} threads) → ${result.output}\n`,
+      );
+    }
+    return result;
+  } finally {
+    progress?.stop();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export const classifyCommand: CommandModule<object, ClassifyArgs> = {
+  command: 'classify <input..>',
+  describe: 'Classify spectra (CSV, CSV.gz, Arrow/Feather, FITS folder) with an exported ONNX model into a predictions file',
+  builder: (y) =>
+    y
+      .positional('input', { type: 'string', array: true, demandOption: true, describe: 'Spectra files or folders, read in order as one input' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Predictions file (.csv or .arrow)' })
+      .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'ONNX model written by astrospec export' })
+      .option('batch-size', { type: 'number', describe: 'Spectra per inference call (fixed; the last batch is padded). Default 64' })
+      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per session. Default: cores / workers' })
+      .option('workers', { type: 'number', describe: 'Inference worker threads, one session each. Default 2 (1 on a single core)' })
+      .option('graph-optimization', { choices: GRAPH_OPTIMIZATIONS, describe: 'onnxruntime graph optimisation level. Default all' })
+      .option('limit', { type: 'number', describe: 'Classify only the first N rows (of the shard)' })
+      .option('shard', { type: 'string', describe: 'i/N: classify rows [floor(i·R/N), floor((i+1)·R/N)) of the R input rows' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'No progress bar or summary' }) as never,
+  handler: async (args) => {
+    await classifyHandler(args);
+  },
+};

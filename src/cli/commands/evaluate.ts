@@ -1,0 +1,98 @@
+import type { CommandModule } from 'yargs';
+import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AstrospecError } from '../../errors.js';
+import { classifyFile } from '../../infer/classify.js';
+import { evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
+import { readPredictions } from '../../infer/predictions.js';
+import { formatMetrics } from '../../metrics/classification.js';
+
+export interface EvaluateArgs {
+  predictions?: string;
+  truth?: string;
+  model?: string;
+  data?: string;
+  /** Keep the predictions made with --model here. */
+  output?: string;
+  /** '' = JSON on stdout (the table then goes to stderr); a path = write the JSON there. */
+  json?: string;
+  batchSize?: number;
+  threads?: number;
+  quiet?: boolean;
+}
+
+export function evaluationJson(e: Evaluation): object {
+  const m = e.metrics;
+  return {
+    predictions: e.predictions,
+    truth: e.truth,
+    macro_f1: m.macroF1,
+    accuracy: m.accuracy,
+    scored: e.scored,
+    unclassified: e.unclassified,
+    unlabelled: e.unlabelled,
+    class_names: m.classNames,
+    per_class: m.perClass,
+    confusion: m.confusion,
+  };
+}
+
+export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
+  let evaluation: Evaluation;
+  if (args.model !== undefined || args.data !== undefined) {
+    if (args.model === undefined || args.data === undefined) throw new AstrospecError('BAD_ARGUMENT', 'evaluate --model needs --data (and --data needs --model)');
+    if (args.predictions !== undefined || args.truth !== undefined) throw new AstrospecError('BAD_ARGUMENT', 'give either a predictions file with --truth, or --model with --data');
+    const dir = args.output === undefined ? await mkdtemp(join(tmpdir(), 'astrospec-evaluate-')) : undefined;
+    const output = args.output ?? join(dir!, 'predictions.csv');
+    try {
+      const result = await classifyFile(args.data, { model: args.model, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true });
+      if (!result.truth) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: args.data });
+      evaluation = scorePredictions(await readPredictions(output), { file: args.data, ...result.truth });
+    } finally {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  } else {
+    if (args.predictions === undefined || args.truth === undefined) {
+      throw new AstrospecError('BAD_ARGUMENT', 'usage: astrospec evaluate <predictions> --truth <labels>, or astrospec evaluate --model <m.onnx> --data <labelled spectra>');
+    }
+    evaluation = await evaluatePredictionsFile(args.predictions, args.truth);
+  }
+  const skipped = [
+    ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
+    ...(evaluation.unlabelled > 0 ? [`${evaluation.unlabelled} without a known class`] : []),
+  ];
+  const table = `${formatMetrics(evaluation.metrics)}\n${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
+  const json = `${JSON.stringify(evaluationJson(evaluation), null, 2)}\n`;
+  if (args.json === '') {
+    if (!args.quiet) process.stderr.write(table);
+    process.stdout.write(json);
+  } else {
+    if (!args.quiet) process.stdout.write(table);
+    if (args.json !== undefined) {
+      const tmp = `${args.json}.${process.pid}.tmp`;
+      await writeFile(tmp, json);
+      await rename(tmp, args.json);
+    }
+  }
+  return evaluation;
+}
+
+export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
+  command: 'evaluate [predictions]',
+  describe: 'Macro F1, per-class precision/recall/F1 and the confusion matrix of predictions against known classes',
+  builder: (y) =>
+    y
+      .positional('predictions', { type: 'string', describe: 'Predictions file written by classify or merge (.csv or .arrow)' })
+      .option('truth', { type: 'string', describe: 'Known classes: a labelled spectra file, or a CSV with id and label/answer/class columns' })
+      .option('model', { alias: 'm', type: 'string', describe: 'Classify --data with this ONNX model first' })
+      .option('data', { type: 'string', describe: 'Labelled spectra to classify with --model' })
+      .option('output', { alias: 'o', type: 'string', describe: 'With --model: keep the predictions in this file' })
+      .option('json', { type: 'string', describe: 'Write the scores as JSON to this file (no file: JSON on stdout, table on stderr)' })
+      .option('batch-size', { type: 'number', describe: 'With --model: spectra per inference call' })
+      .option('threads', { type: 'number', describe: 'With --model: onnxruntime intra-op threads' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'No table' }) as never,
+  handler: async (args) => {
+    await evaluateHandler(args);
+  },
+};

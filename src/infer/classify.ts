@@ -1,0 +1,306 @@
+/**
+ * `classifyFile`: spectra file(s) → predictions file, with an exported ONNX model.
+ *
+ * Four stages overlap: the main thread reads and parses a batch, preprocesses it natively with
+ * the settings stored in the model, and copies it into a fixed-size buffer that is transferred
+ * to a worker thread running onnxruntime; finished batches are written in input order. At most
+ * `queueDepth` batches are in flight, so memory stays flat however long the input is.
+ */
+import { readFile } from 'node:fs/promises';
+import { AstrospecError, check } from '../errors.js';
+import { CLASS_NAMES, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
+import { countSourceRows, formatOfPath, openSpectra } from '../io/open.js';
+import type { SpectraSource } from '../io/types.js';
+import { binnedLength, type ModelSpec } from '../model/spec.js';
+import { preprocess } from '../preprocess/index.js';
+import { onnxModelSpec } from '../export/onnx.js';
+import { createPredictionWriter, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { defaultSessionSettings, SessionPool, type SessionSettings } from './session-pool.js';
+
+/** Row statuses besides 'ok'. */
+export const STATUS = {
+  noValidPixels: 'no_valid_pixels',
+  nonFiniteFeatures: 'non_finite_features',
+  nonFiniteOutput: 'non_finite_output',
+} as const;
+
+/** Shard i of N: rows [floor(i·R/N), floor((i+1)·R/N)). */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  if (!m) throw new AstrospecError('BAD_ARGUMENT', `--shard must look like i/N (e.g. 0/4), got "${text}"`);
+  const shard = { index: Number(m[1]), count: Number(m[2]) };
+  check(shard.count >= 1 && shard.index < shard.count, `--shard ${text}: need 0 ≤ i < N`);
+  return shard;
+}
+
+export function shardRange(rows: number, shard: Shard): [number, number] {
+  return [Math.floor((shard.index * rows) / shard.count), Math.floor(((shard.index + 1) * rows) / shard.count)];
+}
+
+export interface ClassifyOptions extends Partial<SessionSettings> {
+  /** Exported ONNX model (astrospec export). */
+  model: string;
+  /** Predictions file: .csv, or .arrow/.feather/.ipc. */
+  output: string;
+  /** Classify at most this many rows (after sharding). */
+  limit?: number;
+  shard?: Shard;
+  /** Batches in flight between reading and writing. Default 2 per worker + 1. */
+  queueDepth?: number;
+  /** Native threads for parsing and preprocessing. Default: the addon's. */
+  readThreads?: number;
+  /** Stops the run: the temporary output is removed and INTERRUPTED is thrown. */
+  signal?: AbortSignal;
+  /** After each written batch: rows written so far. */
+  onProgress?: (rows: number) => void;
+  /** Called once the row range is known (for a progress bar's total). */
+  onStart?: (info: { rows: number; firstRow: number; spec: ModelSpec; settings: SessionSettings }) => void;
+  /** Keep the input's labels (for evaluate --model). */
+  keepLabels?: boolean;
+}
+
+export interface ClassifyResult {
+  output: string;
+  /** Input rows classified: firstRow … firstRow + rows − 1. */
+  firstRow: number;
+  rows: number;
+  statusCounts: Record<string, number>;
+  seconds: number;
+  spectraPerSecond: number;
+  settings: SessionSettings;
+  spec: ModelSpec;
+  /** With keepLabels, when the input has labels: class index per classified row (−1 unknown), and ids. */
+  truth?: { labels: Int8Array; ids: string[] };
+  /**
+   * Where the main thread's time went (s): reading and parsing, preprocessing, waiting for
+   * inference results, writing. A small `waitingForInference` share means reading, not
+   * inference, limits the run.
+   */
+  stages: { reading: number; preprocessing: number; waitingForInference: number; writing: number };
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+function describeGrid(grid: WavelengthGrid): string {
+  return `${grid.length} pixels, λ = ${grid.start} + ${grid.step}·i Å`;
+}
+
+/** Permutation from the model's class order to the predictions' columns (star, galaxy, qso). */
+function classColumns(spec: ModelSpec, file: string): number[] {
+  const order = spec.classNames.map((name) => (CLASS_NAMES as readonly string[]).indexOf(name.toLowerCase()));
+  if (order.length !== CLASS_NAMES.length || order.some((k) => k < 0) || new Set(order).size !== order.length) {
+    throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
+  }
+  return order;
+}
+
+interface InFlight {
+  firstRow: number;
+  ids: string[];
+  status: string[];
+  rows: number;
+  result: Promise<{ probabilities: Float32Array; flux: Float32Array; features?: Float32Array }>;
+}
+
+export async function classifyFile(input: string | string[], options: ClassifyOptions): Promise<ClassifyResult> {
+  const started = process.hrtime.bigint();
+  const modelBytes = await readFile(options.model).catch((error: Error) => {
+    throw new AstrospecError('IO', error.message, { file: options.model }, { cause: error });
+  });
+  const spec = onnxModelSpec(modelBytes, options.model);
+  const columns = classColumns(spec, options.model);
+  const arch = spec.architecture;
+  const settings = defaultSessionSettings(options);
+  check(Number.isInteger(settings.batchSize) && settings.batchSize >= 1 && settings.batchSize <= 65536, `--batch-size must be an integer in 1…65536, got ${settings.batchSize}`);
+  check(Number.isInteger(settings.workers) && settings.workers >= 1 && settings.workers <= 64, `--workers must be an integer in 1…64, got ${settings.workers}`);
+  check(Number.isInteger(settings.intraOpThreads) && settings.intraOpThreads >= 1, `--threads must be a positive integer, got ${settings.intraOpThreads}`);
+  check(options.limit === undefined || (Number.isInteger(options.limit) && options.limit >= 0), `--limit must be a non-negative integer, got ${options.limit}`);
+  const queueDepth = options.queueDepth ?? 2 * settings.workers + 1;
+  check(Number.isInteger(queueDepth) && queueDepth >= 1, `queueDepth must be a positive integer, got ${queueDepth}`);
+  const pre = spec.preprocess;
+  const featureCount = arch.featureCount;
+  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
+  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
+  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
+    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file: options.model });
+  }
+  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
+    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file: options.model });
+  }
+
+  // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
+  const paths = typeof input === 'string' ? [input] : input;
+  const fits = paths.every((p) => formatOfPath(p) !== 'csv' && formatOfPath(p) !== 'arrow');
+  // The sessions load in their workers while the main thread opens and reads the input.
+  const starting = SessionPool.start(modelBytes, { inputLength: arch.inputLength, featureCount }, settings, options.model);
+  starting.catch(() => undefined); // the error surfaces where it is awaited
+  const stopPool = async () => (await starting.catch(() => undefined))?.terminate();
+  let source: SpectraSource;
+  try {
+    source = await openSpectra(input, { batchSize: settings.batchSize, grid: fits ? spec.grid : undefined, threads: options.readThreads });
+  } catch (error) {
+    await stopPool();
+    throw error;
+  }
+  let writer: PredictionWriter | undefined;
+  const inFlight: InFlight[] = [];
+  try {
+    if (!sameGrid(source.grid, spec.grid)) {
+      throw new AstrospecError('MODEL', `the model expects spectra of ${describeGrid(spec.grid)}, but the input has ${describeGrid(source.grid)}`, { file: source.path });
+    }
+    let [begin, end] = [0, Number.POSITIVE_INFINITY];
+    if (options.shard) [begin, end] = shardRange(await countSourceRows(source), options.shard);
+    if (options.limit !== undefined) end = Math.min(end, begin + options.limit);
+    const last = source.rowCount !== undefined ? Math.min(end, source.rowCount) : end;
+    const total = Number.isFinite(last) ? Math.max(0, last - begin) : undefined;
+    options.onStart?.({ rows: total ?? -1, firstRow: begin, spec, settings });
+
+    writer = await createPredictionWriter(options.output);
+    const labels: number[] = [];
+    const truthIds: string[] = [];
+    const keepLabels = options.keepLabels === true && source.hasLabels;
+
+    const freeFlux: Float32Array[] = [];
+    const freeFeatures: Float32Array[] = [];
+    const B = settings.batchSize;
+    const L = arch.inputLength;
+
+    const stages = { reading: 0, preprocessing: 0, waitingForInference: 0, writing: 0 };
+    const writeOldest = async () => {
+      const job = inFlight.shift()!;
+      let t = now();
+      const { probabilities, flux, features } = await job.result;
+      stages.waitingForInference += now() - t;
+      t = now();
+      freeFlux.push(flux);
+      if (features) freeFeatures.push(features);
+      const p = new Float32Array(3 * job.rows);
+      for (let i = 0; i < job.rows; i++) {
+        if (job.status[i] !== STATUS_OK) continue;
+        let finite = true;
+        for (let k = 0; k < 3; k++) {
+          const v = probabilities[i * 3 + k]!;
+          p[i * 3 + columns[k]!] = v;
+          if (!Number.isFinite(v)) finite = false;
+        }
+        if (!finite) job.status[i] = STATUS.nonFiniteOutput;
+      }
+      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status });
+      stages.writing += now() - t;
+      options.onProgress?.(writer!.rowsWritten);
+    };
+
+    const aborted = () => {
+      if (options.signal?.aborted) throw new AstrospecError('INTERRUPTED', 'interrupted; no predictions written', { file: options.output });
+    };
+
+    let readStart = now();
+    for await (const batch of source.batches()) {
+      stages.reading += now() - readStart;
+      aborted();
+      const n = batch.ids.length;
+      const batchStart = batch.firstRow;
+      if (batchStart + n <= begin) {
+        readStart = now();
+        continue;
+      }
+      if (batchStart >= end) break;
+      // Rows of this batch inside [begin, end).
+      const from = Math.max(begin, batchStart) - batchStart;
+      const to = Math.min(end, batchStart + n) - batchStart;
+      const part = from === 0 && to === n && batch.flux.length === n * batch.grid.length ? batch : sliceBatch(batch, from, to);
+      const rows = to - from;
+      if (keepLabels) {
+        for (let i = 0; i < rows; i++) labels.push(part.labels ? part.labels[i]! : -1);
+        truthIds.push(...part.ids);
+      }
+
+      // Preprocessed flux goes straight into the buffer that is transferred to the worker.
+      const flux = freeFlux.pop() ?? new Float32Array(B * L);
+      const preprocessStart = now();
+      const prepared = await preprocess(part, {
+        normalisation: pre.normalisation,
+        bin: pre.bin,
+        smoothWindow: pre.smoothWindow,
+        features: featureCount > 0,
+        threads: options.readThreads,
+        out: flux.subarray(0, rows * L),
+      });
+      flux.fill(0, rows * L);
+      const status = new Array<string>(rows);
+      for (let i = 0; i < rows; i++) status[i] = prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK;
+      let features: Float32Array | undefined;
+      if (featureCount > 0) {
+        features = freeFeatures.pop() ?? new Float32Array(B * featureCount);
+        features.fill(0);
+        const names = prepared.featureNames;
+        const F = names.length;
+        const picks = pre.features.map((name) => {
+          const at = names.indexOf(name);
+          if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
+          return at;
+        });
+        for (let i = 0; i < rows; i++) {
+          for (let f = 0; f < featureCount; f++) {
+            const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
+            if (Number.isFinite(z)) features[i * featureCount + f] = z;
+            else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
+          }
+        }
+      }
+      stages.preprocessing += now() - preprocessStart;
+      const pool = await starting;
+      inFlight.push({ firstRow: part.firstRow, ids: part.ids.slice(0, rows), status, rows, result: pool.run(flux, features) });
+      if (inFlight.length >= queueDepth) await writeOldest();
+      readStart = now();
+    }
+    while (inFlight.length > 0) {
+      aborted();
+      await writeOldest();
+    }
+    aborted();
+    await writer.close();
+    await (await starting).close();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const rowsWritten = writer.rowsWritten;
+    return {
+      output: options.output,
+      firstRow: begin,
+      rows: rowsWritten,
+      statusCounts: Object.fromEntries(writer.statusCounts),
+      seconds,
+      spectraPerSecond: rowsWritten / seconds,
+      stages,
+      settings,
+      spec,
+      truth: keepLabels ? { labels: Int8Array.from(labels), ids: truthIds } : undefined,
+    };
+  } catch (error) {
+    // Jobs still queued reject once their worker is gone; nobody waits for them any more.
+    for (const job of inFlight) job.result.catch(() => undefined);
+    await stopPool();
+    await writer?.abort();
+    throw error;
+  } finally {
+    await source.close();
+  }
+}
+
+/** Rows from … to−1 of a batch, as a batch of its own (views, no copies of the flux). */
+function sliceBatch(batch: SpectrumBatch, from: number, to: number): SpectrumBatch {
+  const L = batch.grid.length;
+  const out: SpectrumBatch = {
+    ids: batch.ids.slice(from, to),
+    flux: batch.flux.subarray(from * L, to * L),
+    grid: batch.grid,
+    firstRow: batch.firstRow + from,
+  };
+  if (batch.labels) out.labels = batch.labels.subarray(from, to);
+  if (batch.badPixels) out.badPixels = batch.badPixels.subarray(from * L, to * L);
+  return out;
+}

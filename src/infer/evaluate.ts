@@ -1,0 +1,130 @@
+/**
+ * Scores predictions against known classes: macro F1 (the competition's score), per-class
+ * precision / recall / F1 and the confusion matrix. Truth and predictions are matched by the
+ * predictions' `row` column (the row's index in the classified input), and their ids must agree.
+ * Rows whose status is not 'ok' or whose truth is unknown are counted and left out of the scores.
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { createReadStream } from 'node:fs';
+import { AstrospecError } from '../errors.js';
+import { CLASS_NAMES, parseLabel } from '../io/batch.js';
+import { openSpectra } from '../io/open.js';
+import { ConfusionMatrix, type ClassificationMetrics } from '../metrics/classification.js';
+import { splitCsvLine } from '../report/predictions-csv.js';
+import { readPredictions, STATUS_OK, type PredictionTable } from './predictions.js';
+
+export interface Truth {
+  file: string;
+  ids: string[];
+  /** Class index into CLASS_NAMES, −1 where unknown. */
+  labels: Int8Array;
+}
+
+export interface Evaluation {
+  predictions: string;
+  truth: string;
+  metrics: ClassificationMetrics;
+  /** Prediction rows scored. */
+  scored: number;
+  /** Prediction rows not scored because their status is not ok, by status. */
+  unclassified: Record<string, number>;
+  /** Prediction rows not scored because the truth has no label for them. */
+  unlabelled: number;
+}
+
+const LABEL_COLUMNS = ['label', 'answer', 'class', 'cls'];
+/** A CSV with at most this many columns is a table of labels, not spectra. */
+const MAX_LABEL_TABLE_COLUMNS = 16;
+
+async function firstLine(path: string): Promise<string> {
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', end: 1 << 20 }), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) return line;
+    return '';
+  } finally {
+    lines.close();
+  }
+}
+
+async function readLabelTable(path: string, names: string[]): Promise<Truth> {
+  const idAt = names.indexOf('id');
+  const labelAt = names.findIndex((n) => LABEL_COLUMNS.includes(n.toLowerCase()));
+  if (labelAt < 0) throw new AstrospecError('BAD_INPUT', `no label column (one of ${LABEL_COLUMNS.join(', ')}) among ${names.join(', ')}`, { file: path });
+  const text = await readFile(path, 'utf8');
+  const lines = text.split(/\r?\n/);
+  const ids: string[] = [];
+  const labels: number[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.length === 0 && i === lines.length - 1) break;
+    const cells = splitCsvLine(line, { file: path, row: i });
+    const label = (cells[labelAt] ?? '').trim();
+    const k = parseLabel(label);
+    if (k < 0 && label !== '') throw new AstrospecError('BAD_INPUT', `label "${label}" is not star, galaxy or qso`, { file: path, row: i, column: names[labelAt] });
+    ids.push(idAt >= 0 ? (cells[idAt] ?? '') : String(i - 1));
+    labels.push(k);
+  }
+  return { file: path, ids, labels: Int8Array.from(labels) };
+}
+
+/**
+ * Known classes from a labels CSV (an `id` column and one of label/answer/class/cls) or from any
+ * labelled spectra file openSpectra reads (CSV with `answer`, Arrow, FITS folder).
+ */
+export async function readTruth(path: string): Promise<Truth> {
+  if (path.toLowerCase().endsWith('.csv')) {
+    const names = splitCsvLine((await firstLine(path)).replace(/^\uFEFF/, ''), { file: path }).map((n) => n.trim());
+    if (names.length <= MAX_LABEL_TABLE_COLUMNS) return readLabelTable(path, names);
+  }
+  const source = await openSpectra(path);
+  try {
+    if (!source.hasLabels) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: path });
+    const ids: string[] = [];
+    const labels: number[] = [];
+    for await (const batch of source.batches()) {
+      for (let i = 0; i < batch.ids.length; i++) {
+        ids.push(batch.ids[i]!);
+        labels.push(batch.labels ? batch.labels[i]! : -1);
+      }
+    }
+    return { file: path, ids, labels: Int8Array.from(labels) };
+  } finally {
+    await source.close();
+  }
+}
+
+export function scorePredictions(predictions: PredictionTable, truth: Truth): Evaluation {
+  const matrix = new ConfusionMatrix(CLASS_NAMES);
+  const unclassified: Record<string, number> = {};
+  let unlabelled = 0;
+  let scored = 0;
+  for (let i = 0; i < predictions.rows.length; i++) {
+    const row = predictions.rows[i]!;
+    const where = { file: predictions.file, row: i + 1 };
+    if (row >= truth.ids.length) {
+      throw new AstrospecError('BAD_INPUT', `row ${row} is beyond the truth, which has ${truth.ids.length} rows (${truth.file})`, { ...where, column: 'row' });
+    }
+    if (predictions.ids[i] !== truth.ids[row]) {
+      throw new AstrospecError('BAD_INPUT', `id "${predictions.ids[i]}" but row ${row} of ${truth.file} is "${truth.ids[row]}": predictions and truth are not the same input`, { ...where, column: 'id' });
+    }
+    const status = predictions.status[i]!;
+    if (status !== STATUS_OK) {
+      unclassified[status] = (unclassified[status] ?? 0) + 1;
+      continue;
+    }
+    const label = truth.labels[row]!;
+    if (label < 0) {
+      unlabelled++;
+      continue;
+    }
+    matrix.add(label, predictions.predicted[i]!);
+    scored++;
+  }
+  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, unlabelled };
+}
+
+export async function evaluatePredictionsFile(predictionsPath: string, truthPath: string): Promise<Evaluation> {
+  const [predictions, truth] = await Promise.all([readPredictions(predictionsPath), readTruth(truthPath)]);
+  return scorePredictions(predictions, truth);
+}

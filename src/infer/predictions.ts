@@ -1,0 +1,253 @@
+/**
+ * The predictions file `astrospec classify` writes and `merge`, `report` and `evaluate` read:
+ * one line per input row, in input order, columns exactly
+ *   row, id, predicted, p_star, p_galaxy, p_qso, status
+ * `row` is the 0-based index of the spectrum in the whole input (so shards of one input
+ * concatenate into the single-process file); `predicted` and the probabilities are empty (CSV)
+ * or null (Arrow) when `status` is not 'ok'. CSV or Arrow IPC (file format), by extension.
+ * Writers stream to a temporary name beside the target and rename it on close().
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableFromIPC, Utf8, vectorFromArray } from 'apache-arrow';
+import { AstrospecError } from '../errors.js';
+import { CLASS_NAMES } from '../io/batch.js';
+import { temporaryPath } from '../io/columns.js';
+import { readPredictionsCsv, type PredictionTable } from '../report/predictions-csv.js';
+
+export type { PredictionTable } from '../report/predictions-csv.js';
+
+export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+export const STATUS_OK = 'ok';
+
+export type PredictionsFormat = 'csv' | 'arrow';
+
+export function predictionsFormatOfPath(path: string): PredictionsFormat | undefined {
+  const p = path.toLowerCase();
+  if (p.endsWith('.csv')) return 'csv';
+  if (p.endsWith('.arrow') || p.endsWith('.feather') || p.endsWith('.ipc')) return 'arrow';
+  return undefined;
+}
+
+/** Predictions for consecutive input rows firstRow … firstRow + ids.length − 1. */
+export interface PredictionRows {
+  firstRow: number;
+  ids: string[];
+  /** ids.length × 3 in CLASS_NAMES order (star, galaxy, qso); ignored where status is not ok. */
+  probabilities: Float32Array;
+  status: string[];
+}
+
+export interface PredictionWriter {
+  readonly path: string;
+  readonly rowsWritten: number;
+  /** Counts of rows by status. */
+  readonly statusCounts: Map<string, number>;
+  write(rows: PredictionRows): Promise<void>;
+  /** Flushes and renames the temporary file into place. */
+  close(): Promise<void>;
+  /** Removes the temporary file; the target is left untouched. */
+  abort(): Promise<void>;
+}
+
+function argmax3(p: Float32Array, at: number): number {
+  const a = p[at]!, b = p[at + 1]!, c = p[at + 2]!;
+  return a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2;
+}
+
+function csvCell(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+abstract class BaseWriter implements PredictionWriter {
+  rowsWritten = 0;
+  readonly statusCounts = new Map<string, number>();
+  constructor(
+    readonly path: string,
+    protected readonly temp: string,
+  ) {}
+
+  private expectedNext?: number;
+
+  /** Rows must arrive contiguous and in order (the first batch may start anywhere: a shard). */
+  protected check(rows: PredictionRows): number {
+    const n = rows.ids.length;
+    if (this.expectedNext !== undefined && rows.firstRow !== this.expectedNext) {
+      throw new AstrospecError('BAD_ARGUMENT', `predictions out of order: row ${rows.firstRow} after row ${this.expectedNext - 1}`, { file: this.path });
+    }
+    if (rows.status.length !== n || rows.probabilities.length < 3 * n) throw new RangeError('PredictionRows: ids, status and probabilities disagree in length');
+    this.expectedNext = rows.firstRow + n;
+    for (const s of rows.status) this.statusCounts.set(s, (this.statusCounts.get(s) ?? 0) + 1);
+    return n;
+  }
+
+  abstract write(rows: PredictionRows): Promise<void>;
+  abstract close(): Promise<void>;
+  abstract abort(): Promise<void>;
+}
+
+async function endStream(stream: WriteStream): Promise<void> {
+  if (stream.closed) return;
+  stream.end();
+  await once(stream, 'close');
+}
+
+class CsvPredictionWriter extends BaseWriter {
+  private readonly out: WriteStream;
+  private error?: Error;
+
+  constructor(path: string, temp: string) {
+    super(path, temp);
+    this.out = createWriteStream(temp, { encoding: 'utf8' });
+    this.out.on('error', (e) => (this.error = e));
+    this.out.write(`${PREDICTION_COLUMNS.join(',')}\n`);
+  }
+
+  async write(rows: PredictionRows): Promise<void> {
+    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
+    const n = this.check(rows);
+    let text = '';
+    for (let i = 0; i < n; i++) {
+      const status = rows.status[i]!;
+      const row = rows.firstRow + i;
+      if (status === STATUS_OK) {
+        const p = rows.probabilities;
+        text += `${row},${csvCell(rows.ids[i]!)},${CLASS_NAMES[argmax3(p, 3 * i)]},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},ok\n`;
+      } else {
+        text += `${row},${csvCell(rows.ids[i]!)},,,,,${csvCell(status)}\n`;
+      }
+    }
+    this.rowsWritten += n;
+    if (!this.out.write(text)) await once(this.out, 'drain');
+  }
+
+  async close(): Promise<void> {
+    await endStream(this.out);
+    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    await endStream(this.out).catch(() => undefined);
+    await rm(this.temp, { force: true });
+  }
+}
+
+const ARROW_SCHEMA = new Schema([
+  new Field('row', new Int32(), false),
+  new Field('id', new Utf8(), false),
+  new Field('predicted', new Utf8(), true),
+  new Field('p_star', new Float32(), true),
+  new Field('p_galaxy', new Float32(), true),
+  new Field('p_qso', new Float32(), true),
+  new Field('status', new Utf8(), false),
+]);
+
+class ArrowPredictionWriter extends BaseWriter {
+  private readonly writer = new RecordBatchFileWriter();
+  private readonly out: WriteStream;
+  private error?: Error;
+
+  constructor(path: string, temp: string) {
+    super(path, temp);
+    this.out = createWriteStream(temp);
+    this.out.on('error', (e) => (this.error = e));
+    this.writer.reset(undefined, ARROW_SCHEMA);
+    this.writer.toNodeStream().pipe(this.out);
+  }
+
+  async write(rows: PredictionRows): Promise<void> {
+    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
+    const n = this.check(rows);
+    if (n === 0) return;
+    const row = new Int32Array(n);
+    const predicted: (string | null)[] = [];
+    const p = [0, 1, 2].map(() => [] as (number | null)[]);
+    for (let i = 0; i < n; i++) {
+      row[i] = rows.firstRow + i;
+      const ok = rows.status[i] === STATUS_OK;
+      predicted.push(ok ? CLASS_NAMES[argmax3(rows.probabilities, 3 * i)] : null);
+      for (let k = 0; k < 3; k++) p[k]!.push(ok ? rows.probabilities[3 * i + k]! : null);
+    }
+    const children = [
+      makeData({ type: new Int32(), length: n, nullCount: 0, data: row }),
+      vectorFromArray(rows.ids, new Utf8()).data[0]!,
+      vectorFromArray(predicted, new Utf8()).data[0]!,
+      ...p.map((column) => vectorFromArray(column, new Float32()).data[0]!),
+      vectorFromArray(rows.status, new Utf8()).data[0]!,
+    ];
+    this.writer.write(new RecordBatch(ARROW_SCHEMA, makeData({ type: new Struct(ARROW_SCHEMA.fields), length: n, nullCount: 0, children })));
+    this.rowsWritten += n;
+    if (this.out.writableNeedDrain) await once(this.out, 'drain');
+  }
+
+  async close(): Promise<void> {
+    const closed = once(this.out, 'close');
+    this.writer.close();
+    await closed;
+    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    this.writer.abort();
+    await endStream(this.out).catch(() => undefined);
+    await rm(this.temp, { force: true });
+  }
+}
+
+export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat } = {}): Promise<PredictionWriter> {
+  const format = options.format ?? predictionsFormatOfPath(path);
+  if (!format) throw new AstrospecError('BAD_ARGUMENT', 'name the predictions file .csv, .arrow, .feather or .ipc', { file: path });
+  const temp = temporaryPath(path);
+  const writer = format === 'csv' ? new CsvPredictionWriter(path, temp) : new ArrowPredictionWriter(path, temp);
+  return writer;
+}
+
+function readPredictionsArrow(file: string, table: Table): PredictionTable {
+  const column = (name: string) => {
+    const c = table.getChild(name);
+    if (!c) throw new AstrospecError('BAD_INPUT', `no "${name}" column (columns: ${table.schema.fields.map((f) => f.name).join(', ')})`, { file });
+    return c;
+  };
+  const n = table.numRows;
+  const rowColumn = column('row');
+  const idColumn = column('id');
+  const predictedColumn = column('predicted');
+  const pColumns = [column('p_star'), column('p_galaxy'), column('p_qso')];
+  const statusColumn = column('status');
+  const out: PredictionTable = { file, rows: new Array(n), ids: new Array(n), predicted: new Int8Array(n), probabilities: new Float32Array(3 * n), status: new Array(n) };
+  for (let i = 0; i < n; i++) {
+    out.rows[i] = Number(rowColumn.get(i));
+    out.ids[i] = String(idColumn.get(i) ?? '');
+    const status = String(statusColumn.get(i) ?? '');
+    out.status[i] = status;
+    if (status === STATUS_OK) {
+      const label = String(predictedColumn.get(i));
+      const k = (CLASS_NAMES as readonly string[]).indexOf(label);
+      if (k < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { file, row: i + 1, column: 'predicted' });
+      out.predicted[i] = k;
+      for (let c = 0; c < 3; c++) out.probabilities[3 * i + c] = Number(pColumns[c]!.get(i));
+    } else {
+      out.predicted[i] = -1;
+      out.probabilities.fill(Number.NaN, 3 * i, 3 * i + 3);
+    }
+  }
+  return out;
+}
+
+/** Reads a whole predictions file (CSV or Arrow) written by classify or merge. */
+export async function readPredictions(path: string): Promise<PredictionTable> {
+  const format = predictionsFormatOfPath(path);
+  if (format === 'arrow') {
+    let table: Table;
+    try {
+      table = tableFromIPC(await readFile(path));
+    } catch (error) {
+      throw new AstrospecError('BAD_INPUT', `not an Arrow predictions file (${(error as Error).message})`, { file: path }, { cause: error });
+    }
+    return readPredictionsArrow(path, table);
+  }
+  return readPredictionsCsv(path);
+}

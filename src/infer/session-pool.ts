@@ -1,0 +1,187 @@
+/**
+ * A fixed set of worker threads, each holding one onnxruntime session of the same model, fed
+ * fixed-shape batches (onnxruntime grows its memory arenas for every new input shape, issue
+ * 11118, so the last batch is padded rather than run short). Each job goes to the worker with
+ * the fewest jobs in flight; each worker answers in the order asked.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession } from 'onnxruntime-node';
+import { AstrospecError } from '../errors.js';
+
+export type GraphOptimization = 'disabled' | 'basic' | 'extended' | 'all';
+export const GRAPH_OPTIMIZATIONS: readonly GraphOptimization[] = ['disabled', 'basic', 'extended', 'all'];
+
+export interface SessionSettings {
+  /** Rows per session.run (every run has exactly this many; short batches are padded). */
+  batchSize: number;
+  /** Worker threads, each with its own session. */
+  workers: number;
+  /** onnxruntime intra-op threads per session. */
+  intraOpThreads: number;
+  graphOptimization: GraphOptimization;
+}
+
+/**
+ * Defaults for this machine: two sessions (when there are two cores or more) sharing the cores.
+ * Small convolutions parallelise better across batches than inside one; on 2 cores 2 workers ×
+ * 1 thread classified 3–15% faster than 1 × 2 (bench/README.md), for ~80 MB more memory.
+ */
+export function defaultSessionSettings(overrides: Partial<SessionSettings> = {}): SessionSettings {
+  const workers = overrides.workers ?? (availableParallelism() >= 2 ? 2 : 1);
+  return {
+    batchSize: overrides.batchSize ?? 64,
+    workers,
+    intraOpThreads: overrides.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
+    graphOptimization: overrides.graphOptimization ?? 'all',
+  };
+}
+
+export interface SessionWorkerData {
+  model: Uint8Array;
+  sessionOptions: InferenceSession.SessionOptions;
+  batchSize: number;
+  inputLength: number;
+  featureCount: number;
+}
+
+export type SessionRequest =
+  | { type: 'run'; seq: number; flux: Float32Array; features?: Float32Array }
+  | { type: 'close' };
+
+export type SessionReply =
+  | { type: 'ready'; inputNames: string[]; outputNames: string[] }
+  | { type: 'failed'; message: string }
+  | { type: 'result'; seq: number; flux: Float32Array; features?: Float32Array; probabilities: Float32Array }
+  | { type: 'error'; seq: number; message: string; flux: Float32Array; features?: Float32Array };
+
+export interface SessionResult {
+  probabilities: Float32Array;
+  /** The input buffers, handed back for reuse. */
+  flux: Float32Array;
+  features?: Float32Array;
+}
+
+interface Job {
+  resolve: (result: SessionResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  jobs: Map<number, Job>;
+}
+
+/**
+ * Starts the session worker. In the published package it is compiled .js beside this file; when
+ * the sources run under tsx (tests, benchmarks), a worker thread doesn't inherit tsx's loader,
+ * so a small bootstrap registers it before importing the .ts worker.
+ */
+function startWorker(workerData: SessionWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url), { workerData });
+  const worker = new URL('./session-worker.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(worker)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+export class SessionPool {
+  private seq = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly workers: PoolWorker[],
+    readonly settings: SessionSettings,
+    readonly inputNames: string[],
+  ) {}
+
+  static async start(model: Uint8Array, shape: { inputLength: number; featureCount: number }, settings: SessionSettings, file?: string): Promise<SessionPool> {
+    const sessionOptions: InferenceSession.SessionOptions = {
+      intraOpNumThreads: settings.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: settings.graphOptimization,
+      executionMode: 'sequential',
+    };
+    const data: SessionWorkerData = { model, sessionOptions, batchSize: settings.batchSize, ...shape };
+    const started: PoolWorker[] = [];
+    try {
+      const names = await Promise.all(
+        Array.from({ length: settings.workers }, async () => {
+          const worker = startWorker(data);
+          const entry: PoolWorker = { worker, jobs: new Map() };
+          started.push(entry);
+          const ready = await new Promise<string[]>((resolve, reject) => {
+            const onError = (error: Error) => reject(error);
+            worker.once('error', onError);
+            worker.once('message', (reply: SessionReply) => {
+              worker.off('error', onError);
+              if (reply.type === 'ready') resolve(reply.inputNames);
+              else reject(new AstrospecError('MODEL', `onnxruntime could not load the model: ${reply.type === 'failed' ? reply.message : reply.type}`, { file }));
+            });
+          });
+          SessionPool.listen(entry);
+          return ready;
+        }),
+      );
+      return new SessionPool(started, settings, names[0]!);
+    } catch (error) {
+      await Promise.all(started.map((w) => w.worker.terminate()));
+      throw error;
+    }
+  }
+
+  private static listen(entry: PoolWorker): void {
+    const failAll = (error: Error) => {
+      for (const job of entry.jobs.values()) job.reject(error);
+      entry.jobs.clear();
+    };
+    entry.worker.on('message', (reply: SessionReply) => {
+      if (reply.type !== 'result' && reply.type !== 'error') return;
+      const job = entry.jobs.get(reply.seq);
+      if (!job) return;
+      entry.jobs.delete(reply.seq);
+      if (reply.type === 'result') job.resolve({ probabilities: reply.probabilities, flux: reply.flux, features: reply.features });
+      else job.reject(new AstrospecError('MODEL', `onnxruntime failed: ${reply.message}`));
+    });
+    entry.worker.on('error', (error) => failAll(new AstrospecError('MODEL', `inference worker failed: ${error.message}`, {}, { cause: error })));
+    entry.worker.on('exit', (code) => failAll(new AstrospecError('MODEL', `inference worker exited (code ${code})`)));
+  }
+
+  /** Jobs sent and not yet answered, over all workers. */
+  get inFlight(): number {
+    return this.workers.reduce((n, w) => n + w.jobs.size, 0);
+  }
+
+  /** Runs one batch of exactly settings.batchSize rows. The buffers are transferred to the worker and come back in the result. */
+  run(flux: Float32Array, features?: Float32Array): Promise<SessionResult> {
+    if (this.closed) return Promise.reject(new AstrospecError('MODEL', 'the inference session is closed'));
+    const target = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
+    const seq = this.seq++;
+    return new Promise<SessionResult>((resolve, reject) => {
+      target.jobs.set(seq, { resolve, reject });
+      const request: SessionRequest = { type: 'run', seq, flux, features };
+      const transfer = [flux.buffer as ArrayBuffer];
+      if (features) transfer.push(features.buffer as ArrayBuffer);
+      target.worker.postMessage(request, transfer);
+    });
+  }
+
+  /** Lets queued jobs finish, then releases the sessions. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      this.workers.map(async (w) => {
+        const exited = new Promise((resolve) => w.worker.once('exit', resolve));
+        w.worker.postMessage({ type: 'close' } satisfies SessionRequest);
+        await exited;
+      }),
+    );
+  }
+
+  /** Stops at once, dropping queued jobs (Ctrl-C, errors). */
+  async terminate(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}

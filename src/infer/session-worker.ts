@@ -1,0 +1,52 @@
+/**
+ * Runs one onnxruntime InferenceSession in a worker thread. onnxruntime-node's run() blocks
+ * the thread that calls it (onnxruntime issues 19611, 26968), so the main thread keeps reading
+ * and preprocessing while this thread infers. Input buffers arrive transferred (no copy) and
+ * go back with the result, so the main thread reuses a fixed set of them.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { SessionWorkerData, SessionRequest, SessionReply } from './session-pool.js';
+
+const data = workerData as SessionWorkerData;
+const port = parentPort!;
+
+function reply(message: SessionReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function main(): Promise<void> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(data.model, data.sessionOptions);
+  } catch (error) {
+    reply({ type: 'failed', message: (error as Error).message });
+    return;
+  }
+  reply({ type: 'ready', inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+  const { batchSize, inputLength, featureCount } = data;
+  // Requests are handled strictly one after another: results must come back in the order asked.
+  let chain = Promise.resolve();
+  port.on('message', (request: SessionRequest) => {
+    if (request.type === 'close') {
+      chain = chain.then(() => session.release()).then(() => port.close());
+      return;
+    }
+    chain = chain.then(async () => {
+      const transfer: ArrayBuffer[] = [request.flux.buffer as ArrayBuffer];
+      if (request.features) transfer.push(request.features.buffer as ArrayBuffer);
+      try {
+        const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', request.flux, [batchSize, 1, inputLength]) };
+        if (featureCount > 0) feeds.features = new ort.Tensor('float32', request.features!, [batchSize, featureCount]);
+        const output = await session.run(feeds);
+        const probabilities = (output.probabilities!.data as Float32Array).slice();
+        transfer.push(probabilities.buffer);
+        reply({ type: 'result', seq: request.seq, flux: request.flux, features: request.features, probabilities }, transfer);
+      } catch (error) {
+        reply({ type: 'error', seq: request.seq, message: (error as Error).message, flux: request.flux, features: request.features }, transfer);
+      }
+    });
+  });
+}
+
+void main();
