@@ -78,16 +78,26 @@ void PromiseWorker::Execute() {
 }
 
 void PromiseWorker::OnOK() {
+  // Settling can itself throw when the environment is shutting down (process exit or a worker
+  // thread terminating while this work was queued); nothing is waiting then, so it is dropped
+  // rather than escaping into N-API, which would abort the process.
   try {
     deferred_.Resolve(resolve_(Env()));
   } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
+    SettleRejected(e.Value());
   } catch (const std::exception& e) {
-    deferred_.Reject(Napi::Error::New(Env(), op_ + ": " + e.what()).Value());
+    SettleRejected(Napi::Error::New(Env(), op_ + ": " + e.what()).Value());
   }
 }
 
-void PromiseWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }
+void PromiseWorker::OnError(const Napi::Error& error) { SettleRejected(error.Value()); }
+
+void PromiseWorker::SettleRejected(Napi::Value reason) {
+  try {
+    deferred_.Reject(reason);
+  } catch (...) {
+  }
+}
 
 Napi::Promise PromiseWorker::Run(Napi::Env env, std::string op, std::vector<Napi::Value> keep,
                                  std::function<void()> execute,

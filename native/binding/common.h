@@ -61,6 +61,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& error) override;
 
  private:
+  void SettleRejected(Napi::Value reason);
+
   std::string op_;
   std::function<void()> execute_;
   std::function<Napi::Value(Napi::Env)> resolve_;

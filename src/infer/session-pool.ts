@@ -47,7 +47,8 @@ export interface SessionWorkerData {
 
 export type SessionRequest =
   | { type: 'run'; seq: number; flux: Float32Array; features?: Float32Array }
-  | { type: 'close' };
+  /** Release the session and exit after the run under way; `drop` skips runs still queued. */
+  | { type: 'close'; drop?: boolean };
 
 export type SessionReply =
   | { type: 'ready'; inputNames: string[]; outputNames: string[] }
@@ -170,18 +171,29 @@ export class SessionPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.stopWorkers(false);
+  }
+
+  /**
+   * Stops soon, dropping queued jobs (Ctrl-C, errors). The run under way is allowed to finish:
+   * killing a thread inside onnxruntime-node's run() aborts the whole process (its binding
+   * throws a C++ exception into a dying environment).
+   */
+  async terminate(): Promise<void> {
+    this.closed = true;
+    await this.stopWorkers(true);
+  }
+
+  private async stopWorkers(drop: boolean): Promise<void> {
     await Promise.all(
       this.workers.map(async (w) => {
         const exited = new Promise((resolve) => w.worker.once('exit', resolve));
-        w.worker.postMessage({ type: 'close' } satisfies SessionRequest);
+        w.worker.postMessage({ type: 'close', drop } satisfies SessionRequest);
+        // A worker that doesn't exit within a minute is stuck; stop it the hard way.
+        const timer = setTimeout(() => void w.worker.terminate(), 60_000);
         await exited;
+        clearTimeout(timer);
       }),
     );
-  }
-
-  /** Stops at once, dropping queued jobs (Ctrl-C, errors). */
-  async terminate(): Promise<void> {
-    this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }

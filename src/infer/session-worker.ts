@@ -27,12 +27,15 @@ async function main(): Promise<void> {
   const { batchSize, inputLength, featureCount } = data;
   // Requests are handled strictly one after another: results must come back in the order asked.
   let chain = Promise.resolve();
+  let dropping = false;
   port.on('message', (request: SessionRequest) => {
     if (request.type === 'close') {
+      dropping ||= request.drop === true;
       chain = chain.then(() => session.release()).then(() => port.close());
       return;
     }
     chain = chain.then(async () => {
+      if (dropping) return; // the pool is stopping and nobody waits for this result
       const transfer: ArrayBuffer[] = [request.flux.buffer as ArrayBuffer];
       if (request.features) transfer.push(request.features.buffer as ArrayBuffer);
       try {
