@@ -89,21 +89,32 @@ export function renderStar(c: Canvas, rng: Random): Rendered {
   const z = rv / C_KMS;
   const { flux, lambda } = c;
 
-  // Continuum, with the blue blanketing of cool atmospheres (the flux below ~4500 Å is eaten by
-  // metal lines and the Ca II / CN / CH features).
-  const blanket = 0.75 * Math.min(1, Math.max(0, (6500 - T) / 3000)) * Math.min(1.5, metals ** 0.5);
+  // Continuum. Below ~4000 Å the flux of F/G/K atmospheres is eaten by Ca II H & K, the Balmer
+  // jump region and a dense forest of Fe I / CN lines: the stellar 4000 Å break, the same feature
+  // that old galaxies show (it is their stars'). Measured on the real LAMOST F–K stars
+  // (scripts/calibrate-synth.ts, D4000 = F(4050–4250)/F(3850–3950)): median 1.16 at F0–4,
+  // 1.28 at F5–9, 1.48 at G0–4, 1.9 at G5–9; blueward of 4400 Å, however, real F/G/K spectra
+  // follow Planck's law closely (B/V ratios within 5 %), so the depression is confined below
+  // ~4050 Å, with a broad blue deficit only in late K and M stars.
+  const cool = 1 - smoothstep(T, 5200, 6600);
+  const breakDepth = Math.min(0.8, (0.45 * cool + 0.03) * Math.min(1.3, metals ** 0.6));
+  const broad = 0.6 * Math.min(1, Math.max(0, (4800 - T) / 1800)) * Math.min(1.3, metals ** 0.5);
   fillSmooth(flux, lambda, (l) => {
     const rest = l / (1 + z);
-    return planck(rest, T) * (1 - blanket * (1 - smoothstep(rest, 3800, 4700)));
+    return planck(rest, T) * (1 - breakDepth * (1 - smoothstep(rest, 3880, 4030))) * (1 - broad * (1 - smoothstep(rest, 3800, 4500)));
   });
   applyForest(c, lineForest(75), metals * Math.min(2, Math.max(0, (8500 - T) / 3000)), z);
 
   // Balmer lines: strongest at A0–A2 (~9500 K), broadened by the Stark effect.
   const hot = Math.exp(-((Math.log(T / 9500) / 0.35) ** 2));
-  const ewHb = (T < 4500 ? 0.8 + (T - 3000) / 3750 : 1.2) + 11 * hot;
+  // Cool-star Balmer strength falls steeply from F to K (real LAMOST stars, Lick-like core
+  // indices: Hβ 3.1 Å at F5–9, 2.5 at G0–4, 1.5 at G5–9, 0.9 at K0–4), and Hα is then the
+  // strongest line of the series (Hα/Hβ index ratio 1.0–1.6 from F to K).
+  const ewHb = 0.45 + 1.75 * smoothstep(T, 4600, 6200) + 11 * hot;
   const sigmaHb = 2 + 14 * Math.exp(-((Math.log(T / 9500) / 0.4) ** 2));
+  const haBoost = 1 + 0.55 * (1 - smoothstep(T, 6500, 8500));
   for (const line of BALMER) {
-    const ew = ewHb * line.rel;
+    const ew = ewHb * line.rel * (line.lambda > 6000 ? haBoost : 1);
     const sig = Math.hypot((sigmaHb * line.lambda) / 4862.68, c.inst.lsfSigma(line.lambda));
     // Core plus wings: a third of the equivalent width in a profile three times wider.
     absorbGaussian(c.trans, c.grid, line.lambda * (1 + z), sig, ew * (1 + z) * 0.67);
@@ -118,21 +129,26 @@ export function renderStar(c: Canvas, rng: Random): Rendered {
   const narrow = (rest: number, ew: number, sigmaKms = 10) => {
     if (ew > 0) absorbGaussian(c.trans, c.grid, rest * (1 + z), observedSigma(c, rest, z, sigmaKms), ew * (1 + z));
   };
-  // Ca II H & K: weak in A, dominant in G/K/M.
-  const ewK = metals * (0.3 + 14 * sigmoid((6800 - T) / 500)) * (T > 25000 ? 0 : 1);
-  narrow(CA_K, ewK, 120);
-  narrow(CA_H, 0.75 * ewK, 120);
+  // Ca II H & K: weak in A, dominant in G/K/M. In F–K dwarfs the cores saturate and most of the
+  // equivalent width sits in pressure-broadened damping wings ±15 Å wide (Gray & Corbally 2009),
+  // hence a core plus a wing component.
+  const ewK = metals * (0.3 + 16 * sigmoid((6800 - T) / 500)) * (T > 25000 ? 0 : 1);
+  narrow(CA_K, 0.4 * ewK, 120);
+  narrow(CA_K, 0.6 * ewK, 700);
+  narrow(CA_H, 0.3 * ewK, 120);
+  narrow(CA_H, 0.45 * ewK, 700);
   narrow(CA_I, metals * (0.1 + 4 * sigmoid((4600 - T) / 300)), 30);
-  // CH G band, a blend ~10 Å wide peaking in G/K.
-  narrow(G_BAND, metals * 5 * Math.exp(-(((T - 5000) / 900) ** 2)), 500);
-  for (const l of MG_B) narrow(l, metals * (0.15 + 2.2 * sigmoid((5800 - T) / 500)), 30);
-  narrow(FE_5270, metals * 1.5 * sigmoid((6500 - T) / 600), 150);
-  narrow(FE_5335, metals * 1.2 * sigmoid((6500 - T) / 600), 150);
+  // CH G band, a blend ~25 Å wide (4295–4320 Å) from late F to K (real stars: index 3.7 Å at
+  // F5–9, 5–7 Å at G–K).
+  narrow(G_BAND, metals * 9 * Math.exp(-(((T - 5000) / 1400) ** 2)), 700);
+  for (const l of MG_B) narrow(l, metals * (0.15 + 3.1 * sigmoid((5800 - T) / 500)), 30);
+  narrow(FE_5270, metals * 4.5 * sigmoid((6600 - T) / 600), 150);
+  narrow(FE_5335, metals * 3.6 * sigmoid((6600 - T) / 600), 150);
   // Na D: photospheric (strong in K/M) plus interstellar, EW(D1+D2) from E(B−V)
   // (Poznanski, Prochaska & Bloom 2012: log E(B−V) = 1.17·EW − 1.85).
   const ism = ebv > 0.005 ? Math.max(0, (Math.log10(ebv) + 1.85) / 1.17) : 0;
   for (const l of NA_D) {
-    narrow(l, metals * (0.15 + 3 * sigmoid((5000 - T) / 450)), 30);
+    narrow(l, metals * (0.15 + 4.5 * sigmoid((5000 - T) / 450)), 30);
     if (ism > 0) absorbGaussian(c.trans, c.grid, l, c.inst.lsfSigma(l), ism / 2);
   }
   const ewCaT = metals * (0.5 + 2.5 * Math.exp(-(((T - 5200) / 1500) ** 2)));
