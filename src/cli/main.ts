@@ -6,9 +6,24 @@ import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { AstrospecError } from '../errors.js';
 import { infoCommand } from './commands/info.js';
+import { mergeCommand } from './commands/merge.js';
+import { plotCommand } from './commands/plot.js';
+import { reportCommand } from './commands/report.js';
+import { exportCommand } from './commands/export.js';
+import { classifyCommand } from './commands/classify.js';
+import { evaluateCommand } from './commands/evaluate.js';
+import { convertCommand } from './commands/convert.js';
+import { trainCommand } from './commands/train.js';
+import { synthCommand } from './commands/synth.js';
+import { preprocessCommand } from './commands/preprocess.js';
+import { demoCommand } from './commands/demo.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand];
+// In the order of the workflow: data, training, inference, results, then helpers.
+export const commands: CommandModule<any, any>[] = [
+  synthCommand, convertCommand, preprocessCommand, trainCommand, exportCommand, classifyCommand,
+  evaluateCommand, reportCommand, plotCommand, mergeCommand, demoCommand, infoCommand,
+];
 
 export function buildCli(argv: string[]) {
   let cli = yargs(argv)

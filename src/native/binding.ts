@@ -20,12 +20,96 @@ export interface NativeInfo {
   compiler: string;
 }
 
+/** x [batch, inLength, inChannels], w [kernel, inChannels, outChannels], y [batch, outLength, outChannels]. */
+export interface Conv1dGeometry {
+  batch: number;
+  inLength: number;
+  inChannels: number;
+  outLength: number;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  padLeft: number;
+}
+
+/** csvParse outcome; `error` is a CsvError code (0 none, 1 too few fields, 2 too many, 3 not a number, 4 non-finite, 5 bad quote, 6 empty line). */
+export interface CsvParseResult {
+  rows: number;
+  consumed: number;
+  error: number;
+  errorRow: number;
+  errorField: number;
+  errorOffset: number;
+}
+
+export interface CsvFormatResult {
+  bytes: number;
+  /** Index of the first NaN/Inf value when non-finite values are not allowed, else −1. */
+  firstNonFinite: number;
+}
+
+/** preprocess params; normalisation code 0 none, 1 l2, 2 sum, 3 minmax, 4 median (see src/preprocess/index.ts). */
+export interface NativePreprocessParams {
+  rows: number;
+  length: number;
+  normalisation: number;
+  bin: number;
+  smoothWindow: number;
+  robust: number;
+  gridStart: number;
+  gridStep: number;
+  threads: number;
+}
+
+export interface NativeNoiseParams {
+  rows: number;
+  length: number;
+  snrLow: number;
+  snrHigh: number;
+  seed: number;
+  threads: number;
+}
+
+/** Rows (batch × length) and channels of a channels-last tensor, and BatchNorm's ε. */
+export interface BatchNormDims {
+  rows: number;
+  channels: number;
+  epsilon: number;
+}
+
 /** The addon's exports. Sections are grouped by the native/binding/*.cpp file that defines them. */
 export interface NativeAddon {
   // info.cpp
   info(): NativeInfo;
   setThreads(threads: number): number;
   setIsa(isa: IsaName): boolean;
+
+  // csv.cpp — see native/kernels/csv.h for the row layout and error kinds.
+  csvParse(data: Uint8Array, hasId: boolean, pixels: number, trailing: number, maxRows: number, flux: Float32Array, spans: Int32Array, threads: number): Promise<CsvParseResult>;
+  csvParseSync(data: Uint8Array, hasId: boolean, pixels: number, trailing: number, maxRows: number, flux: Float32Array, spans: Int32Array, threads: number): CsvParseResult;
+  csvFormat(values: Float32Array, rows: number, cols: number, out: Uint8Array, rowEnds: Int32Array, allowNonFinite: boolean, threads: number): Promise<CsvFormatResult>;
+  csvFormatSync(values: Float32Array, rows: number, cols: number, out: Uint8Array, rowEnds: Int32Array, allowNonFinite: boolean, threads: number): CsvFormatResult;
+  csvFormatBound(rows: number, cols: number): number;
+
+  // conv.cpp — 1D convolution for training, channels-last; outputs written in place.
+  conv1dForwardSync(x: Float32Array, w: Float32Array, y: Float32Array, shape: Conv1dGeometry): void;
+  conv1dBackpropInputSync(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Conv1dGeometry): void;
+  conv1dBackpropFilterSync(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Conv1dGeometry): void;
+  conv1dForward(x: Float32Array, w: Float32Array, y: Float32Array, shape: Conv1dGeometry): Promise<void>;
+  conv1dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Conv1dGeometry): Promise<void>;
+  conv1dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Conv1dGeometry): Promise<void>;
+
+  // batchnorm.cpp — training-mode batch normalisation over rows × channels; outputs written in place.
+  batchnormTrainForwardSync(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: BatchNormDims): void;
+  batchnormTrainBackwardSync(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): void;
+  batchnormTrainForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: BatchNormDims): Promise<void>;
+  batchnormTrainBackward(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): Promise<void>;
+
+  // preprocess.cpp — see native/kernels/preprocess.h; outputs written into the given arrays.
+  preprocess(flux: Float32Array, badPixels: Uint8Array | null, outFlux: Float32Array, outFeatures: Float32Array | null, outFlags: Uint8Array, params: NativePreprocessParams): Promise<void>;
+  preprocessSync(flux: Float32Array, badPixels: Uint8Array | null, outFlux: Float32Array, outFeatures: Float32Array | null, outFlags: Uint8Array, params: NativePreprocessParams): void;
+  augmentNoise(flux: Float32Array, rowMask: Uint8Array | null, params: NativeNoiseParams): Promise<void>;
+  augmentNoiseSync(flux: Float32Array, rowMask: Uint8Array | null, params: NativeNoiseParams): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

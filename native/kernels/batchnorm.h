@@ -1,0 +1,22 @@
+// Batch normalisation in training mode (Ioffe & Szegedy 2015), channels-last: statistics per
+// channel over all rows (batch × length), biased variance as in tfjs-layers and Keras.
+// One forward and one backward pass replace the dozen element-wise tfjs ops (moments,
+// normalisation, and their gradients) that each BatchNorm layer otherwise costs per step.
+#pragma once
+#include <cstdint>
+
+namespace astro {
+
+// y = gamma * (x - mean) / sqrt(var + epsilon) + beta; also returns mean and var per channel.
+// x, y: rows × channels; gamma, beta, mean, var: channels.
+void batchnorm_train_forward(const float* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
+                             float epsilon, float* y, float* mean, float* var, int threads);
+
+// Gradients of the forward pass (with mean and var depending on x) given dy:
+//   xhat = (x - mean) * rstd,  dbeta = sum dy,  dgamma = sum dy * xhat,
+//   dx = gamma * rstd / rows * (rows * dy - dbeta - xhat * dgamma).
+void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int64_t channels, const float* gamma,
+                              const float* mean, const float* var, float epsilon, float* dx, float* dgamma,
+                              float* dbeta, int threads);
+
+}  // namespace astro

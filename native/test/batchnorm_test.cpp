@@ -1,0 +1,96 @@
+// Training-mode BatchNorm against a double-precision reference, and its backward pass against
+// finite differences of the forward pass.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "kernels/batchnorm.h"
+
+namespace {
+
+struct Data {
+  int64_t rows, channels;
+  std::vector<float> x, gamma, beta, dy;
+};
+
+Data make(int64_t rows, int64_t channels, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  Data d{rows, channels, {}, {}, {}, {}};
+  for (int64_t i = 0; i < rows * channels; ++i) d.x.push_back(3.f * normal(rng) + 2.f);
+  for (int64_t c = 0; c < channels; ++c) {
+    d.gamma.push_back(1.f + 0.3f * normal(rng));
+    d.beta.push_back(normal(rng));
+  }
+  for (int64_t i = 0; i < rows * channels; ++i) d.dy.push_back(normal(rng));
+  return d;
+}
+
+// sum(dy · y(x)) in double, the scalar whose gradient the backward pass returns.
+double objective(const Data& d, const std::vector<double>& x, float eps) {
+  double total = 0;
+  for (int64_t c = 0; c < d.channels; ++c) {
+    double mean = 0, var = 0;
+    for (int64_t r = 0; r < d.rows; ++r) mean += x[r * d.channels + c];
+    mean /= d.rows;
+    for (int64_t r = 0; r < d.rows; ++r) var += (x[r * d.channels + c] - mean) * (x[r * d.channels + c] - mean);
+    var /= d.rows;
+    for (int64_t r = 0; r < d.rows; ++r)
+      total += d.dy[r * d.channels + c] * (d.gamma[c] * (x[r * d.channels + c] - mean) / std::sqrt(var + eps) + d.beta[c]);
+  }
+  return total;
+}
+
+void check_case(int64_t rows, int64_t channels, int threads, unsigned seed) {
+  const float eps = 1e-3f;
+  Data d = make(rows, channels, seed);
+  std::vector<float> y(rows * channels, NAN), mean(channels, NAN), var(channels, NAN);
+  astro::batchnorm_train_forward(d.x.data(), rows, channels, d.gamma.data(), d.beta.data(), eps, y.data(), mean.data(), var.data(), threads);
+  for (int64_t c = 0; c < channels; ++c) {
+    double m = 0, v = 0;
+    for (int64_t r = 0; r < rows; ++r) m += d.x[r * channels + c];
+    m /= rows;
+    for (int64_t r = 0; r < rows; ++r) v += (d.x[r * channels + c] - m) * (d.x[r * channels + c] - m);
+    v /= rows;
+    CHECK_NEAR(mean[c], m, 1e-5 * (1 + std::fabs(m)));
+    CHECK_NEAR(var[c], v, 1e-5 * (1 + v));
+    for (int64_t r = 0; r < rows; ++r) {
+      double want = d.gamma[c] * (d.x[r * channels + c] - m) / std::sqrt(v + eps) + d.beta[c];
+      CHECK_NEAR(y[r * channels + c], want, 1e-4 * (1 + std::fabs(want)));
+    }
+  }
+  std::vector<float> dx(rows * channels, NAN), dgamma(channels, NAN), dbeta(channels, NAN);
+  astro::batchnorm_train_backward(d.x.data(), d.dy.data(), rows, channels, d.gamma.data(), mean.data(), var.data(), eps, dx.data(),
+                                  dgamma.data(), dbeta.data(), threads);
+  std::vector<double> xd(d.x.begin(), d.x.end());
+  // Central differences on a few entries of x (the objective is smooth; h relative to x's scale).
+  for (int64_t i : {int64_t{0}, rows * channels / 2, rows * channels - 1}) {
+    const double h = 1e-3;
+    double keep = xd[i];
+    xd[i] = keep + h;
+    double up = objective(d, xd, eps);
+    xd[i] = keep - h;
+    double down = objective(d, xd, eps);
+    xd[i] = keep;
+    CHECK_NEAR(dx[i], (up - down) / (2 * h), 2e-3);
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    double sdy = 0, sdyxhat = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      sdy += d.dy[r * channels + c];
+      sdyxhat += d.dy[r * channels + c] * (d.x[r * channels + c] - mean[c]) / std::sqrt(var[c] + eps);
+    }
+    CHECK_NEAR(dbeta[c], sdy, 1e-4 * (1 + std::fabs(sdy)));
+    CHECK_NEAR(dgamma[c], sdyxhat, 1e-4 * (1 + std::fabs(sdyxhat)));
+  }
+}
+
+}  // namespace
+
+TEST(batchnorm_matches_reference_small) { check_case(7, 3, 1, 1); }
+TEST(batchnorm_matches_reference_channels_off_vector_width) { check_case(130, 19, 2, 2); }
+// Large enough to take the multithreaded path (>= 2^20 elements).
+TEST(batchnorm_matches_reference_threaded) { check_case(1 << 15, 33, 2, 3); }
+
+ASTRO_TEST_MAIN()

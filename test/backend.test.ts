@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { parseBackendChoice, resolveBackend } from '../src/train/backend.js';
+import { BATCHNORM_TRAIN, conv1dBackpropFilterReference, conv1dGeometry } from '../src/train/kernels.js';
+import { useFusedBatchNorm } from '../src/train/batchnorm.js';
+import { createAdam } from '../src/train/adam.js';
+import { useNativeConv1d } from '../src/train/conv1d-layer.js';
+
+function randomArray(n: number, seed: number): Float32Array {
+  // Park–Miller LCG mapped to roughly N(0, 1) by summing uniforms: deterministic, no tf state.
+  let s = seed;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let j = 0; j < 4; j++) {
+      s = (s * 48271) % 2147483647;
+      sum += s / 2147483647;
+    }
+    out[i] = (sum - 2) * 1.7;
+  }
+  return out;
+}
+
+interface Case {
+  batch: number;
+  length: number;
+  cin: number;
+  cout: number;
+  kernel: number;
+  stride: 1 | 2;
+  padding: 'same' | 'valid';
+}
+
+/** Forward output and gradients of sum(conv1d(x, w) · r) with respect to x and w, on the active backend. */
+function convAndGrads(c: Case, x: Float32Array, w: Float32Array, r: Float32Array) {
+  return tf.tidy(() => {
+    const xt = tf.tensor3d(x, [c.batch, c.length, c.cin]);
+    const wt = tf.tensor3d(w, [c.kernel, c.cin, c.cout]);
+    const y = tf.conv1d(xt, wt, c.stride, c.padding);
+    const rt = tf.tensor(r, y.shape);
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv1d(a as tf.Tensor3D, b as tf.Tensor3D, c.stride, c.padding), rt)))([xt, wt]);
+    return { y: Float32Array.from(y.dataSync()), dx: Float32Array.from(dx!.dataSync()), dw: Float32Array.from(dw!.dataSync()), outLength: y.shape[1] };
+  });
+}
+
+function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+  return worst;
+}
+
+const cases: Case[] = [];
+for (const kernel of [1, 3, 7])
+  for (const stride of [1, 2] as const)
+    for (const length of [9, 26, 33]) cases.push({ batch: 3, length, cin: 5, cout: 18, kernel, stride, padding: 'same' });
+cases.push({ batch: 2, length: 31, cin: 1, cout: 16, kernel: 7, stride: 2, padding: 'same' });
+cases.push({ batch: 2, length: 17, cin: 32, cout: 64, kernel: 3, stride: 2, padding: 'same' });
+cases.push({ batch: 2, length: 15, cin: 4, cout: 6, kernel: 3, stride: 2, padding: 'valid' });
+
+test('backend names parse, and unknown ones are refused', () => {
+  assert.equal(parseBackendChoice(undefined), 'auto');
+  assert.equal(parseBackendChoice('gpu'), 'tensorflow-gpu');
+  assert.equal(parseBackendChoice('WASM'), 'wasm');
+  assert.throws(() => parseBackendChoice('metal'), /unknown backend/);
+});
+
+test('WASM conv1d forward and gradients match the CPU backend', async () => {
+  const wasm = await resolveBackend('wasm', { quiet: true });
+  assert.equal(wasm.name, 'wasm');
+  assert.ok(wasm.nativeConvKernels, 'the native addon should be built for tests (npm run build:native)');
+  for (const [i, c] of cases.entries()) {
+    const x = randomArray(c.batch * c.length * c.cin, 11 + i);
+    const w = randomArray(c.kernel * c.cin * c.cout, 101 + i);
+    const outLength = c.padding === 'same' ? Math.ceil(c.length / c.stride) : Math.floor((c.length - c.kernel) / c.stride) + 1;
+    const r = randomArray(c.batch * outLength * c.cout, 1001 + i);
+    await tf.setBackend('wasm');
+    const got = convAndGrads(c, x, w, r);
+    await tf.setBackend('cpu');
+    const want = convAndGrads(c, x, w, r);
+    const label = JSON.stringify(c);
+    assert.equal(got.outLength, outLength, label);
+    assert.ok(maxRelativeDiff(got.y, want.y) < 1e-5, `forward ${label}`);
+    assert.ok(maxRelativeDiff(got.dx, want.dx) < 1e-5, `input gradient ${label}`);
+    assert.ok(maxRelativeDiff(got.dw, want.dw) < 1e-5, `filter gradient ${label}: ${maxRelativeDiff(got.dw, want.dw)}`);
+  }
+});
+
+test('the TypeScript filter gradient (no-addon fallback) matches the CPU backend', async () => {
+  await tf.setBackend('cpu');
+  for (const [i, c] of cases.entries()) {
+    const x = randomArray(c.batch * c.length * c.cin, 21 + i);
+    const w = randomArray(c.kernel * c.cin * c.cout, 201 + i);
+    const g = conv1dGeometry(tf, [c.batch, 1, c.length, c.cin], [1, c.kernel, c.cin, c.cout], { strides: [1, c.stride], pad: c.padding, dataFormat: 'NHWC' });
+    assert.ok(g);
+    const r = randomArray(c.batch * g.outLength * c.cout, 2001 + i);
+    const want = convAndGrads(c, x, w, r);
+    const dw = new Float32Array(w.length);
+    conv1dBackpropFilterReference(g, x, r, dw);
+    assert.ok(maxRelativeDiff(dw, want.dw) < 1e-5, JSON.stringify(c));
+  }
+});
+
+test('conv1dGeometry declines shapes that are not 1D convolutions', () => {
+  assert.equal(conv1dGeometry(tf, [1, 3, 8, 2], [1, 3, 2, 4], { strides: 1, pad: 'same', dataFormat: 'NHWC' }), undefined);
+  assert.equal(conv1dGeometry(tf, [1, 1, 8, 2], [1, 3, 2, 4], { strides: 1, pad: 'same', dataFormat: 'NCHW' }), undefined);
+  assert.equal(conv1dGeometry(tf, [1, 1, 8, 2], [1, 3, 2, 4], { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 2 }), undefined);
+});
+
+test('fused training BatchNorm on WASM matches tfjs-layers on the CPU backend: output, gradients, moving averages', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  const shape = [3, 37, 20];
+  const x = randomArray(shape[0]! * shape[1]! * shape[2]!, 5);
+  for (let i = 0; i < x.length; i++) x[i] = x[i]! * 3 + 1.5; // mean and scale away from 0 and 1
+  const r = randomArray(x.length, 6);
+  const run = (fused: boolean) => {
+    const input = tf.input({ shape: shape.slice(1) });
+    const bn = tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-3, gammaInitializer: tf.initializers.randomNormal({ seed: 3 }), betaInitializer: tf.initializers.randomNormal({ seed: 4 }) });
+    const model = tf.model({ inputs: input, outputs: bn.apply(input) as tf.SymbolicTensor });
+    assert.equal(useFusedBatchNorm(tf, model), fused ? 1 : 0);
+    const xt = tf.tensor(x, shape);
+    const rt = tf.tensor(r, shape);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(xt, { training: true }) as tf.Tensor, rt)) as tf.Scalar, vars);
+    const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(model.apply(a, { training: true }) as tf.Tensor, rt)))([xt]);
+    const y = model.apply(xt, { training: true }) as tf.Tensor;
+    const out = {
+      y: Float32Array.from(y.dataSync()),
+      dx: Float32Array.from(dx!.dataSync()),
+      dgamma: Float32Array.from(grads[vars[0]!.name]!.dataSync()),
+      dbeta: Float32Array.from(grads[vars[1]!.name]!.dataSync()),
+      value: value.dataSync()[0]!,
+      // Three training calls so far: the moving averages moved three times.
+      moving: Float32Array.from(model.getWeights().slice(2).flatMap((w) => Array.from(w.dataSync()))),
+    };
+    model.dispose();
+    return out;
+  };
+  await tf.setBackend('wasm');
+  assert.ok(tf.getKernel(BATCHNORM_TRAIN, 'wasm'));
+  const got = run(true);
+  await tf.setBackend('cpu');
+  const want = run(false);
+  for (const key of ['y', 'dx', 'dgamma', 'dbeta', 'moving'] as const) {
+    assert.ok(maxRelativeDiff(got[key], want[key]) < 2e-5, `${key}: ${maxRelativeDiff(got[key], want[key])}`);
+  }
+  // On a backend without the fused kernels nothing is wrapped (checked above with fused = false on CPU).
+});
+
+test('1D max-pool gradient on WASM matches the CPU backend', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  for (const [length, pad] of [[31, 'same'], [32, 'same'], [17, 'valid']] as const) {
+    const x = randomArray(2 * length * 5, length);
+    const grad = () =>
+      tf.tidy(() => {
+        const xt = tf.tensor3d(x, [2, length, 5]);
+        const pool = tf.layers.maxPooling1d({ poolSize: 3, strides: 2, padding: pad });
+        const r = tf.tensor(randomArray(2 * (pool.computeOutputShape([2, length, 5]) as number[])[1]! * 5, 77), pool.computeOutputShape([2, length, 5]) as number[]);
+        const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(pool.apply(a) as tf.Tensor, r)))([xt]);
+        return Float32Array.from(dx!.dataSync());
+      });
+    await tf.setBackend('wasm');
+    const got = grad();
+    await tf.setBackend('cpu');
+    const want = grad();
+    assert.ok(maxRelativeDiff(got, want) < 1e-6, `length ${length} ${pad}`);
+  }
+});
+
+test('one-kernel Adam on WASM follows tf.train.adam on the CPU backend, and its state saves and restores', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  const start = randomArray(40, 8);
+  const run = async (backend: 'wasm' | 'cpu') => {
+    await tf.setBackend(backend);
+    const w = tf.variable(tf.tensor2d(start, [8, 5]), true, `adam_test_${backend}`);
+    const optimizer = backend === 'wasm' ? createAdam(tf, 0.05) : tf.train.adam(0.05);
+    for (let step = 0; step < 5; step++) {
+      optimizer.minimize(() => tf.sum(tf.square(tf.sub(w, tf.scalar(step * 0.1)))) as tf.Scalar, false, [w]);
+    }
+    const weights = await optimizer.getWeights();
+    const out = { w: Float32Array.from(w.dataSync()), names: weights.map((x) => x.name), moments: Float32Array.from(weights.slice(1).flatMap((x) => Array.from(x.tensor.dataSync()))) };
+    optimizer.dispose();
+    w.dispose();
+    return out;
+  };
+  const got = await run('wasm');
+  const want = await run('cpu');
+  assert.ok(maxRelativeDiff(got.w, want.w) < 1e-5, `weights ${maxRelativeDiff(got.w, want.w)}`);
+  assert.ok(maxRelativeDiff(got.moments, want.moments) < 1e-5, 'moments');
+  assert.deepEqual(got.names.map((n) => n.replace('wasm', 'x')), want.names.map((n) => n.replace('cpu', 'x')));
+});
+
+test('Conv1D layers on the native 3D kernels match tfjs-layers on the CPU backend', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  for (const [i, c] of cases.entries()) {
+    const x = randomArray(c.batch * c.length * c.cin, 31 + i);
+    const run = (wrap: boolean) => {
+      const input = tf.input({ shape: [c.length, c.cin] });
+      const conv = tf.layers.conv1d({ filters: c.cout, kernelSize: c.kernel, strides: c.stride, padding: c.padding, useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: 40 + i }) });
+      const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
+      assert.equal(useNativeConv1d(tf, model), wrap ? 1 : 0);
+      const xt = tf.tensor3d(x, [c.batch, c.length, c.cin]);
+      const y = model.apply(xt) as tf.Tensor;
+      const r = tf.tensor(randomArray(y.size, 3001 + i), y.shape);
+      const w = model.trainableWeights[0]!.read() as tf.Variable;
+      const f = () => tf.sum(tf.mul(model.apply(xt) as tf.Tensor, r)) as tf.Scalar;
+      const { grads } = tf.variableGrads(f, [w]);
+      const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(model.apply(a) as tf.Tensor, r)))([xt]);
+      const out = { y: Float32Array.from(y.dataSync()), dx: Float32Array.from(dx!.dataSync()), dw: Float32Array.from(grads[w.name]!.dataSync()) };
+      model.dispose();
+      return out;
+    };
+    await tf.setBackend('wasm');
+    const got = run(true);
+    await tf.setBackend('cpu');
+    const want = run(false);
+    for (const key of ['y', 'dx', 'dw'] as const) assert.ok(maxRelativeDiff(got[key], want[key]) < 1e-5, `${key} ${JSON.stringify(c)}`);
+  }
+});
