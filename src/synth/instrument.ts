@@ -159,6 +159,15 @@ export const LAMOST_CALIBRATION = {
     ],
     /** Bridged run lengths: median 4 px, mean 7.2, a long tail (log-normal, σ_ln ≈ 0.9). */
     bridgedRunMedian: 4,
+    /**
+     * Arm-join dropout: a long masked stretch before the dichroic join, bridged by a straight
+     * line. Measured on the real files (≥ 60 Å runs in 5000–6500 Å): 19 of 179 DR1 spectra,
+     * 6 of 401 DR10 (those short, 64–100 Å, already covered by the per-bin rates above); pooled,
+     * 25 of 580. Start and length quantiles (Å) from the DR1 cases.
+     */
+    armJoinDropoutFraction: 25 / 580,
+    armJoinDropoutStartQuantiles: [5488, 5576, 5590, 5598, 5644],
+    armJoinDropoutLengthQuantiles: [272, 338, 406, 436, 556],
   },
 };
 
@@ -380,6 +389,24 @@ export class Instrument {
       const i0 = rng.int(n - length);
       zero(i0, i0 + length);
     }
+    const bridge = (i0: number, i1: number) => {
+      // Straight line from pixel i0 − 1 to pixel i1, as the pipeline interpolates over masks.
+      const a = out[i0 - 1]!;
+      const c = out[i1]!;
+      for (let i = i0; i < i1; i++) {
+        out[i] = a + ((c - a) * (i - i0 + 1)) / (i1 - i0 + 1);
+        bad[i] = 1;
+      }
+    };
+    // Drawn unconditionally so the rest of the random sequence doesn't depend on the outcome.
+    const dropout = rng.uniform();
+    const dropoutStart = quantileDraw(b.armJoinDropoutStartQuantiles, rng);
+    const dropoutLength = quantileDraw(b.armJoinDropoutLengthQuantiles, rng);
+    if (dropout < b.armJoinDropoutFraction) {
+      const i0 = Math.round((dropoutStart - this.grid.start) / this.grid.step);
+      const i1 = Math.round((dropoutStart + dropoutLength - this.grid.start) / this.grid.step);
+      if (i0 >= 1 && i1 < n && i1 > i0 && !bad.subarray(i0 - 1, i1 + 1).some((v) => v !== 0)) bridge(i0, i1);
+    }
     // Masked runs, bridged by a straight line between the neighbouring good pixels, at the
     // measured rate per 100 Å (highest in the noisy blue). A run needs good pixels on both sides.
     const perBin = b.bridgedRunsPer100A;
@@ -393,12 +420,7 @@ export class Instrument {
         let clear = true;
         for (let i = i0 - 1; i <= i1 && clear; i++) if (bad[i]) clear = false;
         if (!clear) continue;
-        const a = out[i0 - 1]!;
-        const c = out[i1]!;
-        for (let i = i0; i < i1; i++) {
-          out[i] = a + ((c - a) * (i - i0 + 1)) / (length + 1);
-          bad[i] = 1;
-        }
+        bridge(i0, i1);
       }
     }
   }
