@@ -345,6 +345,8 @@ export async function exportOnnx(modelDir: string, output: string, options: Onnx
   const tf = await import('@tensorflow/tfjs');
   // Only weights are read; the pure-JS backend is always there and loads instantly.
   if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+  // The CPU backend's "install tfjs-node to speed things up" banner is noise for a weights-only read.
+  tf.env().set('PROD', true);
   const { loadModel } = await import('../model/io.js');
   const { model, spec } = await loadModel(tf, modelDir);
   try {
