@@ -54,6 +54,8 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
   queueDepth?: number;
   /** Native threads for parsing and preprocessing. Default: the addon's. */
   readThreads?: number;
+  /** Threads of each preprocessing call (default 1: the inference workers already keep the cores busy). */
+  preprocessThreads?: number;
   /** Stops the run: the temporary output is removed and INTERRUPTED is thrown. */
   signal?: AbortSignal;
   /** After each written batch: rows written so far. */
@@ -142,7 +144,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   const stopPool = async () => (await starting.catch(() => undefined))?.terminate();
   let source: SpectraSource;
   try {
-    source = await openSpectra(input, { batchSize: settings.batchSize, grid: fits ? spec.grid : undefined, threads: options.readThreads });
+    source = await openSpectra(input, { batchSize: readBatchSize(settings.batchSize), grid: fits ? spec.grid : undefined, threads: options.readThreads });
   } catch (error) {
     await stopPool();
     throw error;
@@ -220,43 +222,49 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         truthIds.push(...part.ids);
       }
 
-      // Preprocessed flux goes straight into the buffer that is transferred to the worker.
-      const flux = freeFlux.pop() ?? new Float32Array(B * L);
-      const preprocessStart = now();
-      const prepared = await preprocess(part, {
-        normalisation: pre.normalisation,
-        bin: pre.bin,
-        smoothWindow: pre.smoothWindow,
-        features: featureCount > 0,
-        threads: options.readThreads,
-        out: flux.subarray(0, rows * L),
-      });
-      flux.fill(0, rows * L);
-      const status = new Array<string>(rows);
-      for (let i = 0; i < rows; i++) status[i] = prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK;
-      let features: Float32Array | undefined;
-      if (featureCount > 0) {
-        features = freeFeatures.pop() ?? new Float32Array(B * featureCount);
-        features.fill(0);
-        const names = prepared.featureNames;
-        const F = names.length;
-        const picks = pre.features.map((name) => {
-          const at = names.indexOf(name);
-          if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
-          return at;
+      // Inference runs on fixed-size batches of B rows (one input shape for onnxruntime); the
+      // file is read in larger batches, which costs far less per row.
+      for (let c = 0; c < rows; c += B) {
+        const chunk = c === 0 && rows <= B ? part : sliceBatch(part, c, Math.min(rows, c + B));
+        const chunkRows = chunk.ids.length;
+        // Preprocessed flux goes straight into the buffer that is transferred to the worker.
+        const flux = freeFlux.pop() ?? new Float32Array(B * L);
+        const preprocessStart = now();
+        const prepared = await preprocess(chunk, {
+          normalisation: pre.normalisation,
+          bin: pre.bin,
+          smoothWindow: pre.smoothWindow,
+          features: featureCount > 0,
+          threads: options.preprocessThreads ?? 1,
+          out: flux.subarray(0, chunkRows * L),
         });
-        for (let i = 0; i < rows; i++) {
-          for (let f = 0; f < featureCount; f++) {
-            const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
-            if (Number.isFinite(z)) features[i * featureCount + f] = z;
-            else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
+        flux.fill(0, chunkRows * L);
+        const status = new Array<string>(chunkRows);
+        for (let i = 0; i < chunkRows; i++) status[i] = prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK;
+        let features: Float32Array | undefined;
+        if (featureCount > 0) {
+          features = freeFeatures.pop() ?? new Float32Array(B * featureCount);
+          features.fill(0);
+          const names = prepared.featureNames;
+          const F = names.length;
+          const picks = pre.features.map((name) => {
+            const at = names.indexOf(name);
+            if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
+            return at;
+          });
+          for (let i = 0; i < chunkRows; i++) {
+            for (let f = 0; f < featureCount; f++) {
+              const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
+              if (Number.isFinite(z)) features[i * featureCount + f] = z;
+              else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
+            }
           }
         }
+        stages.preprocessing += now() - preprocessStart;
+        const pool = await starting;
+        inFlight.push({ firstRow: chunk.firstRow, ids: chunk.ids, status, rows: chunkRows, result: pool.run(flux, features) });
+        if (inFlight.length >= queueDepth) await writeOldest();
       }
-      stages.preprocessing += now() - preprocessStart;
-      const pool = await starting;
-      inFlight.push({ firstRow: part.firstRow, ids: part.ids.slice(0, rows), status, rows, result: pool.run(flux, features) });
-      if (inFlight.length >= queueDepth) await writeOldest();
       readStart = now();
     }
     while (inFlight.length > 0) {
@@ -289,6 +297,11 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   } finally {
     await source.close();
   }
+}
+
+/** Rows per read: a multiple of the inference batch, about 1 024 rows. */
+function readBatchSize(batchSize: number): number {
+  return batchSize * Math.max(1, Math.round(1024 / batchSize));
 }
 
 /** Rows from … to−1 of a batch, as a batch of its own (views, no copies of the flux). */
