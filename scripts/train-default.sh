@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 WORK=${WORK:-runs/default}
 TRAIN_N=${TRAIN_N:-50000}
 TEST_N=${TEST_N:-20000}
-EPOCHS=${EPOCHS:-8}
+EPOCHS=${EPOCHS:-10}
 WIDTH=${WIDTH:-16}
 BIN=${BIN:-4}
 LAMOST=${LAMOST:-../shared/data/lamost}
