@@ -71,7 +71,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     y
       .option('n', { type: 'number', default: 20000, describe: 'Spectra to synthesise' })
       .option('seed', { type: 'number', default: 2026, describe: 'Survey seed (the default model was trained on seeds 1 and 2)' })
-      .option('model', { type: 'string', default: DEFAULT_MODEL, describe: 'ONNX model' })
+      .option('model', { type: 'string', default: DEFAULT_MODEL, defaultDescription: 'models/default.onnx (shipped)', describe: 'ONNX model' })
       .option('out', { type: 'string', default: 'runs/demo', describe: 'Folder for the survey, predictions and report' }) as never,
   handler: async (args) => {
     await demoHandler(args);
