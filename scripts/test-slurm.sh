@@ -51,21 +51,9 @@ has_command() { "${astrospec[@]}" --help 2>/dev/null | grep -q "astrospec $1 "; 
 if ! has_command classify; then
   echo "test:slurm: FAIL the classify command is not available (node bin/astrospec.js --help)"; exit 1
 fi
-if has_command synth; then
-  "${astrospec[@]}" synth --rows "$rows" --seed 11 -o "$work/spectra.arrow"
-else
-  # Until `astrospec synth` exists: 200 real LAMOST spectra written by pandas.
-  rows=200
-  echo "test:slurm: no synth command; using ../shared/data/peer-files/lamost-stars-200.uncompressed.feather ($rows rows)"
-  cp "$root/../shared/data/peer-files/lamost-stars-200.uncompressed.feather" "$work/spectra.arrow"
-fi
-model=${MODEL:-}
-if [[ -z $model ]]; then
-  # No trained model needed to test the plumbing: random weights, exported to ONNX.
-  node --import tsx scripts/slurm/random-model.ts "$work/model" >/dev/null
-  "${astrospec[@]}" export "$work/model" -o "$work/model.onnx"
-  model=$work/model.onnx
-fi
+"${astrospec[@]}" synth -n "$rows" --seed 11 -o "$work/spectra.arrow" --quiet
+# The shipped model, unless MODEL names another ONNX file.
+model=${MODEL:-$root/models/default.onnx}
 
 start=$(date +%s)
 bash scripts/slurm/submit.sh --input "$work/spectra.arrow" --model "$model" --outdir "$work/run" --shards $shards --cpus 1 --wait
