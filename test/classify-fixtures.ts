@@ -11,6 +11,7 @@ import { createSpectraSink } from '../src/io/sink.js';
 import type { SpectrumBatch, WavelengthGrid } from '../src/io/batch.js';
 import { writeFile } from 'node:fs/promises';
 
+/** Deterministic uniform numbers in [0, 1) (mulberry32), shared by the test fixtures. */
 export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -13,20 +13,10 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { buildOnnxModel, convKernelToOnnx, onnxModelSpec, samePadding } from '../src/export/onnx.js';
 import { exportHandler } from '../src/cli/commands/export.js';
 import { decodeModel } from '../src/export/onnx-proto.js';
+import { random } from './classify-fixtures.js';
 
 await tf.setBackend('cpu');
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function specFor(arch: ModelSpec['architecture']): ModelSpec {
   return {

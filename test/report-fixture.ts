@@ -9,21 +9,11 @@ import { join } from 'node:path';
 import { CLASS_NAMES, type SpectrumBatch } from '../src/io/batch.js';
 import { createSpectraSink } from '../src/io/sink.js';
 import type { ModelSpec } from '../src/model/spec.js';
+import { random } from './classify-fixtures.js';
 
 export const GRID = { start: 3800, step: 10, length: 400 };
 export const ROWS = 240;
 
-/** Small deterministic generator (mulberry32) so fixtures are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Fixture {
   dir: string;
