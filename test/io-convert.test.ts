@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertHandler } from '../src/cli/commands/convert.js';
+import { synthHandler } from '../src/cli/commands/synth.js';
 import { buildCli } from '../src/cli/main.js';
 import { openSpectra } from '../src/io/open.js';
 import { concatBatches, type SpectrumBatch } from '../src/io/batch.js';
@@ -35,6 +36,25 @@ test('convert: lz4 Feather → csv.gz → arrow → csv keeps every row bit for 
     assert.deepEqual(new Uint32Array(back.flux.buffer, back.flux.byteOffset, back.flux.length), new Uint32Array(original.flux.buffer, original.flux.byteOffset, original.flux.length));
     input = output;
   }
+});
+
+test('synth → arrow → csv → arrow round-trips bit for bit, extras and tags included', async () => {
+  const [arrow, csv, again] = ['synth.arrow', 'synth.csv', 'synth-again.arrow'].map((f) => join(dir, f));
+  await synthHandler({ n: 1500, seed: 5, output: arrow, quiet: true });
+  await convertHandler({ inputs: [arrow], output: csv, quiet: true });
+  await convertHandler({ inputs: [csv], output: again, quiet: true });
+  const a = await readAll(arrow);
+  const b = await readAll(again);
+  assert.equal(b.ids.length, 1500);
+  assert.deepEqual(b.ids, a.ids);
+  assert.deepEqual(b.labels, a.labels);
+  assert.deepEqual(new Uint32Array(b.flux.buffer, b.flux.byteOffset, b.flux.length), new Uint32Array(a.flux.buffer, a.flux.byteOffset, a.flux.length));
+  for (const name of ['snr', 'redshift']) {
+    assert.equal(a.extra?.[name]?.length, 1500, `${name} missing from the synthetic file`);
+    assert.deepEqual(b.extra?.[name], a.extra?.[name], name);
+  }
+  assert.equal(a.tags?.subclass?.length, 1500);
+  assert.deepEqual(b.tags?.subclass, a.tags?.subclass);
 });
 
 test('convert: several CSV inputs are concatenated in order', async () => {

@@ -62,7 +62,7 @@ export function sameGrid(a: WavelengthGrid, b: WavelengthGrid): boolean {
   return a.length === b.length && Math.abs(a.start - b.start) < 1e-9 && Math.abs(a.step - b.step) < 1e-12;
 }
 
-/** Concatenates batches on the same grid (labels kept only if every batch has them). */
+/** Concatenates batches on the same grid; labels, extra and tag columns are kept when every batch has them. */
 export function concatBatches(batches: SpectrumBatch[]): SpectrumBatch {
   if (batches.length === 0) throw new Error('concatBatches: no batches');
   const grid = batches[0]!.grid;
@@ -71,13 +71,23 @@ export function concatBatches(batches: SpectrumBatch[]): SpectrumBatch {
   const ids: string[] = [];
   const withLabels = batches.every((b) => b.labels !== undefined);
   const labels = withLabels ? new Int8Array(rows) : undefined;
+  const extraNames = Object.keys(batches[0]!.extra ?? {}).filter((name) => batches.every((b) => b.extra?.[name] !== undefined));
+  const tagNames = Object.keys(batches[0]!.tags ?? {}).filter((name) => batches.every((b) => b.tags?.[name] !== undefined));
+  const extra = Object.fromEntries(extraNames.map((name) => [name, new Float32Array(rows)]));
+  const tags = Object.fromEntries(tagNames.map((name) => [name, [] as string[]]));
   let at = 0;
   for (const b of batches) {
     if (!sameGrid(b.grid, grid)) throw new Error('concatBatches: batches are on different grids');
-    flux.set(b.flux.subarray(0, b.ids.length * grid.length), at * grid.length);
-    if (labels && b.labels) labels.set(b.labels.subarray(0, b.ids.length), at);
+    const n = b.ids.length;
+    flux.set(b.flux.subarray(0, n * grid.length), at * grid.length);
+    if (labels && b.labels) labels.set(b.labels.subarray(0, n), at);
+    for (const name of extraNames) extra[name]!.set(b.extra![name]!.subarray(0, n), at);
+    for (const name of tagNames) tags[name]!.push(...b.tags![name]!.slice(0, n));
     for (const id of b.ids) ids.push(id);
-    at += b.ids.length;
+    at += n;
   }
-  return { ids, flux, grid, labels, firstRow: batches[0]!.firstRow };
+  const out: SpectrumBatch = { ids, flux, grid, labels, firstRow: batches[0]!.firstRow };
+  if (extraNames.length > 0) out.extra = extra;
+  if (tagNames.length > 0) out.tags = tags;
+  return out;
 }
