@@ -211,6 +211,31 @@ test('odd lengths, lengths below a vector, unaligned offsets and bad-pixel masks
   }
 });
 
+test('cool continua, whose first pixels are far fainter than the rest, keep the fit precise, for every ISA', () => {
+  // The kernels scale each row by a power of two taken from its first valid pixels, before the
+  // rest is read; here that scale is off by up to ~10⁴, the case the fit's float sums like least.
+  const rand = rng(13);
+  const grid = COMPETITION_GRID;
+  const cool = (noise: number) => Array.from({ length: 24 }, (_, k) => {
+    const t = 1800 + 150 * k;
+    return Float32Array.from({ length: grid.length }, (_, i) => {
+      const lambda = (grid.start + grid.step * i) / 10;
+      return 1e12 * lambda ** -5 * Math.exp(-WIEN_C2_NM_K / (lambda * t)) * (1 + noise * (1 + (k % 4)) * (rand() - 0.5));
+    });
+  });
+  // Exact and noisy rows; the robust refit only on noisy ones (on an exact row its 3σ clip
+  // picks pixels by float rounding).
+  const exact = batchOf(cool(0), grid);
+  const noisy = batchOf(cool(0.05), grid);
+  for (const isa of supportedIsas()) {
+    withIsa(isa, () => {
+      compareWithReference(exact, { normalisation: 'l2' }, `${isa} cool, exact`);
+      compareWithReference(noisy, { normalisation: 'l2' }, `${isa} cool, noisy`);
+      compareWithReference(noisy, { normalisation: 'minmax', robust: true }, `${isa} cool, noisy, robust`);
+    });
+  }
+});
+
 test('flags: no valid pixels, no fit, degenerate scale', () => {
   const grid = { start: 3800, step: 2, length: 64 };
   const rows = [

@@ -33,7 +33,7 @@ struct Plan {
 // Per-thread scratch, each buffer padded length floats.
 struct Scratch {
   float* y = nullptr;       // fit: ln-space ordinate per pixel
-  float* w = nullptr;       // fit: weight per pixel (0 = not used)
+  float* w = nullptr;       // fit: weight per pixel, kept for the robust refit (−0 = not used)
   float* series = nullptr;  // masked / smoothed / binned flux before normalisation
   float* series2 = nullptr;
   float* values = nullptr;  // median selection
@@ -48,6 +48,7 @@ struct Scratch {
   void augment_rows(const NoiseParams& params, float* flux, size_t length, const uint8_t* row_mask,          \
                     size_t begin, size_t end);                                                               \
   float log_approx(float x);                                                                                 \
+  float fit_log_approx(float x);                                                                             \
   }
 
 ASTRO_DECLARE_PREPROCESS_ISA(baseline)

@@ -3,8 +3,11 @@
 // compile flags (16 floats with AVX-512, 8 with AVX2, 4 with SSE2), so one source gives every
 // variant; tails are copied into a zero-padded block, and zero is a masked pixel anyway.
 //
-// Per row the raw flux is read from memory once (the stats pass); the fit/normalise pass
-// re-reads it from L1/L2, and the residual passes touch only per-thread scratch.
+// Per row the raw flux is read from memory once (the first pass: count, Σx, Σx², and with
+// features the Wien fit's moment sums, keeping ln-flux and weights in per-thread scratch); a
+// second pass over the row, now in L1/L2, writes the normalised flux and takes the centred
+// moments (std) and the fit's residual sum (RMS). R² needs no pass of its own: at the
+// least-squares solution Σw(y − ȳ)² = Σw·r² + b²·Σw(u − ū)².
 #include <cfloat>
 #include <cstddef>
 #include <cstdint>
@@ -50,27 +53,55 @@ inline vf load(const float* p) {
   return v;
 }
 inline void store(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
-inline vf splat(float x) { return vf{} + x; }
+inline vf splat(float x) { return x - vf{}; }  // not vf{} + x: +0 + −0 is +0
 inline vf keep(vi m, vf a) { return (vf)((vi)a & m); }
 inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
 inline vf vmin(vf a, vf b) { return a < b ? a : b; }
 inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 
+// Lane masks. With AVX-512 they live in mask registers, where "add where valid" or "zero
+// where masked" is one instruction (merge/zero masking) instead of a compare, an and and an
+// add; elsewhere they are integer vectors of all-ones / zero lanes.
+//
 // Valid pixel: finite and at least the smallest normal float (zero and subnormals are
 // "no data"), and not flagged in the optional bad-pixel mask.
-inline vi valid_mask(vf x) {
+#if defined(__AVX512F__)
+typedef __mmask16 Mask;
+static_assert(W == 16, "one mask bit per lane");
+// vfpclassps categories: 0x01 QNaN, 0x02 +0, 0x04 −0, 0x08 +inf, 0x10 −inf, 0x20 subnormal, 0x80 SNaN.
+inline Mask valid_lanes(vf x) { return static_cast<Mask>(~_mm512_fpclass_ps_mask((__m512)x, 0xBF)); }
+inline Mask not_flagged(const uint8_t* p) {
+  __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm_testn_epi8_mask(b, b);
+}
+inline Mask both(Mask a, Mask b) { return static_cast<Mask>(a & b); }
+inline Mask all_lanes() { return static_cast<Mask>(0xFFFF); }
+// 0x40: negative (valid lanes are nonzero, so "valid and not negative" is "valid and > 0").
+inline Mask positive_lanes(Mask ok, vf x) { return static_cast<Mask>(ok & ~_mm512_fpclass_ps_mask((__m512)x, 0x40)); }
+inline Mask less_equal(vf a, vf b) { return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_LE_OQ); }
+// Sign bit clear (+0 included, −0 not).
+inline Mask sign_clear(vf x) { return static_cast<Mask>(~_mm512_movepi32_mask((__m512i)x)); }
+inline vf select(Mask m, vf a, vf b) { return (vf)_mm512_mask_blend_ps(m, (__m512)b, (__m512)a); }
+inline vf zero_unless(Mask m, vf a) { return (vf)_mm512_maskz_mov_ps(m, (__m512)a); }
+inline vf add_if(vf acc, Mask m, vf a) { return (vf)_mm512_mask_add_ps((__m512)acc, m, (__m512)acc, (__m512)a); }
+inline vf fma_if(vf acc, Mask m, vf a, vf b) { return (vf)_mm512_mask3_fmadd_ps((__m512)a, (__m512)b, (__m512)acc, m); }
+inline vf min_if(vf acc, Mask m, vf a) { return (vf)_mm512_mask_min_ps((__m512)acc, m, (__m512)acc, (__m512)a); }
+inline vf max_if(vf acc, Mask m, vf a) { return (vf)_mm512_mask_max_ps((__m512)acc, m, (__m512)acc, (__m512)a); }
+struct Counter {
+  uint32_t n = 0;
+  void add(Mask m) { n += static_cast<uint32_t>(__builtin_popcount(m)); }
+  double total() const { return n; }
+};
+#else
+typedef vi Mask;
+inline Mask valid_lanes(vf x) {
   vf ax = vabs(x);
   return (ax >= FLT_MIN) & (ax <= FLT_MAX);
 }
 // Bad-pixel bytes → lane mask (GCC scalarises __builtin_convertvector of bytes, so widen
 // with the ISA's zero-extension).
-inline vi not_flagged(const uint8_t* p) {
-#if defined(__AVX512F__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512_undefined_epi32
-  return (vi)_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) == 0;
-#pragma GCC diagnostic pop
-#elif defined(__AVX2__)
+inline Mask not_flagged(const uint8_t* p) {
+#if defined(__AVX2__)
   return (vi)_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))) == 0;
 #else
   vi v;
@@ -78,9 +109,30 @@ inline vi not_flagged(const uint8_t* p) {
   return v == 0;
 #endif
 }
+inline Mask both(Mask a, Mask b) { return a & b; }
+inline Mask all_lanes() { return vi{} - 1; }
+inline Mask positive_lanes(Mask ok, vf x) { return ok & (x > 0.0f); }
+inline Mask less_equal(vf a, vf b) { return a <= b; }
+inline Mask sign_clear(vf x) { return (vi)x >= 0; }
+inline vf select(Mask m, vf a, vf b) { return m ? a : b; }
+inline vf zero_unless(Mask m, vf a) { return keep(m, a); }
+inline vf add_if(vf acc, Mask m, vf a) { return acc + keep(m, a); }
+inline vf fma_if(vf acc, Mask m, vf a, vf b) { return acc + keep(m, a * b); }
+inline vf min_if(vf acc, Mask m, vf a) { return vmin(acc, m ? a : splat(kInf)); }
+inline vf max_if(vf acc, Mask m, vf a) { return vmax(acc, m ? a : splat(-kInf)); }
+struct Counter {
+  vi n = vi{};
+  void add(Mask m) { n -= m; }  // true lanes are -1
+  double total() const {
+    double s = 0;
+    for (int k = 0; k < W; ++k) s += n[k];
+    return s;
+  }
+};
+#endif
 
-inline float hsum(vf v) {
-  float s = 0;
+inline double hsum_wide(vf v) {
+  double s = 0;
   for (int i = 0; i < W; ++i) s += v[i];
   return s;
 }
@@ -92,6 +144,7 @@ inline double hsum(vd v) {
 
 // Natural log of positive normal floats: Cephes logf (range reduction to [√½, √2), degree-8
 // polynomial), max relative error about 2 ulp; tested against std::log in preprocess_test.
+// The noise generator uses it: √(−2 ln u) needs ln u accurate relative to itself as u → 1.
 inline vf vlog(vf x) {
   vi bits = (vi)x;
   vi e = (bits >> 23) - 126;
@@ -114,6 +167,33 @@ inline vf vlog(vf x) {
   y = y + ef * -2.12194440e-4f;
   y = y + z * -0.5f;
   return t + y + ef * 0.693359375f;
+}
+
+// The Wien fit's ln-flux: ln x − shift·ln 2 + g at the lanes in `pos` (positive normal x),
+// finite elsewhere. x = m·2^e with m in [1, 2) and ln m = t·q(t), t = m − 1, q the degree-6 minimax
+// fit of ln(1+t)/t in absolute error: |error| ≤ 3.2e-7 on [1, 2) evaluated in float (tested in
+// preprocess_test), below the float rounding of the ln-flux values it produces (|y| ≳ 4 ⇒
+// half an ulp ≥ 2.4e-7) and far below photon noise. Seven FMAs instead of Cephes' twelve, and
+// no correction for m near 2 — absolute, not relative, accuracy is what a least-squares fit needs.
+inline vf vlog_fit(vf x, Mask pos, int shift, vf g) {
+#if defined(__AVX512F__)
+  // Zero-masked: other lanes get m = 0 (t = −1) and e = −shift, finite (y is unused there).
+  vf m = (vf)_mm512_maskz_getmant_ps(pos, (__m512)x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+  vf e = (vf)_mm512_maskz_getexp_ps(pos, (__m512)x) - static_cast<float>(shift);
+#else
+  vi bits = (vi)select(pos, x, splat(1.0f));
+  vf m = (vf)((bits & 0x007FFFFF) | 0x3F800000);
+  vf e = __builtin_convertvector((bits >> 23) - (127 + shift), vf);
+#endif
+  vf t = m - 1.0f;
+  vf q = splat(1.076551340520382e-2f);
+  q = q * t + -5.514824017882347e-2f;
+  q = q * t + 1.3467806577682495e-1f;
+  q = q * t + -2.2589996457099915e-1f;
+  q = q * t + 3.282427191734314e-1f;
+  q = q * t + -4.9947184324264526e-1f;
+  q = q * t + 9.99981164932251e-1f;
+  return t * q + (e * 0.693147180559945309f + g);
 }
 
 // cos(2πu) for u in [0, 1): reduce to a quarter turn, then Taylor polynomials on |θ| ≤ π/4
@@ -139,12 +219,12 @@ inline void for_blocks(const float* x, const uint8_t* bad, size_t n, Body&& body
   if (bad) {
     for (; i + W <= n; i += W) {
       vf v = load(x + i);
-      body(i, v, valid_mask(v) & not_flagged(bad + i), false);
+      body(i, v, both(valid_lanes(v), not_flagged(bad + i)), false);
     }
   } else {
     for (; i + W <= n; i += W) {
       vf v = load(x + i);
-      body(i, v, valid_mask(v), false);
+      body(i, v, valid_lanes(v), false);
     }
   }
   if (i < n) {
@@ -155,7 +235,20 @@ inline void for_blocks(const float* x, const uint8_t* bad, size_t n, Body&& body
       if (bad) tb[k] = bad[i + k];
     }
     vf v = load(tx);
-    body(i, v, valid_mask(v) & not_flagged(tb), true);
+    body(i, v, both(valid_lanes(v), not_flagged(tb)), true);
+  }
+}
+// for_blocks in runs of kRun blocks, calling flush() after each run (the last may be
+// shorter): per-run float accumulators then see a bounded number of terms, and the loop over
+// a run keeps only them in registers.
+template <int kRun, typename Body, typename Flush>
+inline void for_block_runs(const float* x, const uint8_t* bad, size_t n, Body&& body, Flush&& flush) {
+  constexpr size_t run = static_cast<size_t>(W) * kRun;
+  for (size_t start = 0; start < n; start += run) {
+    const size_t len = n - start < run ? n - start : run;
+    for_blocks(x + start, bad ? bad + start : nullptr, len,
+               [&](size_t i, vf v, Mask ok, bool tail) { body(start + i, v, ok, tail); });
+    flush();
   }
 }
 inline void store_block(float* out, size_t i, size_t n, vf v, bool tail) {
@@ -172,61 +265,15 @@ inline void add_halves(vf v, vd* sum) {
   *sum += __builtin_convertvector(lo, vd) + __builtin_convertvector(hi, vd);
 }
 
+inline bool valid_pixel(const float* x, const uint8_t* bad, size_t i) {
+  float a = __builtin_fabsf(x[i]);
+  return a >= FLT_MIN && a <= FLT_MAX && !(bad && bad[i]);
+}
+
 struct Stats {
   double count = 0, sum = 0, sumsq = 0;
   float min = kInf, max = -kInf;
 };
-
-// One read of the row: count, Σx and Σx², min and max of the valid pixels. Sums run in
-// float over blocks of kFlushBlocks vectors, then in double: the float part sees at most
-// kFlushBlocks terms per lane. Rows whose largest |x| is beyond 1e18 or below 1e-18 (whose
-// squares could overflow or underflow float) are summed again in double lanes.
-constexpr int kFlushBlocks = 16;
-Stats row_stats(const float* x, const uint8_t* bad, size_t n) {
-  vf count = vf{}, mn = splat(kInf), mx = splat(-kInf), bs = vf{}, bq = vf{};
-  vd sum = vd{}, sumsq = vd{};
-  int pending = 0;
-  for_blocks(x, bad, n, [&](size_t, vf v, vi ok, bool) {
-    vf xm = keep(ok, v);
-    count += keep(ok, splat(1.0f));
-    mn = vmin(mn, ok ? v : splat(kInf));
-    mx = vmax(mx, ok ? v : splat(-kInf));
-    bs += xm;
-    bq += xm * xm;
-    if (++pending == kFlushBlocks) {
-      add_halves(bs, &sum);
-      add_halves(bq, &sumsq);
-      bs = bq = vf{};
-      pending = 0;
-    }
-  });
-  add_halves(bs, &sum);
-  add_halves(bq, &sumsq);
-  Stats s;
-  s.count = hsum(count);
-  s.sum = hsum(sum);
-  s.sumsq = hsum(sumsq);
-  for (int k = 0; k < W; ++k) {
-    if (mn[k] < s.min) s.min = mn[k];
-    if (mx[k] > s.max) s.max = mx[k];
-  }
-  const float amax = s.max > -s.min ? s.max : -s.min;
-  if (amax > 1e18f || amax < 1e-18f) {
-    vd wide_sum = vd{}, wide_sumsq = vd{};
-    for_blocks(x, bad, n, [&](size_t, vf v, vi ok, bool) {
-      vf xm = keep(ok, v);
-      vfh lo, hi;
-      __builtin_memcpy(&lo, &xm, sizeof lo);
-      __builtin_memcpy(&hi, reinterpret_cast<const char*>(&xm) + sizeof lo, sizeof hi);
-      vd dlo = __builtin_convertvector(lo, vd), dhi = __builtin_convertvector(hi, vd);
-      wide_sum += dlo + dhi;
-      wide_sumsq += dlo * dlo + dhi * dhi;
-    });
-    s.sum = hsum(wide_sum);
-    s.sumsq = hsum(wide_sumsq);
-  }
-  return s;
-}
 
 // Normalisation as y = (x - offset)·factor. `ok` is false when the denominator is zero or
 // its inverse is not a finite float32 (the row is then written as zeros and flagged). When
@@ -264,39 +311,168 @@ Scale normalisation_scale(Normalisation norm, const Stats& s, double median) {
   return scale;
 }
 
-// Writes (x - offset)·factor at valid pixels and 0 elsewhere.
-void write_normalised(const float* x, const uint8_t* bad, size_t n, const Scale& scale, float* out) {
-  if (scale.narrow) {
-    for (size_t i = 0; i < n; ++i) {
-      float v = x[i], a = __builtin_fabsf(v);
-      bool ok = a >= FLT_MIN && a <= FLT_MAX && !(bad && bad[i]);
-      out[i] = ok ? static_cast<float>((static_cast<double>(v) - scale.offset) * scale.inverse) : 0.0f;
-    }
-    return;
-  }
-  const float offset = scale.offset, factor = scale.factor;
-  for_blocks(x, bad, n, [&](size_t i, vf v, vi ok, bool tail) {
-    store_block(out, i, n, keep(ok, (v - offset) * factor), tail);
-  });
-}
-
 double median_of_valid(const Plan& plan, const float* x, const uint8_t* bad, size_t n, float* values) {
   size_t m = 0;
-  for (size_t i = 0; i < n; ++i) {
-    float v = x[i], a = __builtin_fabsf(v);
-    if (a >= FLT_MIN && a <= FLT_MAX && !(bad && bad[i])) values[m++] = v;
-  }
+  for (size_t i = 0; i < n; ++i)
+    if (valid_pixel(x, bad, i)) values[m++] = x[i];
   return plan.median(values, m);
+}
+
+// The per-row power of two both passes multiply the flux by, so that squares and fit weights
+// stay inside float range: x·2^-shift. It is chosen before the row is read, from the first
+// block of W pixels that has a valid one (that block then lies in [1, 2)); first_pass checks
+// the choice and falls back to the row's largest |x|.
+struct RowScale {
+  float factor = 1;  // 2^-shift
+  int shift = 0;
+};
+RowScale scale_for(float magnitude) {
+  int e = __builtin_ilogbf(magnitude);
+  e = e < -126 ? -126 : (e > 126 ? 126 : e);  // keep 2^-e a normal float
+  return RowScale{__builtin_ldexpf(1.0f, -e), e};
+}
+// False when the row has no valid pixel.
+bool first_block_scale(const float* x, const uint8_t* bad, size_t n, RowScale* out) {
+  size_t first = 0;
+  while (first < n && !valid_pixel(x, bad, first)) ++first;
+  if (first == n) return false;
+  float magnitude = 0;
+  for (size_t i = first; i < n && i < first + W; ++i)
+    if (valid_pixel(x, bad, i) && __builtin_fabsf(x[i]) > magnitude) magnitude = __builtin_fabsf(x[i]);
+  *out = scale_for(magnitude);
+  return true;
+}
+float largest_magnitude(const float* x, const uint8_t* bad, size_t n) {
+  vf m = vf{};
+  for_blocks(x, bad, n, [&](size_t, vf v, Mask ok, bool) { m = vmax(m, zero_unless(ok, vabs(v))); });
+  float out = 0;
+  for (int k = 0; k < W; ++k) out = m[k] > out ? m[k] : out;
+  return out;
 }
 
 struct FitSums {
   double s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0, count = 0;
-  // Σd and Σd² of d = x·scale − centre over valid pixels: the variance without the
-  // cancellation of Σx²/n − mean² (scale is a power of two, so x·scale is exact).
-  double d1 = 0, d2 = 0;
 };
+struct FirstPass {
+  double count = 0, sum = 0, sumsq = 0;  // over the valid pixels, of x·2^-shift
+  float min = kInf, max = -kInf;         // raw x, with kRange
+  FitSums fit;
+  Stats stats(const RowScale& scale) const {
+    const double inverse = 1.0 / scale.factor;
+    return Stats{count, sum * inverse, sumsq * inverse * inverse, min, max};
+  }
+};
+
+// The first pass, the one read of the raw row from memory: count, Σx and Σx² (and min, max
+// for 'minmax') of the valid pixels, and with kFit the Wien fit's moment sums. For each
+// positive valid pixel, with z = x·2^-shift:
+//   y = ln z + g_i   (g_i = 5 ln λ_i − const),  w = z²,
+// the weights of least squares in ln space under constant flux noise (σ_lnF = σ_F / F).
+// Scratch y holds y; with kWeights (robust refit) scratch w holds the weight, −0 at pixels the
+// fit does not use (so the refit tells an unused pixel from a used one whose weight underflowed
+// to +0). The second pass recomputes the weight from x instead of reading a third stream.
+// Σx and Σx² go to double every kFlushBlocks vectors; the fit sums to a second float
+// accumulator, so no float sum sees more than ~kFlushBlocks + n/(W·kFlushBlocks) terms per lane.
+constexpr int kFlushBlocks = 16;
+template <bool kFit, bool kRange, bool kWeights>
+FirstPass first_pass(const Plan& plan, const float* x, const uint8_t* bad, size_t n, const RowScale& scale,
+                     float* __restrict ys, float* __restrict ws) {
+  const float factor = scale.factor;
+  const int shift = scale.shift;
+  const float* __restrict u_table = plan.u;
+  const float* __restrict g_table = plan.g;
+  Counter valid, positive;
+  vf bs = vf{}, bq = vf{}, mn = splat(kInf), mx = splat(-kInf);
+  vd sum = vd{}, sumsq = vd{};
+  vf s0 = vf{}, s1 = vf{}, s2 = vf{}, sy = vf{}, suy = vf{};       // this run of kFlushBlocks
+  vf t0 = vf{}, t1 = vf{}, t2 = vf{}, ty = vf{}, tuy = vf{};       // the runs before it
+  for_block_runs<kFlushBlocks>(x, bad, n, [&](size_t i, vf v, Mask ok, bool) {
+    vf z = v * factor;
+    valid.add(ok);
+    bs = add_if(bs, ok, z);
+    bq = fma_if(bq, ok, z, z);
+    if (kRange) {
+      mn = min_if(mn, ok, v);
+      mx = max_if(mx, ok, v);
+    }
+    if (kFit) {
+      Mask pos = positive_lanes(ok, v);
+      positive.add(pos);
+      vf w = select(pos, z * z, splat(-0.0f));
+      vf u = load(u_table + i);
+      vf y = vlog_fit(v, pos, shift, load(g_table + i));
+      store(ys + i, y);
+      if (kWeights) store(ws + i, w);
+      vf wu = w * u;
+      s0 += w;
+      s1 += wu;
+      s2 += wu * u;
+      sy += w * y;
+      suy += wu * y;
+    }
+  }, [&] {
+    add_halves(bs, &sum);
+    add_halves(bq, &sumsq);
+    bs = bq = vf{};
+    if (kFit) {
+      t0 += s0, t1 += s1, t2 += s2, ty += sy, tuy += suy;
+      s0 = s1 = s2 = sy = suy = vf{};
+    }
+  });
+  FirstPass p;
+  p.count = valid.total();
+  p.sum = hsum(sum);
+  p.sumsq = hsum(sumsq);
+  if (kRange) {
+    for (int k = 0; k < W; ++k) {
+      if (mn[k] < p.min) p.min = mn[k];
+      if (mx[k] > p.max) p.max = mx[k];
+    }
+  }
+  if (kFit) {
+    p.fit.s0 = hsum_wide(t0);
+    p.fit.s1 = hsum_wide(t1);
+    p.fit.s2 = hsum_wide(t2);
+    p.fit.sy = hsum_wide(ty);
+    p.fit.suy = hsum_wide(tuy);
+    p.fit.count = positive.total();
+  }
+  return p;
+}
+
+// The first pass with the scale checked: a row whose mean (x·2^-shift)² exceeds 2^24 (its
+// first block far fainter than the rest, or squares that overflowed) is summed again with
+// the scale of its largest |x|. Besides float range this keeps ln z near 0 where the weight
+// is, which the float moment sums need (they lose digits to a large mean ȳ).
+constexpr double kMaxMeanSquare = 0x1p24;
+FirstPass first_pass_checked(const Plan& plan, const float* x, const uint8_t* bad, size_t n, bool fit, bool range,
+                             RowScale* scale, float* ys, float* ws) {
+  const bool weights = fit && ws;
+  auto run = [&] {
+    if (weights) return range ? first_pass<true, true, true>(plan, x, bad, n, *scale, ys, ws)
+                              : first_pass<true, false, true>(plan, x, bad, n, *scale, ys, ws);
+    if (fit) return range ? first_pass<true, true, false>(plan, x, bad, n, *scale, ys, ws)
+                          : first_pass<true, false, false>(plan, x, bad, n, *scale, ys, ws);
+    return range ? first_pass<false, true, false>(plan, x, bad, n, *scale, ys, ws)
+                 : first_pass<false, false, false>(plan, x, bad, n, *scale, ys, ws);
+  };
+  FirstPass p = run();
+  if (!(p.sumsq <= p.count * kMaxMeanSquare)) {
+    *scale = scale_for(largest_magnitude(x, bad, n));
+    p = run();
+  }
+  return p;
+}
+
+// Stats of a row (or processed series) without the fit.
+Stats row_stats(const Plan& plan, const float* x, const uint8_t* bad, size_t n, bool range) {
+  RowScale scale;
+  if (!first_block_scale(x, bad, n, &scale)) return Stats{};
+  return first_pass_checked(plan, x, bad, n, false, range, &scale, nullptr, nullptr).stats(scale);
+}
+
 struct Line {
-  double a = 0, b = 0, mean_y = 0;
+  double a = 0, b = 0, cuu = 0;
   bool ok = false;
 };
 
@@ -311,147 +487,147 @@ Line solve(const FitSums& s) {
   if (!(cuu >= kMinFitVariance)) return line;
   line.b = cuy / cuu;
   line.a = my - line.b * mu;
-  line.mean_y = my;
+  line.cuu = cuu;
   line.ok = true;
   return line;
 }
 
-// The fit pass over a row already in cache. For each positive valid pixel, with z = F / F_max:
-//   y' = ln z + g_i   (g_i = 5 ln λ_i − const),  w = z²,
-// the weights of least squares in ln space under constant flux noise (σ_lnF = σ_F / F).
-// Scratch y holds y' (NaN where unusable), w the weight. When `out` is set the same pass
-// writes (x − offset)·factor there, so the normalised row costs no extra read.
-template <bool kFit, bool kWrite>
-FitSums fit_pass(const Plan& plan, const float* x, const uint8_t* bad, size_t n, float inv_max, float moment_scale,
-                 float moment_centre, float offset, float factor, float* __restrict out, float* __restrict ys,
-                 float* __restrict ws) {
-  vf s0 = vf{}, s1 = vf{}, s2 = vf{}, sy = vf{}, suy = vf{}, count = vf{}, d1 = vf{}, d2 = vf{};
+// The second pass, over the row again (now in cache): with kWrite ≥ 1 writes
+// (x − offset)·factor at valid pixels and 0 elsewhere (kWrite 1: offset 0, skipped); with
+// kFeatures the centred moments Σd, Σd² of d = x·2^-shift − centre (the variance without the
+// cancellation of Σx²/n − mean²; the scale is a power of two, so x·2^-shift is exact) and the
+// fit's Σw·r², r = y − (a + b·u), from the first pass's scratch (unused pixels have w = −0).
+struct SecondPass {
+  double d1 = 0, d2 = 0, ss_res = 0;
+};
+template <int kWrite, bool kFeatures>
+SecondPass second_pass(const Plan& plan, const float* x, const uint8_t* bad, size_t n, const Scale& scale,
+                       float* out, float moment_factor, float centre, const Line& line, const float* ys) {
+  const float offset = scale.offset, factor = scale.factor;
+  const float a = static_cast<float>(line.a), b = static_cast<float>(line.b);
   const float* __restrict u_table = plan.u;
-  const float* __restrict g_table = plan.g;
-  for_blocks(x, bad, n, [&](size_t i, vf v, vi ok, bool tail) {
-    if (kWrite) store_block(out, i, n, keep(ok, (v - offset) * factor), tail);
-    if (kFit) {
-      vf d = keep(ok, v * moment_scale - moment_centre);
-      d1 += d;
-      d2 += d * d;
-      vi pos = ok & (v > 0.0f);
-      vf z = v * inv_max;
-      // z below FLT_MIN (a pixel 1e38 times fainter than the brightest) has zero weight; its
-      // log is then finite but meaningless, and only the clip test sees it (and drops it).
-      vf ly = vlog(pos ? z : splat(1.0f));
-      vf w = keep(pos, z * z);
-      vf u = load(u_table + i), g = load(g_table + i);
-      vf y = pos ? ly + g : splat(kNaN);
-      store(ys + i, y);
-      store(ws + i, w);
-      vf yz = keep(pos, y);
-      vf wu = w * u;
-      s0 += w;
-      s1 += wu;
-      s2 += wu * u;
-      sy += w * yz;
-      suy += wu * yz;
-      count += keep(pos, splat(1.0f));
+  vf d1 = vf{}, d2 = vf{}, res = vf{};
+  for_blocks(x, bad, n, [&](size_t i, vf v, Mask ok, bool tail) {
+    if (kWrite == 1) store_block(out, i, n, zero_unless(ok, v * factor), tail);
+    if (kWrite == 2) store_block(out, i, n, zero_unless(ok, (v - offset) * factor), tail);
+    if (kFeatures) {
+      vf z = v * moment_factor;
+      vf d = z - centre;
+      d1 = add_if(d1, ok, d);
+      d2 = fma_if(d2, ok, d, d);
+      // The weight again (z² at positive pixels) rather than a third scratch stream.
+      vf r = load(ys + i) - (a + b * load(u_table + i));
+      vf wr = zero_unless(positive_lanes(ok, v), z * z) * r;
+      res += wr * r;
     }
   });
-  FitSums s;
-  s.s0 = hsum(s0);
-  s.s1 = hsum(s1);
-  s.s2 = hsum(s2);
-  s.sy = hsum(sy);
-  s.suy = hsum(suy);
-  s.count = hsum(count);
-  s.d1 = hsum(d1);
-  s.d2 = hsum(d2);
-  return s;
+  return SecondPass{hsum_wide(d1), hsum_wide(d2), hsum_wide(res)};
 }
 
-// Σw·r² and Σw·(y − ȳ)² of the line `fit` over the pixels whose w·r² from the line `select`
-// is at most `clip` (NaN y never kept). w·r² is the squared flux-space residual (F·r ≈ ΔF) up
-// to a constant, the quantity that has the same variance at every pixel.
-struct Residuals {
-  double ss_res = 0, ss_tot = 0;
-};
-Residuals residual_pass(const Plan& plan, size_t n, const Line& select, float clip, const Line& fit, const float* ys,
-                        const float* ws) {
-  vf res = vf{}, tot = vf{};
-  const float sa = static_cast<float>(select.a), sb = static_cast<float>(select.b);
-  const float a = static_cast<float>(fit.a), b = static_cast<float>(fit.b), my = static_cast<float>(fit.mean_y);
-  for (size_t i = 0; i < n; i += W) {
-    vf y = load(ys + i), w = load(ws + i), u = load(plan.u + i);
-    vf rs = y - (sa + sb * u);
-    vi kept = w * rs * rs <= clip;
-    vf r = y - (a + b * u);
-    vf d = y - my;
-    res += keep(kept, w * r * r);
-    tot += keep(kept, w * d * d);
+// Writes (x - offset)·factor at valid pixels and 0 elsewhere.
+void write_normalised(const Plan& plan, const float* x, const uint8_t* bad, size_t n, const Scale& scale, float* out) {
+  if (scale.narrow) {
+    for (size_t i = 0; i < n; ++i)
+      out[i] = valid_pixel(x, bad, i)
+                   ? static_cast<float>((static_cast<double>(x[i]) - scale.offset) * scale.inverse)
+                   : 0.0f;
+    return;
   }
-  return Residuals{hsum(res), hsum(tot)};
+  if (scale.offset != 0)
+    second_pass<2, false>(plan, x, bad, n, scale, out, 0, 0, Line{}, nullptr);
+  else
+    second_pass<1, false>(plan, x, bad, n, scale, out, 0, 0, Line{}, nullptr);
 }
 
-// Moment sums again, over the pixels with w·r² within the clip.
+// Pixels the robust refit keeps: used by the fit (w not −0) and w·r² within the clip, r the
+// residual from `select`.
+inline Mask within_clip(vf y, vf w, vf u, float a, float b, float clip) {
+  vf r = y - (a + b * u);
+  return both(less_equal(w * r * r, splat(clip)), sign_clear(w));
+}
+
+// Moment sums again, over the pixels within the clip.
 FitSums clipped_sums(const Plan& plan, size_t n, const Line& line, float clip, const float* ys, const float* ws) {
-  vf s0 = vf{}, s1 = vf{}, s2 = vf{}, sy = vf{}, suy = vf{}, count = vf{};
+  vf s0 = vf{}, s1 = vf{}, s2 = vf{}, sy = vf{}, suy = vf{};
+  Counter count;
   const float a = static_cast<float>(line.a), b = static_cast<float>(line.b);
   for (size_t i = 0; i < n; i += W) {
     vf y = load(ys + i), w = load(ws + i), u = load(plan.u + i);
-    vf r = y - (a + b * u);
-    vi kept = w * r * r <= clip;
-    vf wk = keep(kept, w), yk = keep(kept, y);
+    Mask kept = within_clip(y, w, u, a, b, clip);
+    vf wk = zero_unless(kept, w);
     vf wu = wk * u;
     s0 += wk;
     s1 += wu;
     s2 += wu * u;
-    sy += wk * yk;
-    suy += wu * yk;
-    count += keep(kept, splat(1.0f));
+    sy += wk * y;
+    suy += wu * y;
+    count.add(kept);
   }
   FitSums s;
-  s.s0 = hsum(s0);
-  s.s1 = hsum(s1);
-  s.s2 = hsum(s2);
-  s.sy = hsum(sy);
-  s.suy = hsum(suy);
-  s.count = hsum(count);
+  s.s0 = hsum_wide(s0);
+  s.s1 = hsum_wide(s1);
+  s.s2 = hsum_wide(s2);
+  s.sy = hsum_wide(sy);
+  s.suy = hsum_wide(suy);
+  s.count = count.total();
   return s;
 }
 
-void write_fit_features(const Plan& plan, const Stats& stats, const FitSums& sums, double row_shift,
-                        double moment_scale, float* ys, float* ws, float* f, uint8_t* flag) {
+// Σw·r² of the line `fit` over the pixels within the clip of the line `select`.
+double clipped_residual(const Plan& plan, size_t n, const Line& select, float clip, const Line& fit, const float* ys,
+                        const float* ws) {
+  vf res = vf{};
+  const float sa = static_cast<float>(select.a), sb = static_cast<float>(select.b);
+  const float a = static_cast<float>(fit.a), b = static_cast<float>(fit.b);
+  for (size_t i = 0; i < n; i += W) {
+    vf y = load(ys + i), w = load(ws + i), u = load(plan.u + i);
+    Mask kept = within_clip(y, w, u, sa, sb, clip);
+    vf r = y - (a + b * u);
+    res = fma_if(res, kept, w * r, r);
+  }
+  return hsum_wide(res);
+}
+
+void write_features(const Plan& plan, const FirstPass& first, const SecondPass& second, const RowScale& scale,
+                    Line line, const float* ys, const float* ws, float* f, uint8_t* flag) {
   const size_t n = plan.input.length;
-  double mean = stats.sum / stats.count;
-  double dm = sums.d1 / stats.count, variance = sums.d2 / stats.count - dm * dm;
+  const double count = first.count;
+  double mean = first.sum / count / scale.factor;
+  double dm = second.d1 / count, variance = second.d2 / count - dm * dm;
   f[kFeatureMean] = static_cast<float>(mean);
-  f[kFeatureStd] = static_cast<float>(__builtin_sqrt(variance > 0 ? variance : 0) / moment_scale);
-  f[kFeatureWienPixels] = static_cast<float>(sums.count);
-  Line line = solve(sums);
+  f[kFeatureStd] = static_cast<float>(__builtin_sqrt(variance > 0 ? variance : 0) / scale.factor);
+  f[kFeatureWienPixels] = static_cast<float>(first.fit.count);
   if (!line.ok) {
     f[kFeatureWienTemperature] = f[kFeatureWienLogAmplitude] = f[kFeatureWienR2] = f[kFeatureWienRms] = kNaN;
     *flag |= kFlagNoWienFit;
     return;
   }
-  double s0 = sums.s0;
-  Residuals r = residual_pass(plan, n, line, kInf, line, ys, ws);
+  double s0 = first.fit.s0, ss_res = second.ss_res;
   if (plan.params.robust) {
     // Drop pixels whose flux-space residual exceeds kRobustClipSigma × its RMS.
-    float clip = static_cast<float>(kRobustClipSigma * kRobustClipSigma * r.ss_res / sums.count);
+    float clip = static_cast<float>(kRobustClipSigma * kRobustClipSigma * ss_res / first.fit.count);
     FitSums kept = clipped_sums(plan, n, line, clip, ys, ws);
     Line refit = solve(kept);
-    if (kept.count < sums.count && refit.ok) {
+    if (kept.count < first.fit.count && refit.ok) {
       // R² and RMS of the refit, over the pixels it used.
-      r = residual_pass(plan, n, line, clip, refit, ys, ws);
+      ss_res = clipped_residual(plan, n, line, clip, refit, ys, ws);
       line = refit;
       s0 = kept.s0;
       f[kFeatureWienPixels] = static_cast<float>(kept.count);
     }
   }
-  // Back from (u, y') to (1/λ, y): 1/λ = x_center + u / x_scale, y = y' + row_shift + g_center.
+  // Σw(y − ȳ)² = Σw·r² + b²·Σw(u − ū)² at the least-squares solution (the cross term is a
+  // normal equation), so R² = explained / (explained + residual) without a pass over y.
+  const double explained = line.b * line.b * line.cuu * s0;
+  const double total = explained + ss_res;
+  // Back from (u, y) to (1/λ, ln F + 5 ln λ): 1/λ = x_center + u / x_scale,
+  // ln F + 5 ln λ = y + shift·ln 2 + g_center.
   double slope = line.b * plan.x_scale;
-  double intercept = line.a + row_shift + plan.g_center - slope * plan.x_center;
+  double intercept = line.a + scale.shift * 0.693147180559945309 + plan.g_center - slope * plan.x_center;
   f[kFeatureWienTemperature] = static_cast<float>(-kWienC2NmK / slope);
   f[kFeatureWienLogAmplitude] = static_cast<float>(intercept);
-  f[kFeatureWienR2] = static_cast<float>(r.ss_tot > 0 ? 1.0 - r.ss_res / r.ss_tot : 1.0);
-  f[kFeatureWienRms] = static_cast<float>(__builtin_sqrt(r.ss_res / s0));
+  f[kFeatureWienR2] = static_cast<float>(total > 0 ? explained / total : 1.0);
+  f[kFeatureWienRms] = static_cast<float>(__builtin_sqrt(ss_res / s0));
 }
 
 // Savitzky–Golay on the masked series (zero = masked): interior pixels use the centred
@@ -511,8 +687,8 @@ void process_row(const Plan& plan, const Scratch& scratch, size_t row) {
   uint8_t* flag = plan.output.flags + row;
   *flag = 0;
 
-  const Stats stats = row_stats(x, bad, n);
-  if (stats.count == 0) {
+  RowScale row_scale;
+  if (!first_block_scale(x, bad, n, &row_scale)) {
     *flag = kFlagNoValidPixels;
     for (size_t i = 0; i < out_n; ++i) out[i] = 0;
     if (features) {
@@ -525,36 +701,39 @@ void process_row(const Plan& plan, const Scratch& scratch, size_t row) {
   const Normalisation norm = plan.params.normalisation;
   const bool direct = plan.params.bin == 1 && plan.params.smooth_window == 0;
   const bool fit = features != nullptr;
-  const float inv_max = stats.max > 0 ? 1.0f / stats.max : 1.0f;
-  const double row_shift = -__builtin_log(static_cast<double>(inv_max));
-  // Power of two near 1/max|x| (kept normal): the centred moments then stay within float range.
-  const float amax = stats.max > -stats.min ? stats.max : -stats.min;
-  const float moment_scale = __builtin_ldexpf(1.0f, -(__builtin_ilogbf(amax) < 126 ? __builtin_ilogbf(amax) : 126));
-  const float moment_centre = static_cast<float>(stats.sum / stats.count * moment_scale);
+  const bool range = norm == Normalisation::minmax;
+  const FirstPass first =
+      first_pass_checked(plan, x, bad, n, fit, direct && range, &row_scale, scratch.y,
+                         plan.params.robust ? scratch.w : nullptr);
+  const Stats stats = first.stats(row_scale);
+  const Line line = fit ? solve(first.fit) : Line{};
+  const float centre = static_cast<float>(first.sum / first.count);  // the mean, times 2^-shift
+  auto features_pass = [&](const Scale& scale, float* dest) {
+    const float f = row_scale.factor;
+    if (!dest) return second_pass<0, true>(plan, x, bad, n, scale, nullptr, f, centre, line, scratch.y);
+    if (scale.offset != 0) return second_pass<2, true>(plan, x, bad, n, scale, dest, f, centre, line, scratch.y);
+    return second_pass<1, true>(plan, x, bad, n, scale, dest, f, centre, line, scratch.y);
+  };
 
   Scale scale;
-  FitSums sums;
+  SecondPass second;
   if (direct) {
     double median = norm == Normalisation::median ? median_of_valid(plan, x, bad, n, scratch.values) : 0.0;
     scale = normalisation_scale(norm, stats, median);
     if (fit && !scale.narrow) {
-      sums = fit_pass<true, true>(plan, x, bad, n, inv_max, moment_scale, moment_centre, scale.offset, scale.factor,
-                                  out, scratch.y, scratch.w);
+      second = features_pass(scale, out);
     } else {
-      if (fit)
-        sums = fit_pass<true, false>(plan, x, bad, n, inv_max, moment_scale, moment_centre, 0.0f, 0.0f, nullptr,
-                                     scratch.y, scratch.w);
-      write_normalised(x, bad, n, scale, out);
+      if (fit) second = features_pass(scale, nullptr);
+      write_normalised(plan, x, bad, n, scale, out);
     }
   } else {
-    // Masked copy (zero = masked) in the same pass as the fit, then smooth, bin, normalise.
+    // Masked copy (zero = masked) in the same pass as the moments, then smooth, bin, normalise.
     Scale identity;
     identity.factor = 1;
     if (fit)
-      sums = fit_pass<true, true>(plan, x, bad, n, inv_max, moment_scale, moment_centre, 0.0f, 1.0f,
-                                  scratch.series, scratch.y, scratch.w);
+      second = features_pass(identity, scratch.series);
     else
-      write_normalised(x, bad, n, identity, scratch.series);
+      write_normalised(plan, x, bad, n, identity, scratch.series);
     const float* series = scratch.series;
     if (plan.params.smooth_window > 0) {
       smooth(plan, series, n, scratch.series2);
@@ -565,14 +744,14 @@ void process_row(const Plan& plan, const Scratch& scratch, size_t row) {
       bin_series(series, n, plan.params.bin, binned);
       series = binned;
     }
-    const Stats s = row_stats(series, nullptr, out_n);
+    const Stats s = row_stats(plan, series, nullptr, out_n, range);
     double median = norm == Normalisation::median ? median_of_valid(plan, series, nullptr, out_n, scratch.values) : 0.0;
     scale = normalisation_scale(norm, s, median);
-    write_normalised(series, nullptr, out_n, scale, out);
+    write_normalised(plan, series, nullptr, out_n, scale, out);
   }
   if (!scale.ok) *flag |= kFlagDegenerateScale;
 
-  if (features) write_fit_features(plan, stats, sums, row_shift, moment_scale, scratch.y, scratch.w, features, flag);
+  if (features) write_features(plan, first, second, row_scale, line, scratch.y, scratch.w, features, flag);
 }
 
 }  // namespace
@@ -587,12 +766,13 @@ void augment_rows(const NoiseParams& params, float* flux, size_t length, const u
     if (row_mask && !row_mask[row]) continue;
     float* x = flux + row * length;
     // Signal = mean |F| over valid pixels; σ = signal / (S/N).
-    vf abs_sum = vf{}, count = vf{};
-    for_blocks(x, nullptr, length, [&](size_t, vf v, vi ok, bool) {
-      abs_sum += keep(ok, vabs(v));
-      count += keep(ok, splat(1.0f));
+    vf abs_sum = vf{};
+    Counter count;
+    for_blocks(x, nullptr, length, [&](size_t, vf v, Mask ok, bool) {
+      abs_sum = add_if(abs_sum, ok, vabs(v));
+      count.add(ok);
     });
-    double n = hsum(count);
+    double n = count.total();
     if (n == 0) continue;
     double signal = 0;
     for (int k = 0; k < W; ++k) signal += abs_sum[k];
@@ -603,7 +783,7 @@ void augment_rows(const NoiseParams& params, float* flux, size_t length, const u
     const float sigma = static_cast<float>(signal / snr);
     vu lane;
     for (int k = 0; k < W; ++k) lane[k] = static_cast<uint32_t>(k);
-    for_blocks(x, nullptr, length, [&](size_t i, vf v, vi ok, bool tail) {
+    for_blocks(x, nullptr, length, [&](size_t i, vf v, Mask ok, bool tail) {
       // Box–Muller on two hashed counters per pixel: r·cos θ, r = √(−2 ln u1), θ = 2π u2.
       vu c = (lane + static_cast<uint32_t>(i)) * 2u + key;
       vu h1 = c, h2 = c + 1u;
@@ -615,12 +795,13 @@ void augment_rows(const NoiseParams& params, float* flux, size_t length, const u
       vf rs;
       for (int k = 0; k < W; ++k) rs[k] = __builtin_sqrtf(radius[k]);
       vf noise = rs * vcos_turns(u2) * sigma;
-      store_block(x, i, length, ok ? v + noise : v, tail);
+      store_block(x, i, length, select(ok, v + noise, v), tail);
     });
   }
 }
 
 float log_approx(float x) { return vlog(splat(x))[0]; }
+float fit_log_approx(float x) { return vlog_fit(splat(x), all_lanes(), 0, vf{})[0]; }
 
 }  // namespace ASTRO_ISA_NS
 }  // namespace astro
