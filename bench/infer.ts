@@ -11,6 +11,9 @@
  * - classify_spectra_per_s: classifyFile from an Arrow file on disk to a predictions CSV
  *   (read, native preprocessing, inference in a worker, writing), measured in a child process
  *   so that peak_rss_mb is the pipeline's own.
+ * - ort_raw_cpu_us_per_spectrum, classify_cpu_us_per_spectrum: CPU time (all threads) per
+ *   spectrum of each measurement; their ratio is what classify_over_ort_raw tends to when
+ *   inference fills every core, and it moves less with other load than the rates do.
  * - tfjs_predict_spectra_per_s: model.predict of the same architecture on the best tfjs
  *   backend that loads here (resolveBackend: tfjs-node if installed, else WASM, else CPU).
  * Without --model a randomly initialised model of --width is exported first (speed doesn't
@@ -65,9 +68,12 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 if (args['child-classify'] !== undefined) {
   // Child: classify the Arrow file, report time and this process's peak RSS.
   const output = join(args['child-classify'], 'predictions.csv');
+  const cpuStart = process.cpuUsage();
   const result = await classifyFile(args.data!, { model: args.model!, output, batchSize, intraOpThreads: threads, workers, graphOptimization });
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
+  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, cpuSeconds, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
   process.exit(0);
 }
 
@@ -163,12 +169,13 @@ try {
   };
   // The same sessions classify uses (workers × threads, in worker threads), fed preallocated
   // batches with two jobs queued per worker: everything but reading, preprocessing and writing.
-  const measurePool = async (): Promise<number> => {
+  const measurePool = async (): Promise<{ rate: number; cpuSeconds: number }> => {
     const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
     const job = (flux: Float32Array, features?: Float32Array) => pool.run(flux, features);
     const fresh = () => job(new Float32Array(batches[0]!.flux!.data as Float32Array), F > 0 ? new Float32Array(batches[0]!.features!.data as Float32Array) : undefined);
     await Promise.all(Array.from({ length: workers }, fresh)); // warm-up
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const queue = Array.from({ length: Math.min(runs, 2 * workers) }, fresh);
     let sent = queue.length;
     while (queue.length > 0) {
@@ -179,10 +186,11 @@ try {
       }
     }
     const seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
     await pool.close();
-    return (runs * batchSize) / seconds;
+    return { rate: (runs * batchSize) / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
   };
-  const ortRaw = await measurePool();
+  const { rate: ortRaw, cpuSeconds: ortRawCpuSeconds } = await measurePool();
   log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${ortRaw.toFixed(0)} spectra/s`);
   const ortRawSingle = await measureOrt(modelPath);
   log(`ort raw, one session × ${threads * workers} threads: ${ortRawSingle.toFixed(0)} spectra/s`);
@@ -219,7 +227,12 @@ try {
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop()!) : reject(new Error(`classify child exited ${code}`))));
   });
-  const classify = JSON.parse(child) as { rows: number; seconds: number; spectraPerSecond: number; peakRssMb: number; stages: Record<string, number> };
+  const classify = JSON.parse(child) as { rows: number; seconds: number; spectraPerSecond: number; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
+  // CPU time per spectrum (all threads of the process): less affected by other load than the
+  // rates. When inference fills every core, classify's rate over ORT raw tends to the ratio of
+  // these two (everything classify does besides session.run is CPU taken from inference).
+  const ortRawCpuUs = (ortRawCpuSeconds * 1e6) / (runs * batchSize);
+  const classifyCpuUs = (classify.cpuSeconds * 1e6) / classify.rows;
   log(`classify: ${classify.rows} spectra (${(dataBytes / 1e6).toFixed(0)} MB Arrow) in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s, peak RSS ${classify.peakRssMb.toFixed(0)} MB`);
 
   // 4. tfjs predict, same architecture: the best backend resolveBackend finds, and stock WASM.
@@ -265,6 +278,9 @@ try {
     ort_raw_conv1d_graph_spectra_per_s: ortRawConv1d ? Math.round(ortRawConv1d) : null,
     classify_spectra_per_s: Math.round(classify.spectraPerSecond),
     classify_over_ort_raw: Number((classify.spectraPerSecond / ortRaw).toFixed(3)),
+    ort_raw_cpu_us_per_spectrum: Number(ortRawCpuUs.toFixed(1)),
+    classify_cpu_us_per_spectrum: Number(classifyCpuUs.toFixed(1)),
+    ort_raw_cpu_over_classify_cpu: Number((ortRawCpuUs / classifyCpuUs).toFixed(3)),
     classify_input_mb: Math.round(dataBytes / 1e6),
     peak_rss_mb: Math.round(classify.peakRssMb),
     // Main-thread seconds per classify stage; waiting ≈ total means inference is the bottleneck.

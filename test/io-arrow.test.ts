@@ -148,3 +148,31 @@ test('the grid is stored in schema metadata and read back; no label column means
   assert.deepEqual(source.grid, { start: 3800, step: 2, length: 2600 });
   assert.equal(source.hasLabels, false);
 });
+
+test('reads that fit inside one record batch (zero-copy views) and reads that span several give the same rows', async () => {
+  const grid = { start: 3800, step: 2, length: 37 }; // odd length: views start at unaligned float offsets
+  const path = join(dir, 'views.arrow');
+  const sink = await createSpectraSink(path, { grid, hasLabels: true });
+  const rows = 250;
+  const flux = new Float32Array(rows * grid.length).map((_, i) => Math.fround(Math.sin(i) * 1e3 + i));
+  const written = { ids: Array.from({ length: rows }, (_, i) => `s${i}`), flux, grid, labels: new Int8Array(rows).map((_, i) => i % 3), firstRow: 0 };
+  // Record batches of 100, 100 and 50 rows.
+  for (let at = 0; at < rows; at += 100) {
+    const n = Math.min(100, rows - at);
+    await sink.write({ ids: written.ids.slice(at, at + n), flux: flux.slice(at * grid.length, (at + n) * grid.length), grid, labels: written.labels.slice(at, at + n), firstRow: at });
+  }
+  await sink.close();
+  for (const batchSize of [1, 25, 64, 100, 128, 1000]) {
+    const { all, batches } = await readAll(path, { batchSize });
+    assert.equal(all.ids.length, rows, `batch ${batchSize}`);
+    assert.deepEqual(all.ids, written.ids);
+    assert.deepEqual(all.labels, written.labels);
+    assert.deepEqual(bits(all.flux), bits(flux), `batch ${batchSize}`);
+    let next = 0;
+    for (const b of batches) {
+      assert.equal(b.firstRow, next);
+      assert.equal(b.flux.length, b.ids.length * grid.length);
+      next += b.ids.length;
+    }
+  }
+});

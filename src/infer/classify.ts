@@ -144,7 +144,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   const stopPool = async () => (await starting.catch(() => undefined))?.terminate();
   let source: SpectraSource;
   try {
-    source = await openSpectra(input, { batchSize: readBatchSize(settings.batchSize), grid: fits ? spec.grid : undefined, threads: options.readThreads });
+    source = await openSpectra(input, { batchSize: readBatchSize(settings.batchSize, paths), grid: fits ? spec.grid : undefined, threads: options.readThreads });
   } catch (error) {
     await stopPool();
     throw error;
@@ -299,8 +299,14 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   }
 }
 
-/** Rows per read: a multiple of the inference batch, about 1 024 rows. */
-function readBatchSize(batchSize: number): number {
+/**
+ * Rows per read. Arrow files are read one inference batch at a time: such a batch is a view of
+ * the file's record batch, not a copy, and the views of a 1 000-row record batch cover all but
+ * the one batch that straddles two record batches. CSV and FITS are parsed about 1 024 rows per
+ * call (a multiple of the inference batch), which costs far less per row than small calls.
+ */
+function readBatchSize(batchSize: number, paths: string[]): number {
+  if (paths.every((p) => formatOfPath(p) === 'arrow')) return batchSize;
   return batchSize * Math.max(1, Math.round(1024 / batchSize));
 }
 

@@ -9,6 +9,9 @@
  *   JSON in the schema metadata under `astrospec.grid`.
  * Record batches are streamed from a file handle (random access for the file format), so memory
  * stays at about one record batch plus one output batch whatever the file size.
+ * A yielded batch's flux may be a view of a record batch's buffer rather than a copy (see
+ * ArrowSource.batches): writing into it changes nothing on disk, and holding it keeps that
+ * record batch's buffer alive.
  */
 import { createRequire } from 'node:module';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -185,34 +188,59 @@ function firstNull(vector: Vector, from: number, to: number): number {
   return -1;
 }
 
-/** Copies rows [from, from+n) of a record batch into `out` starting at row `at`. */
-function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number): void {
+/** Rejects null spectra and null pixels among rows [from, from+n) of a compact-layout record batch. */
+function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, file: string, rbFirstRow: number): void {
+  const L = layout.grid.length;
+  const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
+  const nullRow = firstNull(vector, from, from + n);
+  if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rbFirstRow + nullRow + 1, column: 'flux' });
+  const child = vector.data[0]!.children[0]!;
+  if (child.nullCount > 0) {
+    for (let i = from; i < from + n; i++) {
+      for (let j = 0; j < L; j++) {
+        if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rbFirstRow + i + 1, column: `flux[${j}]` });
+      }
+    }
+  }
+}
+
+/**
+ * Rows [from, from+n) of the flux as a view of the record batch's own Float32 buffer, when the
+ * layout allows it (compact, float32 items without nulls): no copy, no new allocation.
+ */
+function fluxView(rb: RecordBatch, layout: ArrowLayout, from: number, n: number): Float32Array | undefined {
+  if (layout.kind !== 'compact') return undefined;
+  const data = rb.getChildAt(layout.fluxColumns[0]!)!.data;
+  if (data.length !== 1 || data[0]!.nullCount > 0) return undefined;
+  const child = data[0]!.children[0]!;
+  const values = child.nullCount === 0 ? plainValues(child) : undefined;
+  if (!(values instanceof Float32Array)) return undefined;
+  const L = layout.grid.length;
+  return values.subarray(from * L, (from + n) * L);
+}
+
+/**
+ * Reads rows [from, from+n) of a record batch into `out` starting at row `at`. The flux is
+ * copied unless `out.flux` is already the view of exactly these rows (fluxView).
+ */
+function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number, fluxIsView = false): void {
   const L = layout.grid.length;
   const flux = out.flux;
   const rowOf = (i: number) => rbFirstRow + i + 1;
   if (layout.kind === 'compact') {
-    const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
-    const nullRow = firstNull(vector, from, from + n);
-    if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rowOf(nullRow), column: 'flux' });
-    const data = vector.data[0]!;
-    const child = data.children[0]!;
-    if (child.nullCount > 0) {
-      for (let i = from; i < from + n; i++) {
-        for (let j = 0; j < L; j++) {
-          if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(i), column: `flux[${j}]` });
+    checkCompactNulls(rb, layout, from, n, file, rbFirstRow);
+    if (!fluxIsView) {
+      const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
+      const values = plainValues(vector.data[0]!.children[0]!);
+      if (values instanceof Float32Array) {
+        flux.set(values.subarray(from * L, (from + n) * L), at * L);
+      } else if (values) {
+        for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
+      } else {
+        for (let i = 0; i < n; i++) {
+          const row = vector.get(from + i) as Vector;
+          for (let j = 0; j < L; j++) flux[(at + i) * L + j] = Number(row.get(j));
         }
-      }
-    }
-    const values = plainValues(child);
-    if (values instanceof Float32Array) {
-      flux.set(values.subarray(from * L, (from + n) * L), at * L);
-    } else if (values) {
-      for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
-    } else {
-      const listItems = vector;
-      for (let i = 0; i < n; i++) {
-        const row = listItems.get(from + i) as Vector;
-        for (let j = 0; j < L; j++) flux[(at + i) * L + j] = Number(row.get(j));
       }
     }
   } else {
@@ -415,31 +443,50 @@ class ArrowSource implements SpectraSource {
     }
   }
 
+  /**
+   * Batches of batchSize rows. A batch that lies within one record batch of a compact file has
+   * its flux as a view of that record batch's buffer (read from disk for this pass and owned by
+   * nobody else): no copy, which is most of the cost of reading otherwise. Batches that span
+   * record batches, and wide (pandas) files, are copied into a fresh array.
+   */
   async *batches(): AsyncGenerator<SpectrumBatch> {
     const columns = {
       labels: this.layout.label !== undefined,
       extra: this.layout.extra.map((e) => e.name),
       tags: this.layout.tags.map((t) => t.name),
     };
-    let out = allocateBatch(this.batchSize, this.grid, 0, columns);
+    let out: SpectrumBatch | undefined;
     let filled = 0;
+    let firstRow = 0;
     let rowsSeen = 0;
     for await (const rb of this.recordBatches()) {
       let from = 0;
       while (from < rb.numRows) {
         const n = Math.min(rb.numRows - from, this.batchSize - filled);
+        const view = filled === 0 && n === this.batchSize ? fluxView(rb, this.layout, from, n) : undefined;
+        if (view) {
+          const batch = allocateBatch(n, this.grid, firstRow, columns, view);
+          copyRows(rb, this.layout, from, n, batch, 0, this.path, rowsSeen, true);
+          from += n;
+          firstRow += n;
+          yield batch;
+          continue;
+        }
+        out ??= allocateBatch(this.batchSize, this.grid, firstRow, columns);
         copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen);
         from += n;
         filled += n;
         if (filled === this.batchSize) {
-          yield out;
-          out = allocateBatch(this.batchSize, this.grid, out.firstRow + filled, columns);
+          const full = out;
+          firstRow += filled;
+          out = undefined;
           filled = 0;
+          yield full;
         }
       }
       rowsSeen += rb.numRows;
     }
-    if (filled > 0) yield truncateBatch(out, filled);
+    if (out && filled > 0) yield truncateBatch(out, filled);
   }
 
   async close(): Promise<void> {}
