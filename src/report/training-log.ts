@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
+import type { EpochRecord } from '../train/trainer.js';
 
 export interface TrainingStart {
   type: 'start';
@@ -25,29 +26,8 @@ export interface TrainingStep {
   spectraPerSecond: number;
 }
 
-export interface EpochClassScores {
-  name: string;
-  precision: number;
-  recall: number;
-  f1: number;
-  support: number;
-}
-
-export interface TrainingEpoch {
-  type: 'epoch';
-  epoch: number;
-  lr: number;
-  loss: number;
-  accuracy: number;
-  valLoss: number;
-  valAccuracy: number;
-  valMacroF1: number;
-  valPerClass: EpochClassScores[];
-  valConfusion: number[][];
-  spectraPerSecond: number;
-  seconds: number;
-  best: boolean;
-}
+/** An epoch line, exactly as the trainer writes it. */
+export type TrainingEpoch = EpochRecord;
 
 export interface TrainingEnd {
   type: 'end';
