@@ -374,6 +374,14 @@ struct FirstPass {
 // Σx and Σx² go to double every kFlushBlocks vectors; the fit sums to a second float
 // accumulator, so no float sum sees more than ~kFlushBlocks + n/(W·kFlushBlocks) terms per lane.
 constexpr int kFlushBlocks = 16;
+// Software prefetch distance of the fitting first pass, in floats (8 kB: most of a row ahead,
+// running into the next row near the end of this one). With the hardware prefetchers alone one
+// core streamed ~350 000 rows/s against ~625 000 in cache; 1 024–4 096 floats measured alike
+// (Zen 4). Without the fit the pass is fast enough for the hardware prefetchers, and prefetching
+// there measured 12 % slower.
+// Non-temporal stores of the output were tried as well: +0–3 % for the full chain on AVX-512,
+// but −20 % for normalisation alone and slower into freshly allocated output, so not used.
+constexpr size_t kPrefetchFloats = 2048;
 template <bool kFit, bool kRange, bool kWeights>
 FirstPass first_pass(const Plan& plan, const float* x, const uint8_t* bad, size_t n, const RowScale& scale,
                      float* __restrict ys, float* __restrict ws) {
@@ -387,6 +395,7 @@ FirstPass first_pass(const Plan& plan, const float* x, const uint8_t* bad, size_
   vf s0 = vf{}, s1 = vf{}, s2 = vf{}, sy = vf{}, suy = vf{};       // this run of kFlushBlocks
   vf t0 = vf{}, t1 = vf{}, t2 = vf{}, ty = vf{}, tuy = vf{};       // the runs before it
   for_block_runs<kFlushBlocks>(x, bad, n, [&](size_t i, vf v, Mask ok, bool) {
+    if (kFit) __builtin_prefetch(x + i + kPrefetchFloats, 0, 3);  // a hint: never faults past the batch
     vf z = v * factor;
     valid.add(ok);
     bs = add_if(bs, ok, z);
