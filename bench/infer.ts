@@ -33,6 +33,7 @@ import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
 import { classifyFile } from '../src/infer/classify.js';
 import { createSpectraSink } from '../src/io/sink.js';
 import { defaultSessionSettings, SessionPool, type GraphOptimization } from '../src/infer/session-pool.js';
+import { Random } from '../src/synth/random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -107,17 +108,6 @@ if (args['child-tfjs-wasm']) {
   process.exit(0);
 }
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'astrospec-bench-infer-'));
 try {
   const tf = await import('@tensorflow/tfjs');
@@ -149,7 +139,8 @@ try {
   log(`model ${modelPath}: width ${arch.width}, ${L} pixels, ${F} side features; batch ${batchSize}, ${workers} worker(s) × ${threads} threads`);
 
   // 2. ORT alone: preallocated batches, one session, after one warm-up run.
-  const rand = random(7);
+  const rng = new Random(7);
+  const rand = () => rng.uniform();
   const batches = Array.from({ length: 4 }, () => {
     const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', Float32Array.from({ length: batchSize * L }, () => rand() * 0.04), [batchSize, 1, L]) };
     if (F > 0) feeds.features = new ort.Tensor('float32', Float32Array.from({ length: batchSize * F }, () => rand() * 2 - 1), [batchSize, F]);
