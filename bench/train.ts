@@ -20,7 +20,7 @@ import { resolveBackend } from '../src/train/backend.js';
 import { createAdam } from '../src/train/adam.js';
 import { useFusedBatchNorm } from '../src/train/batchnorm.js';
 import { useNativeConv1d } from '../src/train/conv1d-layer.js';
-import { Random } from '../src/train/dataset.js';
+import { Random } from '../src/synth/random.js';
 import { makeTrainStep } from '../src/train/trainer.js';
 
 const { values: args } = parseArgs({
@@ -61,7 +61,7 @@ async function tfjsSpeed() {
   const optimizer = createAdam(tf, 1e-3);
   const step = makeTrainStep(tf, model, optimizer);
   const random = new Random(1);
-  const flux = Float32Array.from({ length: batch * inputLength }, () => random.next() - 0.5);
+  const flux = Float32Array.from({ length: batch * inputLength }, () => random.uniform() - 0.5);
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 3);
   const weights = new Float32Array(batch).fill(1);
   const run = () => step(batch, flux, undefined, labels, weights);

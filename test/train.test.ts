@@ -7,7 +7,6 @@ import type { SpectrumBatch } from '../src/io/batch.js';
 import { loadModel } from '../src/model/io.js';
 import { resolveBackend } from '../src/train/backend.js';
 import {
-  Random,
   classWeights,
   collectLabelledSet,
   epochOrder,
@@ -20,6 +19,7 @@ import { LAST_DIR, LOG_FILE, evaluate, learningRate, trainModel, type TrainOptio
 import { trainHandler } from '../src/cli/commands/train.js';
 import { createSpectraSink } from '../src/io/sink.js';
 import { FEATURE_NAMES } from '../src/preprocess/index.js';
+import { Random } from '../src/synth/random.js';
 
 const PIXELS = 96;
 
@@ -30,15 +30,15 @@ function toyBatch(rows: number, seed: number, firstRow = 0): SpectrumBatch {
   const labels = new Int8Array(rows);
   for (let r = 0; r < rows; r++) {
     // 70 / 20 / 10 %: imbalanced like the survey.
-    const u = random.next();
+    const u = random.uniform();
     const label = u < 0.7 ? 0 : u < 0.9 ? 1 : 2;
     labels[r] = label;
     const centre = 20 + random.int(50);
     for (let i = 0; i < PIXELS; i++) {
       const t = i / PIXELS;
       let v = label === 0 ? 2 - t - 0.8 * Math.exp(-(((i - centre) / 2) ** 2)) : label === 1 ? 1 + 1.5 * Math.exp(-(((i - centre) / 1.5) ** 2)) : 0.5 + t + Math.exp(-(((i - centre) / 10) ** 2));
-      v *= 1 + 0.05 * (random.next() - 0.5);
-      flux[r * PIXELS + i] = v + 0.05 * (random.next() - 0.5);
+      v *= 1 + 0.05 * (random.uniform() - 0.5);
+      flux[r * PIXELS + i] = v + 0.05 * (random.uniform() - 0.5);
     }
   }
   return { ids: Array.from({ length: rows }, (_, i) => `toy${firstRow + i}`), flux, labels, grid: { start: 3800, step: 2, length: PIXELS }, firstRow };
@@ -65,14 +65,29 @@ test('stratified split keeps every class on both sides and is seeded', () => {
   for (const c of [0, 1, 2]) assert.ok([...a.validation].some((r) => labels[r] === c), `class ${c} in validation`);
 });
 
-test('oversampling tops rare classes up with marked copies; class weights average to one', () => {
+test('oversampling tops rare classes up; augmentation is drawn alike for every class; class weights average to one', () => {
   const labels = Int8Array.from({ length: 100 }, (_, i) => (i < 84 ? 0 : i < 96 ? 1 : 2));
   const rows = Int32Array.from({ length: 100 }, (_, i) => i);
   const order = epochOrder(rows, labels, 'oversample', new Random(3));
   const perClass = [0, 0, 0];
   for (const r of order.rows) perClass[labels[r]!]!++;
   assert.deepEqual(perClass, [84, 30, 30]);
-  assert.equal(order.copies.reduce((a, b) => a + b, 0), 18 + 26);
+  assert.equal(order.augment.reduce((a, b) => a + b, 0), 0, 'no augmentation unless asked');
+  // With augmentation, the chance of noise is the same for every class (no "noisy = rare class" cue).
+  const big = Int32Array.from({ length: 30000 }, (_, i) => i);
+  const bigLabels = Int8Array.from(big, (i) => (i % 100 < 84 ? 0 : i % 100 < 96 ? 1 : 2));
+  const noisy = epochOrder(big, bigLabels, 'oversample', new Random(4), 0.3);
+  const share = [0, 1, 2].map((c) => {
+    let n = 0;
+    let k = 0;
+    noisy.rows.forEach((r, i) => {
+      if (bigLabels[r] !== c) return;
+      n++;
+      k += noisy.augment[i]!;
+    });
+    return k / n;
+  });
+  for (const s of share) assert.ok(Math.abs(s - 0.3) < 0.02, `augmented share per class ${share.join(', ')}`);
   assert.equal(epochOrder(rows, labels, 'none', new Random(3)).rows.length, 100);
   const w = classWeights([84, 12, 4]);
   assert.ok(Math.abs((84 * w[0]! + 12 * w[1]! + 4 * w[2]!) / 100 - 1) < 1e-12);
@@ -97,7 +112,7 @@ test('a tiny ResNet trains on WASM: loss falls, the log is complete, saved model
   const out = await mkdtemp(join(tmpdir(), 'astrospec-train-'));
   const options: TrainOptions = {
     width: 4, epochs: 3, batchSize: 16, lr: 3e-3, schedule: 'cosine', balance: 'oversample', seed: 9,
-    patience: 0, noiseSnr: 30, out, logEvery: 2, quiet: true,
+    patience: 0, noiseSnr: [10, 40], augment: 0.3, out, logEvery: 2, quiet: true,
   };
   try {
     const data = { set, trainRows: split.train, validation, source: 'toy' };
@@ -160,7 +175,7 @@ test('astrospec train reads a file, preprocesses natively, trains with side feat
     const out = join(dir, 'run');
     const result = await trainHandler({
       data, valFraction: 0.2, width: 4, bin: 2, smooth: 0, epochs: 2, batchSize: 16, lr: 3e-3, schedule: 'cosine', norm: 'l2',
-      features: true, balance: 'weights', noiseSnr: 20, patience: 0, seed: 3, out, backend: 'wasm', logEvery: 0, quiet: true,
+      features: true, balance: 'weights', noiseSnr: '20', augment: 0.2, patience: 0, seed: 3, out, backend: 'wasm', logEvery: 0, quiet: true,
     });
     const { tf } = await resolveBackend('wasm', { quiet: true });
     const { model, spec } = await loadModel(tf, out);

@@ -36,6 +36,21 @@ export interface SpectrumBatch {
   tags?: Record<string, string[]>;
 }
 
+/**
+ * The one bad-pixel rule for model input, the same for every source: the network sees flux
+ * values only. Masked pixels reach it as the survey's files store them — bridged by a straight
+ * line between the neighbouring good pixels, 0 where the spectrum does not cover the grid — and
+ * preprocessing masks exactly the zero and non-finite values. The `badPixels` flags a FITS
+ * reader or the simulator attach are for plots and diagnostics: a CSV or Feather file from
+ * another program cannot carry them, so using them for the model would make the same spectrum
+ * reach the network differently depending on its file format.
+ */
+export function networkInput(batch: SpectrumBatch): SpectrumBatch {
+  if (batch.badPixels === undefined) return batch;
+  const { badPixels: _flags, ...rest } = batch;
+  return rest;
+}
+
 export function batchRows(batch: SpectrumBatch): number {
   return batch.ids.length;
 }

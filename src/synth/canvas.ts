@@ -3,9 +3,9 @@
  * forest shared by stars and galaxies.
  */
 import type { WavelengthGrid } from '../io/batch.js';
-import { C_KMS } from './physics.js';
+import { addGaussian, C_KMS } from './physics.js';
 import type { Instrument } from './instrument.js';
-import { Random } from './random.js';
+import type { Random } from './random.js';
 
 export interface Canvas {
   grid: WavelengthGrid;
@@ -60,67 +60,40 @@ export function composeCanvas(c: Canvas): void {
 }
 
 /**
- * A forest of weak metal absorption lines (Fe I, Ti I, Cr I, … blends) as a fractional
- * absorption template on a log-λ grid, rest frame 2400–9400 Å. Line positions and strengths
- * are a fixed random draw whose density rises to the blue as λ⁻³, the way line blanketing does
- * in late-type stars; it gives G/K/M stars and old galaxies the rough, line-rich look of real
- * spectra at R ≈ 1800 without a line list. The total is ~5 % absorption per 100 Å at 4500 Å
- * for strength 1 (a solar-type star).
+ * A forest of weak metal absorption lines (Fe I, Ti I, Cr I, … blends), drawn afresh for every
+ * spectrum: positions with a density rising to the blue as λ⁻³ (the way line blanketing does in
+ * late-type stars), log-normal equivalent widths, each line broadened by `sigmaKms` and the
+ * instrument. It gives G/K/M stars and old galaxies the rough, line-rich look of real spectra at
+ * R ≈ 1800 without a line list; the total is ~5 % absorption per 100 Å at 4500 Å for strength 1
+ * (a solar-type star). A new draw per spectrum matters: one fixed pattern shared by every star
+ * and galaxy would be a feature a network could learn instead of the physics.
  */
-export interface LineForest {
-  lnStart: number;
-  /** Step in ln λ (20 km/s). */
-  lnStep: number;
-  depth: Float32Array;
-}
-
 const FOREST_LINES = 2500;
-const forests = new Map<number, LineForest>();
+const FOREST_LO = 2400;
+const FOREST_HI = 9400;
 
-/** The forest broadened to a Gaussian velocity σ (km/s); built once per σ. */
-export function lineForest(sigmaKms: number): LineForest {
-  const cached = forests.get(sigmaKms);
-  if (cached) return cached;
-  const lnStep = 20 / C_KMS;
-  const lnStart = Math.log(2400);
-  const length = Math.ceil((Math.log(9400) - lnStart) / lnStep);
-  const depth = new Float32Array(length);
-  const rng = new Random(0x5eed, 0xf0);
-  const sigmaLn = sigmaKms / C_KMS;
-  const half = Math.ceil((4 * sigmaLn) / lnStep);
-  // Inverse-CDF draw of λ with density ∝ λ⁻³ between 2400 and 9400 Å.
-  const a = 2400 ** -2;
-  const b = 9400 ** -2;
-  for (let k = 0; k < FOREST_LINES; k++) {
-    const lambda = (a + (b - a) * rng.uniform()) ** -0.5;
-    const ew = 0.12 * Math.exp(0.7 * rng.normal()); // Å
-    const x = (Math.log(lambda) - lnStart) / lnStep;
-    const sigmaA = sigmaLn * lambda;
-    const peak = ew / (sigmaA * Math.sqrt(2 * Math.PI));
-    const c = Math.round(x);
-    for (let j = Math.max(0, c - half); j <= Math.min(length - 1, c + half); j++) {
-      const d = ((j - x) * lnStep) / sigmaLn;
-      depth[j]! += peak * Math.exp(-0.5 * d * d);
-    }
-  }
-  const forest = { lnStart, lnStep, depth };
-  forests.set(sigmaKms, forest);
-  return forest;
-}
-
-/** trans ·= max(0, 1 − strength · forest(λ/(1+z))). */
-export function applyForest(c: Canvas, forest: LineForest, strength: number, z: number): void {
+/** trans ·= max(0, 1 − strength · forest), for a forest at redshift z drawn from `rng`. Uses c.work as scratch. */
+export function applyLineForest(c: Canvas, rng: Random, strength: number, z: number, sigmaKms: number): void {
   if (strength <= 0) return;
-  const shift = Math.log1p(z) + forest.lnStart;
-  const inv = 1 / forest.lnStep;
-  const d = forest.depth;
-  const last = d.length - 1;
-  for (let i = 0; i < c.trans.length; i++) {
-    const x = (c.lnLambda[i]! - shift) * inv;
-    if (x < 0 || x >= last) continue;
-    const k = x | 0;
-    const v = d[k]! + (d[k + 1]! - d[k]!) * (x - k);
-    const t = 1 - strength * v;
+  const lo = Math.max(FOREST_LO, c.lambda[0]! / (1 + z) - 20);
+  const hi = Math.min(FOREST_HI, c.lambda[c.lambda.length - 1]! / (1 + z) + 20);
+  if (hi <= lo) return;
+  // Inverse-CDF draw of λ with density ∝ λ⁻³, restricted to the rest range the grid sees;
+  // the number of lines there is Poisson with the full forest's expected share.
+  const a = FOREST_LO ** -2;
+  const b = FOREST_HI ** -2;
+  const u0 = (lo ** -2 - a) / (b - a);
+  const u1 = (hi ** -2 - a) / (b - a);
+  const count = rng.poisson(FOREST_LINES * (u1 - u0));
+  const depth = c.work;
+  depth.fill(0);
+  for (let k = 0; k < count; k++) {
+    const rest = (a + (b - a) * (u0 + (u1 - u0) * rng.uniform())) ** -0.5;
+    const ew = 0.12 * Math.exp(0.7 * rng.normal()) * (1 + z);
+    addGaussian(depth, c.grid, rest * (1 + z), observedSigma(c, rest, z, sigmaKms), ew);
+  }
+  for (let i = 0; i < depth.length; i++) {
+    const t = 1 - strength * depth[i]!;
     c.trans[i]! *= t > 0 ? t : 0;
   }
 }

@@ -6,7 +6,7 @@
  * locus and AGN demarcation of Kauffmann et al. 2003 and Kewley et al. 2001). Rest wavelengths
  * are vacuum.
  */
-import { applyForest, composeCanvas, fillSmooth, lineForest, observedSigma, resetCanvas, type Canvas, type Rendered } from './canvas.js';
+import { applyLineForest, composeCanvas, fillSmooth, observedSigma, resetCanvas, type Canvas, type Rendered } from './canvas.js';
 import { absorbGaussian, addGaussian, calzettiK, planck, smoothstep } from './physics.js';
 import type { Random } from './random.js';
 
@@ -93,7 +93,7 @@ export interface StellarPopulation {
  * Draws a stellar population's continuum and absorption at redshift z into c.flux / c.trans,
  * scaled so its rest 5500 Å flux is `scale` (before dust). Also draws the host galaxies of low-z QSOs.
  */
-export function renderStellarPopulation(c: Canvas, p: StellarPopulation, z: number, scale: number): void {
+export function renderStellarPopulation(c: Canvas, rng: Random, p: StellarPopulation, z: number, scale: number): void {
   const { lambda } = c;
   const oldNorm = 1 / planck(5500, p.oldT);
   const youngNorm = 1 / planck(5500, p.youngT);
@@ -108,7 +108,7 @@ export function renderStellarPopulation(c: Canvas, p: StellarPopulation, z: numb
     return scale * ((1 - p.young) * old + p.young * young) * atten;
   });
   const oldLight = 1 - p.young;
-  applyForest(c, lineForest(220), 1.1 * oldLight, z);
+  applyLineForest(c, rng, 1.1 * oldLight, z, 220);
   for (const a of OLD_ABSORPTION) {
     absorbGaussian(c.trans, c.grid, a.lambda * (1 + z), observedSigma(c, a.lambda, z, Math.hypot(a.sigmaKms, p.sigmaKms)), a.ew * oldLight * (1 + z));
   }
@@ -133,21 +133,19 @@ export function drawPopulation(rng: Random, type: string): StellarPopulation {
 }
 
 /** Draws a galaxy into `c.flux` (noiseless, observed frame). */
-export function renderGalaxy(c: Canvas, rng: Random): Rendered {
+export function renderGalaxy(c: Canvas, rng: Random, ebv: number): Rendered {
   resetCanvas(c);
   const type = GALAXY_TYPES[rng.pick(GALAXY_WEIGHTS)]!.type;
   const z = drawGalaxyRedshift(rng);
   const pop = drawPopulation(rng, type);
-  renderStellarPopulation(c, pop, z, 1);
+  renderStellarPopulation(c, rng, pop, z, 1);
   const continuumAt = (rest: number) => {
     const old = planck(rest, pop.oldT) / planck(5500, pop.oldT);
     const young = planck(rest, pop.youngT) / planck(5500, pop.youngT);
     return ((1 - pop.young) * old + pop.young * young) * Math.exp(-0.4 * Math.LN10 * pop.ebvStars * (calzettiK(rest) - calzettiK(5500)));
   };
-  addNebularLines(c, rng, type, z, pop, continuumAt);
+  addNebularLines(c, rng, type, z, pop.ebvStars, continuumAt);
   composeCanvas(c);
-  // Extragalactic targets sit at high latitude: little Milky Way dust.
-  const ebv = Math.min(0.3, -0.04 * Math.log(1 - rng.uniform() * 0.999));
   return { redshift: z, subclass: type, ebv };
 }
 
@@ -156,7 +154,7 @@ export function renderGalaxy(c: Canvas, rng: Random): Rendered {
  * (Osterbrock & Ferland 2006: Hα/Hβ = 2.86, Hγ/Hβ = 0.468, Hδ/Hβ = 0.259) reddened by Calzetti
  * dust, metal lines from a position on the BPT diagram.
  */
-function addNebularLines(c: Canvas, rng: Random, type: string, z: number, pop: StellarPopulation, continuumAt: (rest: number) => number): void {
+export function addNebularLines(c: Canvas, rng: Random, type: string, z: number, ebvStars: number, continuumAt: (rest: number) => number): void {
   let ewHa: number;
   let x: number; // log [N II]6584/Hα
   let y: number; // log [O III]5007/Hβ
@@ -198,7 +196,7 @@ function addNebularLines(c: Canvas, rng: Random, type: string, z: number, pop: S
       sigmaKms = rng.range(30, 100);
     }
   }
-  const ebvGas = pop.ebvStars / 0.44;
+  const ebvGas = ebvStars / 0.44;
   const k = (rest: number) => 10 ** (-0.4 * ebvGas * calzettiK(rest));
   // Hα flux from its EW against the stellar continuum (attenuated) at 6563 Å.
   const fHaObs = ewHa * continuumAt(EMISSION.ha);

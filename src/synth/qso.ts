@@ -51,7 +51,7 @@ export function drawQsoRedshift(rng: Random): number {
 }
 
 /** Draws a quasar into `c.flux` (noiseless, observed frame). */
-export function renderQso(c: Canvas, rng: Random): Rendered {
+export function renderQso(c: Canvas, rng: Random, ebv: number): Rendered {
   resetCanvas(c);
   const z = drawQsoRedshift(rng);
   const { lambda, flux, emis } = c;
@@ -68,7 +68,7 @@ export function renderQso(c: Canvas, rng: Random): Rendered {
     const pop = drawPopulation(rng, rng.uniform() < 0.5 ? 'PASSIVE' : 'STARFORMING');
     pop.ebvStars = 0;
     const qso5100 = powerLaw(5100);
-    renderStellarPopulation(c, pop, z, (qso5100 * hostFraction) / (1 - hostFraction));
+    renderStellarPopulation(c, rng, pop, z, (qso5100 * hostFraction) / (1 - hostFraction));
     // Bake the host's absorption into its own light only.
     for (let i = 0; i < n; i++) {
       flux[i]! *= c.trans[i]!;
@@ -130,7 +130,6 @@ export function renderQso(c: Canvas, rng: Random): Rendered {
 
   composeCanvas(c);
   lymanForest(c, rng, z);
-  const ebv = Math.min(0.3, -0.04 * Math.log(1 - rng.uniform() * 0.999));
   return { redshift: z, subclass, ebv };
 }
 

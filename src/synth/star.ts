@@ -4,7 +4,7 @@
  * a radial velocity, and white dwarfs and carbon stars as rarer populations. Rest wavelengths
  * are vacuum (NIST ASD).
  */
-import { applyForest, composeCanvas, fillSmooth, lineForest, observedSigma, resetCanvas, type Canvas, type Rendered } from './canvas.js';
+import { applyLineForest, composeCanvas, fillSmooth, observedSigma, resetCanvas, type Canvas, type Rendered } from './canvas.js';
 import { absorbBand, absorbGaussian, addGaussian, C_KMS, planck, smoothstep } from './physics.js';
 import type { Random } from './random.js';
 
@@ -71,12 +71,11 @@ function sigmoid(x: number): number {
 }
 
 /** Draws a star into `c.flux` (noiseless, observed frame). */
-export function renderStar(c: Canvas, rng: Random): Rendered {
+export function renderStar(c: Canvas, rng: Random, ebv: number): Rendered {
   resetCanvas(c);
   const u = rng.uniform();
   // Radial velocity: thin/thick disc with a 5 % halo tail.
   const rv = rng.uniform() < 0.05 ? rng.gauss(0, 150) : rng.gauss(-5, 35);
-  const ebv = Math.min(0.5, -0.12 * Math.log(1 - rng.uniform() * 0.985));
   if (u < WHITE_DWARF_FRACTION) return whiteDwarf(c, rng, rv, ebv);
   if (u < WHITE_DWARF_FRACTION + CARBON_FRACTION) return carbonStar(c, rng, rv, ebv);
 
@@ -103,7 +102,7 @@ export function renderStar(c: Canvas, rng: Random): Rendered {
     const rest = l / (1 + z);
     return planck(rest, T) * (1 - breakDepth * (1 - smoothstep(rest, 3880, 4030))) * (1 - broad * (1 - smoothstep(rest, 3800, 4500)));
   });
-  applyForest(c, lineForest(75), metals * Math.min(2, Math.max(0, (8500 - T) / 3000)), z);
+  applyLineForest(c, rng, metals * Math.min(2, Math.max(0, (8500 - T) / 3000)), z, 75);
 
   // Balmer lines: strongest at A0–A2 (~9500 K), broadened by the Stark effect.
   const hot = Math.exp(-((Math.log(T / 9500) / 0.35) ** 2));
@@ -184,7 +183,7 @@ function whiteDwarf(c: Canvas, rng: Random, rv: number, ebv: number): Rendered {
     absorbGaussian(c.trans, c.grid, line.lambda * (1 + z), Math.hypot(sig, c.inst.lsfSigma(line.lambda)), ew);
   }
   composeCanvas(c);
-  return { redshift: z, subclass: 'WD', ebv: ebv * 0.3 };
+  return { redshift: z, subclass: 'WD', ebv };
 }
 
 /** Carbon stars: cool continuum with C₂ Swan and CN bands instead of TiO (Barnbaum et al. 1996). */
@@ -196,7 +195,7 @@ function carbonStar(c: Canvas, rng: Random, rv: number, ebv: number): Rendered {
     const rest = l / (1 + z);
     return planck(rest, T) * (1 - 0.8 * (1 - smoothstep(rest, 3800, 5000)));
   });
-  applyForest(c, lineForest(75), 1.5, z);
+  applyLineForest(c, rng, 1.5, z, 75);
   const swan = rng.range(0.35, 0.8);
   for (const head of C2_SWAN) absorbBand(c.trans, c.grid, head * (1 + z), -70, swan);
   for (const head of CN_RED) absorbBand(c.trans, c.grid, head * (1 + z), 90, rng.range(0.2, 0.5));

@@ -11,6 +11,8 @@ import { instrumentFor } from './instrument.js';
 import { renderQso } from './qso.js';
 import { Random } from './random.js';
 import { renderStar } from './star.js';
+import type { TemplateSet } from './template-library.js';
+import { renderTemplateGalaxy, renderTemplateQso, renderTemplateStar } from './template-models.js';
 
 export interface SurveyOptions {
   /** Number of spectra. */
@@ -24,16 +26,38 @@ export interface SurveyOptions {
   grid?: WavelengthGrid;
   /** Rows per batch. Default 1024. */
   batchSize?: number;
+  /**
+   * Which class models draw the spectra: the physics models ('physics', the default), the
+   * real-spectrum templates ('templates'), or both ('mixed', templateFraction from templates).
+   */
+  generator?: Generator;
+  /** Share of template spectra in a 'mixed' survey. Default 0.6. */
+  templateFraction?: number;
+  /** Which templates a template spectrum may use: all, the training share, or only the held-out ones. Default 'all'. */
+  templates?: TemplateSet;
 }
+
+export type Generator = 'physics' | 'templates' | 'mixed';
+export const GENERATORS: readonly Generator[] = ['physics', 'templates', 'mixed'];
+export const TEMPLATE_SETS: readonly TemplateSet[] = ['all', 'train', 'heldout'];
 
 export const DEFAULT_MIX: readonly [number, number, number] = [0.84, 0.12, 0.04];
 export const DEFAULT_SNR_RANGE: readonly [number, number] = [2, 100];
 /** Per-row float columns every synthetic batch carries in `extra`. */
 export const SURVEY_EXTRA_COLUMNS = ['snr', 'redshift'] as const;
 
-const RENDERERS: ((c: Canvas, rng: Random) => Rendered)[] = [renderStar, renderGalaxy, renderQso];
+const RENDERERS: ((c: Canvas, rng: Random, ebv: number) => Rendered)[] = [renderStar, renderGalaxy, renderQso];
+const TEMPLATE_RENDERERS: ((c: Canvas, rng: Random, ebv: number, set: TemplateSet) => Rendered)[] = [renderTemplateStar, renderTemplateGalaxy, renderTemplateQso];
+
+export type ValidSurveyOptions = ReturnType<typeof validateSurveyOptions>;
 
 export function validateSurveyOptions(options: SurveyOptions): Required<Omit<SurveyOptions, 'grid'>> & { grid: WavelengthGrid } {
+  const generator = options.generator ?? 'physics';
+  if (!GENERATORS.includes(generator)) throw new AstrospecError('BAD_ARGUMENT', `generator must be one of ${GENERATORS.join(', ')}, got ${String(generator)}`);
+  const templates = options.templates ?? 'all';
+  if (!TEMPLATE_SETS.includes(templates)) throw new AstrospecError('BAD_ARGUMENT', `templates must be one of ${TEMPLATE_SETS.join(', ')}, got ${String(templates)}`);
+  const templateFraction = options.templateFraction ?? 0.6;
+  if (!(templateFraction >= 0 && templateFraction <= 1)) throw new AstrospecError('BAD_ARGUMENT', `templateFraction must be in [0, 1], got ${templateFraction}`);
   const { n } = options;
   if (!(Number.isInteger(n) && n >= 0)) throw new AstrospecError('BAD_ARGUMENT', `n must be a non-negative integer, got ${n}`);
   const seed = options.seed ?? 1;
@@ -51,28 +75,39 @@ export function validateSurveyOptions(options: SurveyOptions): Required<Omit<Sur
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
   const grid = options.grid ?? COMPETITION_GRID;
   if (!(grid.length > 0 && grid.step > 0)) throw new AstrospecError('BAD_ARGUMENT', 'grid must have a positive length and step');
-  return { n, seed, mix: [mix[0] / total, mix[1] / total, mix[2] / total], snrRange, batchSize, grid };
+  return { n, seed, mix: [mix[0] / total, mix[1] / total, mix[2] / total] as const, snrRange, batchSize, grid, generator, templates, templateFraction };
+}
+
+/** What drawSpectrum needs of the survey options. */
+export type DrawOptions = Pick<ValidSurveyOptions, 'mix' | 'snrRange' | 'generator' | 'templates' | 'templateFraction'>;
+
+/** Milky Way foreground E(B−V): the same distribution for every class, so dust says nothing about the class. */
+function drawForegroundEbv(rng: Random): number {
+  return Math.min(0.5, -0.08 * Math.log(1 - rng.uniform() * 0.99));
 }
 
 /**
  * Draws spectrum `index` of survey `seed` into `flux` / `bad` (grid.length each). Returns its
- * label, S/N, redshift and subclass; `canvas.flux` keeps the noiseless class model.
+ * label, S/N, redshift and subclass; `canvas.flux` keeps the noiseless class model. The label,
+ * S/N, foreground dust and instrument are drawn the same way whatever the class, so nothing but
+ * the class model itself tells the classes apart.
  */
 export function drawSpectrum(
   canvas: Canvas,
   seed: number,
   index: number,
-  mix: readonly [number, number, number],
-  snrRange: readonly [number, number],
+  o: DrawOptions,
   flux: Float32Array,
   bad: Uint8Array,
   rng: Random = new Random(seed, index),
 ): { label: number; snr: number; rendered: Rendered } {
   rng.reseed(seed, index);
   const u = rng.uniform();
-  const label = u < mix[0] ? 0 : u < mix[0] + mix[1] ? 1 : 2;
-  const snr = rng.logUniform(snrRange[0], snrRange[1]);
-  const rendered = RENDERERS[label]!(canvas, rng);
+  const label = u < o.mix[0] ? 0 : u < o.mix[0] + o.mix[1] ? 1 : 2;
+  const snr = rng.logUniform(o.snrRange[0], o.snrRange[1]);
+  const ebv = drawForegroundEbv(rng);
+  const fromTemplates = rng.uniform() < (o.generator === 'templates' ? 1 : o.generator === 'mixed' ? o.templateFraction : 0);
+  const rendered = fromTemplates ? TEMPLATE_RENDERERS[label]!(canvas, rng, ebv, o.templates) : RENDERERS[label]!(canvas, rng, ebv);
   canvas.inst.observe(canvas.flux, snr, rendered.ebv, rng, flux, bad, canvas.work);
   return { label, snr, rendered };
 }
@@ -97,7 +132,7 @@ export function* generateSurvey(options: SurveyOptions): Iterable<SpectrumBatch>
     };
     for (let r = 0; r < rows; r++) {
       const index = first + r;
-      const { label, snr, rendered } = drawSpectrum(canvas, o.seed, index, o.mix, o.snrRange, batch.flux.subarray(r * n, (r + 1) * n), batch.badPixels!.subarray(r * n, (r + 1) * n), rng);
+      const { label, snr, rendered } = drawSpectrum(canvas, o.seed, index, o, batch.flux.subarray(r * n, (r + 1) * n), batch.badPixels!.subarray(r * n, (r + 1) * n), rng);
       batch.ids[r] = `synth-${o.seed}-${index}`;
       batch.labels![r] = label;
       batch.extra!.snr![r] = snr;

@@ -9,8 +9,13 @@
  */
 import { AstrospecError } from '../errors.js';
 import type { SpectrumBatch, WavelengthGrid } from '../io/batch.js';
-import { CLASS_NAMES } from '../io/batch.js';
+import { CLASS_NAMES, networkInput } from '../io/batch.js';
 import type { Normalisation } from '../model/spec.js';
+import { augmentNoiseReference, preprocessReference } from '../preprocess/reference.js';
+import { Random } from '../synth/random.js';
+
+/** Stream of the seeded generator used for the train/validation split (epoch e uses stream e). */
+const SPLIT_STREAM = 0x5917;
 
 export interface PreprocessSettings {
   normalisation: Normalisation;
@@ -32,8 +37,11 @@ export interface PreprocessedBatch {
 
 export type Preprocessor = (batch: SpectrumBatch, settings: PreprocessSettings) => PreprocessedBatch | Promise<PreprocessedBatch>;
 
-/** Adds Gaussian noise in place to the rows where rowMask is 1, at signal-to-noise `snr`. */
-export type NoiseAugmenter = (flux: Float32Array, rows: number, length: number, options: { snr: number; seed: number; rowMask: Uint8Array }) => void;
+/**
+ * Adds Gaussian noise in place to the rows where rowMask is 1: σ = mean|F| / S/N over the valid
+ * pixels, S/N drawn per row from [lo, hi] (src/preprocess: augmentNoise, or its reference).
+ */
+export type NoiseAugmenter = (flux: Float32Array, rows: number, length: number, options: { snr: [number, number]; seed: number; rowMask: Uint8Array }) => void;
 
 export interface SpectraStream {
   path?: string;
@@ -87,7 +95,7 @@ export async function collectLabelledSet(
       }
     }
     grid ??= batch.grid;
-    const p = await preprocess(batch, settings);
+    const p = await preprocess(networkInput(batch), settings);
     if (p.rows !== n) throw new AstrospecError('NATIVE', `preprocessing returned ${p.rows} rows for a batch of ${n}`);
     if (inputLength < 0) {
       inputLength = p.length;
@@ -135,34 +143,15 @@ export function subset(set: LabelledSet, indices: Int32Array): LabelledSet {
   return { ...set, rows: indices.length, inputs, labels, features };
 }
 
-/** Mulberry32: a small seeded generator, so splits and epoch orders are reproducible. */
-export class Random {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
+/** Fisher–Yates shuffle in place with the project's seeded generator. */
+export function shuffleInPlace<T extends { length: number; [i: number]: number }>(a: T, random: Random): T {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
   }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  shuffle<T extends { length: number; [i: number]: number }>(a: T): T {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = a[i]!;
-      a[i] = a[j]!;
-      a[j] = t;
-    }
-    return a;
-  }
-  get seedState(): number {
-    return this.state;
-  }
+  return a;
 }
 
 export function classCounts(labels: Int8Array, classCount = CLASS_NAMES.length): number[] {
@@ -176,7 +165,7 @@ export function classCounts(labels: Int8Array, classCount = CLASS_NAMES.length):
  * (at least one row when it has two or more), so rare classes are represented in both parts.
  */
 export function stratifiedSplit(labels: Int8Array, fraction: number, seed: number): { train: Int32Array; validation: Int32Array } {
-  const random = new Random(seed);
+  const random = new Random(seed, SPLIT_STREAM);
   const byClass = new Map<number, number[]>();
   labels.forEach((l, i) => {
     const list = byClass.get(l) ?? [];
@@ -186,7 +175,7 @@ export function stratifiedSplit(labels: Int8Array, fraction: number, seed: numbe
   const train: number[] = [];
   const validation: number[] = [];
   for (const label of [...byClass.keys()].sort((a, b) => a - b)) {
-    const rows = random.shuffle(Int32Array.from(byClass.get(label)!));
+    const rows = shuffleInPlace(Int32Array.from(byClass.get(label)!), random);
     let take = Math.round(rows.length * fraction);
     if (fraction > 0 && take === 0 && rows.length >= 2) take = 1;
     validation.push(...rows.subarray(0, take));
@@ -203,18 +192,20 @@ export const OVERSAMPLE_TARGET = 0.35;
 export interface EpochOrder {
   /** Row index per position. */
   rows: Int32Array;
-  /** 1 where the position is an extra copy of a rare-class row (noise is added to those). */
-  copies: Uint8Array;
+  /**
+   * 1 where the trainer adds noise to the row. Drawn with the same probability for every row,
+   * whatever its class and whether it is an oversampled repeat: noise that only rare classes
+   * get would teach the network "extra noise = not a star".
+   */
+  augment: Uint8Array;
 }
 
 /**
  * The shuffled order of one epoch. With 'oversample', each class with fewer rows than
- * OVERSAMPLE_TARGET × the largest class is topped up with random repeats of its rows, marked
- * as copies so the trainer adds noise to them.
+ * OVERSAMPLE_TARGET × the largest class is topped up with random repeats of its rows.
  */
-export function epochOrder(trainRows: Int32Array, labels: Int8Array, balance: Balance, random: Random): EpochOrder {
+export function epochOrder(trainRows: Int32Array, labels: Int8Array, balance: Balance, random: Random, augmentFraction = 0): EpochOrder {
   const rows: number[] = Array.from(trainRows);
-  const copies: number[] = new Array<number>(rows.length).fill(0);
   if (balance === 'oversample') {
     const byClass = new Map<number, number[]>();
     for (const r of trainRows) {
@@ -226,14 +217,12 @@ export function epochOrder(trainRows: Int32Array, labels: Int8Array, balance: Ba
     const largest = Math.max(...[...byClass.values()].map((l) => l.length));
     const target = Math.ceil(largest * OVERSAMPLE_TARGET);
     for (const list of byClass.values()) {
-      for (let extra = target - list.length; extra > 0; extra--) {
-        rows.push(list[random.int(list.length)]!);
-        copies.push(1);
-      }
+      for (let extra = target - list.length; extra > 0; extra--) rows.push(list[random.int(list.length)]!);
     }
   }
-  const order = random.shuffle(Int32Array.from(rows.keys()));
-  return { rows: Int32Array.from(order, (i) => rows[i]!), copies: Uint8Array.from(order, (i) => copies[i]!) };
+  const order = shuffleInPlace(Int32Array.from(rows.keys()), random);
+  const augment = Uint8Array.from(order, () => (random.uniform() < augmentFraction ? 1 : 0));
+  return { rows: Int32Array.from(order, (i) => rows[i]!), augment };
 }
 
 /**
@@ -273,62 +262,19 @@ export function featureScaling(features: Float32Array, featureCount: number, row
 }
 
 /**
- * Preprocessing in TypeScript, for tests and for sources small enough not to need the native
- * engine: normalisation, then integer binning by averaging (a trailing partial bin is
- * dropped). No smoothing and no features.
+ * Preprocessing by the pure-TS reference (src/preprocess/reference.ts), for tests and for
+ * machines without the addon: the same definitions as the native engine, one implementation.
  */
 export function preprocessInTypeScript(batch: SpectrumBatch, settings: PreprocessSettings): PreprocessedBatch {
-  if (settings.smoothWindow > 0 || settings.features.length > 0) {
-    throw new AstrospecError('UNSUPPORTED', 'smoothing and features need the native preprocessing engine (src/preprocess)');
-  }
-  const rows = batch.ids.length;
-  const n = batch.grid.length;
-  const bin = settings.bin;
-  const length = Math.floor(n / bin);
-  const flux = new Float32Array(rows * length);
-  const row = new Float64Array(n);
-  for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < n; i++) {
-      const v = batch.flux[r * n + i]!;
-      row[i] = Number.isFinite(v) ? v : 0;
-    }
-    let scale = 1;
-    let shift = 0;
-    if (settings.normalisation === 'l2') scale = Math.hypot(...row) || 1;
-    else if (settings.normalisation === 'sum') scale = row.reduce((a, b) => a + Math.abs(b), 0) || 1;
-    else if (settings.normalisation === 'minmax') {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const v of row) {
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
-      shift = lo;
-      scale = hi - lo || 1;
-    } else if (settings.normalisation === 'median') {
-      const sorted = Float64Array.from(row).sort();
-      scale = Math.abs(sorted[Math.floor(n / 2)]!) || 1;
-    }
-    for (let j = 0; j < length; j++) {
-      let s = 0;
-      for (let b = 0; b < bin; b++) s += row[j * bin + b]!;
-      flux[r * length + j] = (s / bin - shift) / scale;
-    }
-  }
-  return { rows, length, flux, featureNames: [] };
+  const withFeatures = settings.features.length > 0;
+  const p = preprocessReference(batch.flux, batch.ids.length, batch.grid, {
+    normalisation: settings.normalisation,
+    bin: settings.bin,
+    smoothWindow: settings.smoothWindow,
+    features: withFeatures,
+  });
+  return { rows: p.rows, length: p.length, flux: p.flux, features: p.features, featureNames: withFeatures ? p.featureNames : [] };
 }
 
-/** Gaussian noise at σ = rms(row) / snr on masked rows, in TypeScript (Box–Muller). */
-export const augmentNoiseInTypeScript: NoiseAugmenter = (flux, rows, length, { snr, seed, rowMask }) => {
-  const random = new Random(seed);
-  for (let r = 0; r < rows; r++) {
-    if (!rowMask[r]) continue;
-    let sum2 = 0;
-    for (let i = 0; i < length; i++) sum2 += flux[r * length + i]! ** 2;
-    const sigma = Math.sqrt(sum2 / length) / snr;
-    for (let i = 0; i < length; i++) {
-      const u = Math.max(random.next(), 1e-12);
-      flux[r * length + i]! += sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
-    }
-  }
-};
+/** Noise augmentation by the pure-TS reference (same definition of σ as the native kernel). */
+export const augmentNoiseInTypeScript: NoiseAugmenter = (flux, rows, length, options) => augmentNoiseReference(flux, rows, length, options);

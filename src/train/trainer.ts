@@ -17,12 +17,12 @@ import { createAdam } from './adam.js';
 import { useFusedBatchNorm } from './batchnorm.js';
 import { useNativeConv1d } from './conv1d-layer.js';
 import type { ModelSpec } from '../model/spec.js';
+import { Random } from '../synth/random.js';
 import {
   type Balance,
   type LabelledSet,
   type NoiseAugmenter,
   type PreprocessSettings,
-  Random,
   augmentNoiseInTypeScript,
   classCounts,
   classWeights,
@@ -43,8 +43,10 @@ export interface TrainOptions {
   seed: number;
   /** Stop after this many epochs without a better validation macro F1 (0 = never). */
   patience: number;
-  /** S/N of the noise added to oversampled copies. */
-  noiseSnr: number;
+  /** Range of the S/N (per pixel of the network input) of the augmentation noise. */
+  noiseSnr: [number, number];
+  /** Fraction of rows, of every class alike, that get augmentation noise each epoch (0 = none). */
+  augment: number;
   out: string;
   /** Continue from <dir>/last/ (the model, optimizer and loop state saved after each epoch). */
   resume?: string;
@@ -95,7 +97,6 @@ interface LoopState {
   bestEpoch: number;
   bestValMacroF1: number;
   epochsWithoutImprovement: number;
-  randomState: number;
 }
 
 export const LOG_FILE = 'train-log.jsonl';
@@ -294,7 +295,7 @@ export async function trainModel(
   useFusedBatchNorm(tf, model);
   useNativeConv1d(tf, model);
   const optimizer = createAdam(tf, options.lr);
-  let state: LoopState = { epoch: 0, bestEpoch: 0, bestValMacroF1: -1, epochsWithoutImprovement: 0, randomState: options.seed };
+  let state: LoopState = { epoch: 0, bestEpoch: 0, bestValMacroF1: -1, epochsWithoutImprovement: 0 };
   if (options.resume) {
     const lastDir = join(options.resume, LAST_DIR);
     const { model: saved, spec: savedSpec } = await loadModel(tf, lastDir);
@@ -324,13 +325,12 @@ export async function trainModel(
   });
 
   const trainStep = makeTrainStep(tf, model, optimizer);
-  const random = new Random(state.randomState);
   const B = options.batchSize;
   const xBuffer = new Float32Array(B * L);
   const fBuffer = new Float32Array(B * featureCount);
   const labelBuffer = new Int32Array(B);
   const weightBuffer = new Float32Array(B);
-  const copyMask = new Uint8Array(B);
+  const augmentMask = new Uint8Array(B);
   const records: EpochRecord[] = [];
   let stoppedEarly = false;
 
@@ -338,7 +338,8 @@ export async function trainModel(
     const epochStart = performance.now();
     const lr = learningRate(options.schedule, options.lr, epoch, options.epochs);
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
-    const order = epochOrder(trainRows, set.labels, options.balance, random);
+    // Each epoch's order depends only on (seed, epoch), so a resumed run continues exactly.
+    const order = epochOrder(trainRows, set.labels, options.balance, new Random(options.seed, epoch), options.augment);
     const total = order.rows.length;
     const progress = createProgress(`epoch ${epoch}/${options.epochs}`, total, { quiet: options.quiet });
     let lossSum = 0;
@@ -355,9 +356,9 @@ export async function trainModel(
         xBuffer.set(set.inputs.subarray(r * L, (r + 1) * L), i * L);
         labelBuffer[i] = set.labels[r]!;
         weightBuffer[i] = weights[set.labels[r]!]!;
-        copyMask[i] = order.copies[start + i]!;
+        augmentMask[i] = order.augment[start + i]!;
       }
-      if (options.balance === 'oversample') augmentNoise(xBuffer, n, L, { snr: options.noiseSnr, seed: (options.seed * 1_000_003 + epoch * 65_537 + step) >>> 0, rowMask: copyMask });
+      if (options.augment > 0) augmentNoise(xBuffer, n, L, { snr: options.noiseSnr, seed: (options.seed * 1_000_003 + epoch * 65_537 + step) >>> 0, rowMask: augmentMask });
       if (featureCount > 0) fillFeatures(set, order.rows.subarray(start, start + n), n, scaling!.mean, scaling!.std, fBuffer);
       const { loss, hits } = trainStep(
         n,
@@ -400,6 +401,8 @@ export async function trainModel(
         epoch,
         epochs: options.epochs,
         balance: options.balance,
+        augment: options.augment,
+        noiseSnr: options.noiseSnr,
         valMacroF1: m.macroF1,
         valAccuracy: m.accuracy,
         trainRows: trainRows.length,
@@ -411,7 +414,6 @@ export async function trainModel(
       state.epochsWithoutImprovement++;
     }
     state.epoch = epoch;
-    state.randomState = random.seedState;
     const lastDir = join(options.out, LAST_DIR);
     await saveModel(tf, model, lastDir, spec);
     await saveOptimizer(optimizer, lastDir);

@@ -2,7 +2,8 @@ import type { CommandModule } from 'yargs';
 import { AstrospecError } from '../../errors.js';
 import { createSpectraSink, sinkFormatOfPath, type SinkFormat } from '../../io/sink.js';
 import type { SpectraSink } from '../../io/types.js';
-import { DEFAULT_MIX, generateSurvey, SURVEY_EXTRA_COLUMNS, validateSurveyOptions } from '../../synth/survey.js';
+import { DEFAULT_MIX, generateSurvey, GENERATORS, SURVEY_EXTRA_COLUMNS, TEMPLATE_SETS, validateSurveyOptions, type Generator } from '../../synth/survey.js';
+import type { TemplateSet } from '../../synth/template-library.js';
 import { createProgress } from '../progress.js';
 
 export interface SynthArgs {
@@ -15,6 +16,9 @@ export interface SynthArgs {
   snrMax?: number;
   format?: SinkFormat;
   batchSize?: number;
+  generator?: Generator;
+  templates?: TemplateSet;
+  templateFraction?: number;
   quiet?: boolean;
 }
 
@@ -47,6 +51,9 @@ export async function synthHandler(args: SynthArgs): Promise<SynthResult> {
     mix: args.mix === undefined ? DEFAULT_MIX : parseMix(args.mix),
     snrRange: [args.snrMin ?? 2, args.snrMax ?? 100],
     batchSize: args.batchSize,
+    generator: args.generator,
+    templates: args.templates,
+    templateFraction: args.templateFraction,
   });
   let sink: SpectraSink | undefined;
   const counts: [number, number, number] = [0, 0, 0];
@@ -62,7 +69,7 @@ export async function synthHandler(args: SynthArgs): Promise<SynthResult> {
     const stats = progress.stop();
     if (!args.quiet) {
       process.stderr.write(
-        `synth: ${stats.rows} spectra (star ${counts[0]}, galaxy ${counts[1]}, qso ${counts[2]}; seed ${options.seed}) → ${args.output} in ${stats.seconds.toFixed(2)} s (${stats.rowsPerSecond.toFixed(0)} rows/s)\n`,
+        `synth: ${stats.rows} spectra (star ${counts[0]}, galaxy ${counts[1]}, qso ${counts[2]}; seed ${options.seed}, ${options.generator}${options.generator === 'physics' ? '' : ` (${options.templates} templates)`}) → ${args.output} in ${stats.seconds.toFixed(2)} s (${stats.rowsPerSecond.toFixed(0)} rows/s)\n`,
       );
     }
     return { output: args.output, rows: stats.rows, seconds: stats.seconds, rowsPerSecond: stats.rowsPerSecond, counts };
@@ -83,6 +90,9 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('mix', { type: 'string', describe: 'Class fractions star,galaxy,qso (default 0.84,0.12,0.04; percentages accepted)' })
       .option('snr-min', { type: 'number', default: 2, describe: 'Lowest r-band S/N (log-uniform)' })
       .option('snr-max', { type: 'number', default: 100, describe: 'Highest r-band S/N' })
+      .option('generator', { choices: GENERATORS, default: 'physics' as Generator, describe: 'Class models: physics, real-spectrum templates, or mixed (see docs/synthetic.md)' })
+      .option('templates', { choices: TEMPLATE_SETS, default: 'all' as TemplateSet, describe: 'Templates to draw from: all, train (the held-out quarter excluded) or heldout (only those)' })
+      .option('template-fraction', { type: 'number', default: 0.6, describe: 'Share of template spectra with --generator mixed' })
       .option('format', { choices: ['csv', 'arrow'] as const, describe: 'Output format (default: from the file name)' })
       .option('batch-size', { type: 'number', default: 1024, describe: 'Spectra per written batch' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress bar or summary' }) as never,

@@ -5,6 +5,7 @@ import { openSpectra } from '../../io/open.js';
 import { loadModelSpec } from '../../model/io.js';
 import type { Normalisation } from '../../model/spec.js';
 import { FEATURE_NAMES, NORMALISATIONS, augmentNoise, preprocess } from '../../preprocess/index.js';
+import { networkInput } from '../../io/batch.js';
 import { BACKEND_CHOICES, resolveBackend } from '../../train/backend.js';
 import {
   type Balance,
@@ -32,7 +33,9 @@ export interface TrainArgs {
   norm: Normalisation;
   features: boolean;
   balance: Balance;
-  noiseSnr: number;
+  /** "lo,hi" or one number. */
+  noiseSnr: string | number;
+  augment: number;
   patience: number;
   seed: number;
   /** Default: the --resume folder when resuming, else runs/train. */
@@ -43,9 +46,17 @@ export interface TrainArgs {
   quiet?: boolean;
 }
 
+/** "lo,hi" or a single number → [lo, hi] with 0 < lo ≤ hi. */
+export function parseSnrRange(text: string | number): [number, number] {
+  const parts = String(text).split(',').map((x) => Number(x.trim()));
+  const [lo, hi] = parts.length === 1 ? [parts[0]!, parts[0]!] : [parts[0]!, parts[1]!];
+  check(parts.length <= 2 && Number.isFinite(lo) && Number.isFinite(hi) && lo > 0 && hi >= lo, `--noise-snr wants a positive number or lo,hi with 0 < lo ≤ hi, got '${text}'`);
+  return [lo, hi];
+}
+
 /** src/preprocess (native, all cores) in the shape the dataset code takes. */
 const nativePreprocess: Preprocessor = async (batch, s) => {
-  const p = await preprocess(batch, { normalisation: s.normalisation, bin: s.bin, smoothWindow: s.smoothWindow, features: s.features.length > 0 });
+  const p = await preprocess(networkInput(batch), { normalisation: s.normalisation, bin: s.bin, smoothWindow: s.smoothWindow, features: s.features.length > 0 });
   return { rows: p.rows, length: p.length, flux: p.flux, features: p.features, featureNames: p.featureNames };
 };
 
@@ -72,7 +83,8 @@ function validate(args: TrainArgs): void {
   check(Number.isFinite(args.lr) && args.lr > 0, `--lr must be positive, got ${args.lr}`);
   check(args.valFraction > 0 && args.valFraction < 1, `--val-fraction must be between 0 and 1, got ${args.valFraction}`);
   check(Number.isInteger(args.seed) && args.seed >= 0 && args.seed < 2 ** 31, `--seed must be an integer in [0, 2^31), got ${args.seed}`);
-  check(args.noiseSnr > 0, `--noise-snr must be positive, got ${args.noiseSnr}`);
+  parseSnrRange(args.noiseSnr);
+  check(args.augment >= 0 && args.augment <= 1, `--augment must be a fraction from 0 to 1, got ${args.augment}`);
   check(Number.isInteger(args.patience) && args.patience >= 0, `--patience must be a non-negative integer, got ${args.patience}`);
   check(Number.isInteger(args.smooth) && args.smooth >= 0, `--smooth must be a non-negative integer, got ${args.smooth}`);
 }
@@ -120,7 +132,8 @@ export async function trainHandler(args: TrainArgs): Promise<TrainResult> {
       balance: args.balance,
       seed: args.seed,
       patience: args.patience,
-      noiseSnr: args.noiseSnr,
+      noiseSnr: parseSnrRange(args.noiseSnr),
+      augment: args.augment,
       out,
       resume: args.resume,
       logEvery: args.logEvery,
@@ -153,8 +166,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('schedule', { choices: ['cosine', 'step', 'constant'] as const, default: 'cosine' as Schedule, describe: 'Learning-rate schedule over the epochs' })
       .option('norm', { choices: NORMALISATIONS, default: 'l2' as Normalisation, describe: 'Flux normalisation' })
       .option('features', { type: 'boolean', default: false, describe: `Feed the preprocessing features (${FEATURE_NAMES.join(', ')}) to the head, standardised` })
-      .option('balance', { choices: ['oversample', 'weights', 'none'] as const, default: 'oversample' as Balance, describe: 'Class imbalance: noisy oversampling of rare classes, loss weights, or nothing' })
-      .option('noise-snr', { type: 'number', default: 20, describe: 'S/N of the noise added to oversampled copies' })
+      .option('balance', { choices: ['oversample', 'weights', 'none'] as const, default: 'oversample' as Balance, describe: 'Class imbalance: oversampling of rare classes, loss weights, or nothing' })
+      .option('augment', { type: 'number', default: 0.3, describe: 'Fraction of rows (of every class alike) that get extra Gaussian noise each epoch' })
+      .option('noise-snr', { type: 'string', default: '5,50', describe: 'S/N range of that noise, per pixel of the network input ("lo,hi" or one number)' })
       .option('patience', { type: 'number', default: 4, describe: 'Stop after this many epochs without a better validation macro F1 (0 = never)' })
       .option('seed', { type: 'number', default: 1 })
       .option('out', { type: 'string', describe: 'Output folder: best model, last/ checkpoint, train-log.jsonl (default runs/train, or the --resume folder)' })
