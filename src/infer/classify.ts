@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { AstrospecError, check } from '../errors.js';
 import { CLASS_NAMES, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
+import { readLabelsCsv, withLabels } from '../io/labels.js';
 import { countSourceRows, formatOfPath, openSpectra } from '../io/open.js';
 import type { SpectraSource } from '../io/types.js';
 import { binnedLength, type ModelSpec } from '../model/spec.js';
@@ -64,6 +65,11 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
   onStart?: (info: { rows: number; firstRow: number; spec: ModelSpec; settings: SessionSettings }) => void;
   /** Keep the input's labels (for evaluate --model). */
   keepLabels?: boolean;
+  /**
+   * A labels CSV joined to the spectra by file name or id (src/io/labels.ts); its classes replace
+   * the input's own and are returned as `truth`. A spectrum without a row fails the run.
+   */
+  labels?: string;
 }
 
 export interface ClassifyResult {
@@ -76,7 +82,7 @@ export interface ClassifyResult {
   spectraPerSecond: number;
   settings: SessionSettings;
   spec: ModelSpec;
-  /** With keepLabels, when the input has labels: class index per classified row (−1 unknown), and ids. */
+  /** With keepLabels or labels, when the input has labels: class index per classified row (−1 unknown), and ids. */
   truth?: { labels: Int8Array; ids: string[] };
   /**
    * Where the main thread's time went (s): reading and parsing, preprocessing, waiting for
@@ -138,6 +144,8 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
   const paths = typeof input === 'string' ? [input] : input;
   const fits = paths.every((p) => formatOfPath(p) !== 'csv' && formatOfPath(p) !== 'arrow');
+  // A bad labels file fails before any worker starts.
+  const labelTable = options.labels !== undefined ? await readLabelsCsv(options.labels) : undefined;
   // The sessions load in their workers while the main thread opens and reads the input.
   const starting = SessionPool.start(modelBytes, { inputLength: arch.inputLength, featureCount }, settings, options.model);
   starting.catch(() => undefined); // the error surfaces where it is awaited
@@ -148,6 +156,15 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   } catch (error) {
     await stopPool();
     throw error;
+  }
+  if (labelTable) {
+    try {
+      source = await withLabels(source, labelTable, input);
+    } catch (error) {
+      await source.close();
+      await stopPool();
+      throw error;
+    }
   }
   let writer: PredictionWriter | undefined;
   const inFlight: InFlight[] = [];
@@ -165,7 +182,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     writer = await createPredictionWriter(options.output);
     const labels: number[] = [];
     const truthIds: string[] = [];
-    const keepLabels = options.keepLabels === true && source.hasLabels;
+    const keepLabels = (options.keepLabels === true || labelTable !== undefined) && source.hasLabels;
 
     const freeFlux: Float32Array[] = [];
     const freeFeatures: Float32Array[] = [];

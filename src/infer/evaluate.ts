@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { createReadStream } from 'node:fs';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES, parseLabel } from '../io/batch.js';
+import { findLabel, missingLabelError, readLabelsCsv, type LabelTable } from '../io/labels.js';
 import { openSpectra } from '../io/open.js';
 import { ConfusionMatrix, type ClassificationMetrics } from '../metrics/classification.js';
 import { splitCsvLine } from '../report/predictions-csv.js';
@@ -127,4 +128,29 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
 export async function evaluatePredictionsFile(predictionsPath: string, truthPath: string): Promise<Evaluation> {
   const [predictions, truth] = await Promise.all([readPredictions(predictionsPath), readTruth(truthPath)]);
   return scorePredictions(predictions, truth);
+}
+
+/**
+ * Truth for predictions from a labels CSV joined by id (src/io/labels.ts): a prediction's id is the
+ * spectrum's id, which for SDSS files is the file name without `.fits`. Every prediction needs a row.
+ */
+export function truthFromLabels(predictions: PredictionTable, table: LabelTable): Truth {
+  let size = 0;
+  for (const row of predictions.rows) size = Math.max(size, row + 1);
+  const ids = new Array<string>(size).fill('');
+  const labels = new Int8Array(size).fill(-1);
+  for (let i = 0; i < predictions.rows.length; i++) {
+    const id = predictions.ids[i]!;
+    const found = findLabel(table, id);
+    if (!found) throw missingLabelError(table, id, `${predictions.file}, row ${i + 1}`);
+    ids[predictions.rows[i]!] = id;
+    labels[predictions.rows[i]!] = found.label;
+  }
+  return { file: table.path, ids, labels };
+}
+
+/** Scores a predictions file against a labels CSV, matching rows by id. */
+export async function evaluatePredictionsAgainstLabels(predictionsPath: string, labelsPath: string): Promise<Evaluation> {
+  const [predictions, table] = await Promise.all([readPredictions(predictionsPath), readLabelsCsv(labelsPath)]);
+  return scorePredictions(predictions, truthFromLabels(predictions, table));
 }

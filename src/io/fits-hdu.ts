@@ -168,3 +168,71 @@ export function readBigEndianFloats(bytes: Uint8Array, offset: number, count: nu
   else for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, false);
   return out;
 }
+
+/** The column of a BINTABLE named `name` (TTYPE matching ignores case, as the FITS Standard asks), with its 1-based number. */
+function findTableColumn(hdu: Hdu, name: string, file: string): { column: TableColumn; number: number; rowBytes: number; rows: number } | undefined {
+  const columns = tableColumns(hdu, file);
+  const at = columns.findIndex((c) => c.name.toUpperCase() === name.toUpperCase());
+  if (at < 0) return undefined;
+  const column = columns[at]!;
+  const rowBytes = headerNumber(hdu.header, 'NAXIS1') ?? 0;
+  const rows = headerNumber(hdu.header, 'NAXIS2') ?? 0;
+  const width = column.type === 'X' ? Math.ceil(column.repeat / 8) : column.repeat * TFORM_BYTES[column.type]!;
+  if (column.offset + width > rowBytes) {
+    throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): column ${column.name} ends at byte ${column.offset + width} of a ${rowBytes}-byte row (NAXIS1)`, { file, column: column.name });
+  }
+  return { column, number: at + 1, rowBytes, rows };
+}
+
+/**
+ * Element `element` of a numeric BINTABLE column in every row, as float64 (TSCALn/TZEROn applied);
+ * undefined when the table has no such column. Successive rows are NAXIS1 bytes apart, which is
+ * how SDSS/BOSS coadds store a spectrum: one table row per pixel.
+ */
+export function readTableColumn(bytes: Uint8Array, hdu: Hdu, name: string, file: string, element = 0): Float64Array | undefined {
+  const found = findTableColumn(hdu, name, file);
+  if (!found) return undefined;
+  const { column, number, rowBytes, rows } = found;
+  const size = TFORM_BYTES[column.type]!;
+  if (!'BIJKED'.includes(column.type)) {
+    throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${column.name} has TFORM type ${column.type}; expected a number (B, I, J, K, E or D)`, { file, column: column.name });
+  }
+  if (!(Number.isInteger(element) && element >= 0 && element < column.repeat)) {
+    throw new RangeError(`readTableColumn: element ${element} of ${column.name}, which has ${column.repeat}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + hdu.dataOffset, rows * rowBytes);
+  const scale = headerNumber(hdu.header, `TSCAL${number}`) ?? 1;
+  const zero = headerNumber(hdu.header, `TZERO${number}`) ?? 0;
+  const out = new Float64Array(rows);
+  for (let r = 0, at = column.offset + element * size; r < rows; r++, at += rowBytes) {
+    let v: number;
+    switch (column.type) {
+      case 'B': v = view.getUint8(at); break;
+      case 'I': v = view.getInt16(at, false); break;
+      case 'J': v = view.getInt32(at, false); break;
+      case 'K': v = Number(view.getBigInt64(at, false)); break;
+      case 'E': v = view.getFloat32(at, false); break;
+      default: v = view.getFloat64(at, false);
+    }
+    out[r] = scale === 1 && zero === 0 ? v : zero + scale * v;
+  }
+  return out;
+}
+
+/** Text of an `A` (character) column in one row; undefined when there is no such column. */
+export function readTableText(bytes: Uint8Array, hdu: Hdu, name: string, file: string, row = 0): string | undefined {
+  const found = findTableColumn(hdu, name, file);
+  if (!found) return undefined;
+  const { column, rowBytes, rows } = found;
+  if (column.type !== 'A') {
+    throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${column.name} has TFORM type ${column.type}; expected text (A)`, { file, column: column.name });
+  }
+  if (!(Number.isInteger(row) && row >= 0 && row < rows)) {
+    throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): no row ${row + 1} (the table has ${rows})`, { file, column: column.name });
+  }
+  const start = hdu.dataOffset + row * rowBytes + column.offset;
+  // An ASCII NUL ends a character field early (FITS Standard, binary-table A fields); trailing blanks are padding.
+  const text = latin1(bytes, start, start + column.repeat);
+  const nul = text.indexOf('\0');
+  return (nul >= 0 ? text.slice(0, nul) : text).trimEnd();
+}

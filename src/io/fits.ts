@@ -1,5 +1,9 @@
 /**
- * LAMOST low-resolution spectra in FITS, both layouts the survey has distributed:
+ * One-spectrum-per-file FITS: LAMOST low-resolution spectra and SDSS/BOSS/eBOSS `spec-*.fits`.
+ * The layout is detected per file (an HDU 1 BINTABLE with a LOGLAM column is SDSS, see sdss.ts;
+ * anything else is LAMOST), so one folder or list may mix them.
+ *
+ * LAMOST has distributed two layouts:
  * - DR1–DR8: the primary image HDU holds 5 float32 rows named by the EXTEN0 card
  *   ('Flux Inverse Subcontinuum Andmask Ormask': flux, inverse variance, continuum-normalised
  *   flux, and/or masks); wavelengths come only from COEFF0/COEFF1 (λ = 10^(COEFF0 + COEFF1·i)).
@@ -15,6 +19,7 @@ import { AstrospecError } from '../errors.js';
 import { COMPETITION_GRID, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import { headerNumber, headerString, readBigEndianFloats, readHdus, tableColumns, type FitsHeader, type Hdu } from './fits-hdu.js';
 import { logLinearWavelengths, resampleLinear, type ObservedSpectrum } from './resample.js';
+import { isSdssLayout, parseSdssSpectrum, type SdssSpectrum } from './sdss.js';
 import type { ReadOptions, SpectraSource } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -51,9 +56,11 @@ async function fitsBytes(raw: Uint8Array, file: string): Promise<Uint8Array> {
   }
 }
 
+/** A spectrum from a FITS file of either layout: the fields openFits uses are common to both. */
+export type FitsSpectrum = LamostSpectrum | SdssSpectrum;
+
 /** Parses one LAMOST spectrum from the (decompressed) bytes of a FITS file. */
-export function parseLamostSpectrum(bytes: Uint8Array, file: string): LamostSpectrum {
-  const hdus = readHdus(bytes, file);
+export function parseLamostSpectrum(bytes: Uint8Array, file: string, hdus: Hdu[] = readHdus(bytes, file)): LamostSpectrum {
   const primary = hdus[0]!;
   const h = primary.header;
   const naxis = headerNumber(h, 'NAXIS') ?? 0;
@@ -154,15 +161,31 @@ function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
   return { flux, ivar, wavelength };
 }
 
-/** Reads and parses one LAMOST FITS file (.fits or .fits.gz). */
-export async function readLamostFile(file: string): Promise<LamostSpectrum> {
+/** Parses one spectrum of either layout from the (decompressed) bytes of a FITS file. */
+export function parseFitsSpectrum(bytes: Uint8Array, file: string): FitsSpectrum {
+  const hdus = readHdus(bytes, file);
+  return isSdssLayout(hdus) ? parseSdssSpectrum(bytes, file, hdus) : parseLamostSpectrum(bytes, file, hdus);
+}
+
+/** The bytes of a FITS file, decompressed when it is gzip. */
+async function readFitsBytes(file: string): Promise<Uint8Array> {
   let raw: Uint8Array;
   try {
     raw = await readFile(file);
   } catch (error) {
     throw new AstrospecError('IO', (error as Error).message, { file }, { cause: error });
   }
-  return parseLamostSpectrum(await fitsBytes(raw, file), file);
+  return fitsBytes(raw, file);
+}
+
+/** Reads and parses one LAMOST FITS file (.fits or .fits.gz). */
+export async function readLamostFile(file: string): Promise<LamostSpectrum> {
+  return parseLamostSpectrum(await readFitsBytes(file), file);
+}
+
+/** Reads and parses one FITS spectrum, LAMOST or SDSS (.fits or .fits.gz). */
+export async function readFitsSpectrum(file: string): Promise<FitsSpectrum> {
+  return parseFitsSpectrum(await readFitsBytes(file), file);
 }
 
 const FITS_NAME = /\.fits?(\.gz)?$/i;
@@ -199,11 +222,11 @@ export async function openFits(input: string | string[], options: ReadOptions = 
   for (const file of files) byteLength += (await stat(file)).size;
 
   async function* batches(): AsyncIterable<SpectrumBatch> {
-    const pending: Promise<LamostSpectrum>[] = [];
+    const pending: Promise<FitsSpectrum>[] = [];
     let next = 0;
     const fill = () => {
       while (pending.length < PREFETCH && next < files.length) {
-        const p = readLamostFile(files[next++]!);
+        const p = readFitsSpectrum(files[next++]!);
         p.catch(() => undefined); // handled when awaited in order below
         pending.push(p);
       }
@@ -222,7 +245,7 @@ export async function openFits(input: string | string[], options: ReadOptions = 
       };
       for (let r = 0; r < rows; r++) {
         fill();
-        let spectrum: LamostSpectrum;
+        let spectrum: FitsSpectrum;
         try {
           spectrum = await pending.shift()!;
         } catch (error) {

@@ -2,8 +2,11 @@
  * One entry point for reading spectra, whatever the format: dispatches on the path.
  *   .csv, .csv.gz                  → CSV (competition layout, native parser)
  *   .arrow, .feather, .ipc         → Arrow IPC / Feather v2
- *   .fits, .fits.gz, a directory   → FITS (src/io/fits.ts)
+ *   .fits, .fits.gz, a directory   → FITS (src/io/fits.ts): LAMOST DR1–8 / DR9–10 or SDSS/BOSS/eBOSS
+ *                                    spec files (src/io/sdss.ts), the layout detected per file, so a
+ *                                    folder or list may mix them
  * A list of paths is read as one source in order: all FITS (or directories), or all tabular.
+ * Classes from a separate labels CSV are joined on top by src/io/labels.ts (`--labels`).
  */
 import { stat } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';

@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { classifyFile, parseShard, type ClassifyResult } from '../../infer/classify.js';
+import { scorePredictions } from '../../infer/evaluate.js';
+import { readPredictions } from '../../infer/predictions.js';
 import { GRAPH_OPTIMIZATIONS, type GraphOptimization } from '../../infer/session-pool.js';
 import { createProgress, type Progress } from '../progress.js';
 
@@ -13,6 +15,8 @@ export interface ClassifyArgs {
   graphOptimization?: GraphOptimization;
   limit?: number;
   shard?: string;
+  /** Labels CSV joined by file name or id (src/io/labels.ts). */
+  labels?: string;
   quiet?: boolean;
 }
 
@@ -33,6 +37,7 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
       graphOptimization: args.graphOptimization,
       limit: args.limit,
       shard: args.shard !== undefined ? parseShard(args.shard) : undefined,
+      labels: args.labels,
       signal: controller.signal,
       onStart: ({ rows }) => {
         progress = createProgress('classify', rows >= 0 ? rows : undefined, { quiet: args.quiet });
@@ -51,6 +56,19 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
         `classified ${result.rows} spectra (rows ${result.firstRow}–${result.firstRow + result.rows - 1}: ${counts}) in ${result.seconds.toFixed(1)} s, ` +
           `${result.spectraPerSecond.toFixed(0)} spectra/s (batch ${s.batchSize}, ${s.workers}×${s.intraOpThreads} threads) → ${result.output}\n`,
       );
+      if (args.labels !== undefined && result.truth) {
+        // Truth is per classified row; predictions index rows in the whole input (shards start later).
+        const size = result.firstRow + result.truth.ids.length;
+        const ids = new Array<string>(size).fill('');
+        const labels = new Int8Array(size).fill(-1);
+        result.truth.ids.forEach((id, i) => (ids[result.firstRow + i] = id));
+        labels.set(result.truth.labels, result.firstRow);
+        const e = scorePredictions(await readPredictions(result.output), { file: args.labels, ids, labels });
+        process.stderr.write(
+          `against ${args.labels}: macro F1 ${e.metrics.macroF1.toFixed(4)}, accuracy ${e.metrics.accuracy.toFixed(4)} over ${e.scored} spectra ` +
+            `(per class: astrospec evaluate ${result.output} --labels ${args.labels})\n`,
+        );
+      }
     }
     return result;
   } finally {
@@ -73,6 +91,7 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
       .option('graph-optimization', { choices: GRAPH_OPTIMIZATIONS, describe: 'onnxruntime graph optimisation level. Default all' })
       .option('limit', { type: 'number', describe: 'Classify only the first N rows (of the shard)' })
       .option('shard', { type: 'string', describe: 'i/N: classify rows [floor(i·R/N), floor((i+1)·R/N)) of the R input rows' })
+      .option('labels', { type: 'string', describe: 'Labels CSV (file or id column, class or label column) joined by file name or id; every spectrum needs a row. Prints the macro F1 against it' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress bar or summary' }) as never,
   handler: async (args) => {
     await classifyHandler(args);

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { AstrospecError } from '../../errors.js';
+import { readLabelsCsv, withLabels } from '../../io/labels.js';
 import { openSpectra } from '../../io/open.js';
 import { createSpectraSink, sinkFormatOfPath } from '../../io/sink.js';
 import type { SpectraSink } from '../../io/types.js';
@@ -10,6 +11,8 @@ export interface ConvertArgs {
   output: string;
   batchSize?: number;
   threads?: number;
+  /** Labels CSV joined by file name or id (src/io/labels.ts); its classes replace the input's. */
+  labels?: string;
   quiet?: boolean;
 }
 
@@ -27,9 +30,12 @@ export async function convertHandler(args: ConvertArgs): Promise<ConvertResult> 
   if (!sinkFormatOfPath(args.output)) {
     throw new AstrospecError('BAD_ARGUMENT', `convert: output must end in .csv, .csv.gz, .arrow, .feather or .ipc: ${args.output}`);
   }
-  const source = await openSpectra(args.inputs.length === 1 ? args.inputs[0]! : args.inputs, { batchSize: args.batchSize, threads: args.threads });
+  const labels = args.labels !== undefined ? await readLabelsCsv(args.labels) : undefined;
+  const input = args.inputs.length === 1 ? args.inputs[0]! : args.inputs;
+  let source = await openSpectra(input, { batchSize: args.batchSize, threads: args.threads });
   let sink: SpectraSink | undefined;
   try {
+    if (labels) source = await withLabels(source, labels, input);
     // A total for the bar only when it is free: CSV would need an extra pass over the file.
     const total = source.rowCount;
     const progress = createProgress('convert', total, { quiet: args.quiet });
@@ -69,6 +75,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Output file: .csv, .csv.gz, .arrow, .feather or .ipc' })
       .option('batch-size', { type: 'number', describe: 'Rows per batch (default 1024)' })
       .option('threads', { type: 'number', describe: 'Native parser threads (default: all cores)' })
+      .option('labels', { type: 'string', describe: 'Labels CSV (file or id column, class or label column) joined by file name or id; its classes replace the input\'s' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress bar or summary line' }) as never,
   handler: async (args) => {
     await convertHandler(args);

@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../../errors.js';
 import { classifyFile } from '../../infer/classify.js';
-import { evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
+import { evaluatePredictionsAgainstLabels, evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
 import { readPredictions } from '../../infer/predictions.js';
 import { formatMetrics } from '../../metrics/classification.js';
 
 export interface EvaluateArgs {
   predictions?: string;
   truth?: string;
+  /** Labels CSV joined by id / file name (src/io/labels.ts), instead of --truth or the data's own labels. */
+  labels?: string;
   model?: string;
   data?: string;
   /** Keep the predictions made with --model here. */
@@ -42,21 +44,25 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
   let evaluation: Evaluation;
   if (args.model !== undefined || args.data !== undefined) {
     if (args.model === undefined || args.data === undefined) throw new AstrospecError('BAD_ARGUMENT', 'evaluate --model needs --data (and --data needs --model)');
-    if (args.predictions !== undefined || args.truth !== undefined) throw new AstrospecError('BAD_ARGUMENT', 'give either a predictions file with --truth, or --model with --data');
+    if (args.predictions !== undefined || args.truth !== undefined) throw new AstrospecError('BAD_ARGUMENT', 'give either a predictions file with --truth or --labels, or --model with --data');
     const dir = args.output === undefined ? await mkdtemp(join(tmpdir(), 'astrospec-evaluate-')) : undefined;
     const output = args.output ?? join(dir!, 'predictions.csv');
     try {
-      const result = await classifyFile(args.data, { model: args.model, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true });
+      const result = await classifyFile(args.data, { model: args.model, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true, labels: args.labels });
       if (!result.truth) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: args.data });
-      evaluation = scorePredictions(await readPredictions(output), { file: args.data, ...result.truth });
+      evaluation = scorePredictions(await readPredictions(output), { file: args.labels ?? args.data, ...result.truth });
     } finally {
       if (dir) await rm(dir, { recursive: true, force: true });
     }
   } else {
-    if (args.predictions === undefined || args.truth === undefined) {
-      throw new AstrospecError('BAD_ARGUMENT', 'usage: astrospec evaluate <predictions> --truth <labels>, or astrospec evaluate --model <m.onnx> --data <labelled spectra>');
+    if (args.truth !== undefined && args.labels !== undefined) throw new AstrospecError('BAD_ARGUMENT', 'give --truth (matched by row) or --labels (matched by id), not both');
+    if (args.predictions === undefined || (args.truth === undefined && args.labels === undefined)) {
+      throw new AstrospecError(
+        'BAD_ARGUMENT',
+        'usage: astrospec evaluate <predictions> --truth <labelled spectra or id,label CSV>, astrospec evaluate <predictions> --labels <file,class CSV>, or astrospec evaluate --model <m.onnx> --data <spectra> [--labels <file,class CSV>]',
+      );
     }
-    evaluation = await evaluatePredictionsFile(args.predictions, args.truth);
+    evaluation = args.labels !== undefined ? await evaluatePredictionsAgainstLabels(args.predictions, args.labels) : await evaluatePredictionsFile(args.predictions, args.truth!);
   }
   const skipped = [
     ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
@@ -84,7 +90,8 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
   builder: (y) =>
     y
       .positional('predictions', { type: 'string', describe: 'Predictions file written by classify or merge (.csv or .arrow)' })
-      .option('truth', { type: 'string', describe: 'Known classes: a labelled spectra file, or a CSV with id and label/answer/class columns' })
+      .option('truth', { type: 'string', describe: 'Known classes: a labelled spectra file, or a CSV with id and label/answer/class columns (matched by row)' })
+      .option('labels', { type: 'string', describe: 'Known classes from a CSV with file (or id) and class (or label) columns, matched by id / file name without .fits; with --model, joined to --data' })
       .option('model', { alias: 'm', type: 'string', describe: 'Classify --data with this ONNX model first' })
       .option('data', { type: 'string', describe: 'Labelled spectra to classify with --model' })
       .option('output', { alias: 'o', type: 'string', describe: 'With --model: keep the predictions in this file' })
