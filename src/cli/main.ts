@@ -10,6 +10,7 @@ import { mergeCommand } from './commands/merge.js';
 import { plotCommand } from './commands/plot.js';
 import { reportCommand } from './commands/report.js';
 import { exportCommand } from './commands/export.js';
+import { calibrateCommand } from './commands/calibrate.js';
 import { classifyCommand } from './commands/classify.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { convertCommand } from './commands/convert.js';
@@ -21,7 +22,7 @@ import { demoCommand } from './commands/demo.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 // In the order of the workflow: data, training, inference, results, then helpers.
 export const commands: CommandModule<any, any>[] = [
-  synthCommand, convertCommand, preprocessCommand, trainCommand, exportCommand, classifyCommand,
+  synthCommand, convertCommand, preprocessCommand, trainCommand, calibrateCommand, exportCommand, classifyCommand,
   evaluateCommand, reportCommand, plotCommand, mergeCommand, demoCommand, infoCommand,
 ];
 

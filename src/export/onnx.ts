@@ -80,6 +80,8 @@ export interface OnnxExportOptions {
    * [N, C, 1, L]. Same numbers, slower in onnxruntime; kept for comparisons.
    */
   conv1d?: boolean;
+  /** Leave out the spec's temperature scaling (astrospec calibrate fits it on raw probabilities). */
+  uncalibrated?: boolean;
 }
 
 type Layer = tfType.layers.Layer;
@@ -274,7 +276,16 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
     initializers.push(tensor('head_bias', [units], w.get('bias') ?? new Float32Array(units)));
     const logits = node('Gemm', 'head_logits', [pooled, 'head_weight', 'head_bias'], [int('transB', 0)]);
     if (cfg.activation !== 'softmax') throw new AstrospecError('UNSUPPORTED', `layer head: activation '${String(cfg.activation)}' (expected softmax)`);
-    node('Softmax', ONNX_NAMES.probabilities, [logits], [int('axis', 1)]);
+    // Temperature scaling (astrospec calibrate): softmax(logits / T), so every consumer of the
+    // file gets the calibrated probabilities, not only astrospec classify.
+    const temperature = options.uncalibrated ? undefined : spec.calibration?.temperature;
+    let scaled = logits;
+    if (temperature !== undefined) {
+      if (!(temperature > 0 && Number.isFinite(temperature))) throw new AstrospecError('MODEL', `calibration temperature must be positive, got ${temperature}`);
+      initializers.push(tensor('inverse_temperature', [], Float32Array.of(1 / temperature)));
+      scaled = node('Mul', 'head_logits_scaled', [logits, 'inverse_temperature']);
+    }
+    node('Softmax', ONNX_NAMES.probabilities, [scaled], [int('axis', 1)]);
     mark('head', ONNX_NAMES.probabilities, ['N', units]);
   }
 

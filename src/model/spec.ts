@@ -39,6 +39,20 @@ export interface ModelSpec {
   preprocess: PreprocessSpec;
   /** Free-form provenance: data, seed, epochs, scores. */
   training?: Record<string, unknown>;
+  /** Temperature scaling fitted after training (`astrospec calibrate`); the exporter divides the logits by it. */
+  calibration?: CalibrationSpec;
+}
+
+export interface CalibrationSpec {
+  temperature: number;
+  /** The labelled spectra it was fitted on, and how many. */
+  data: string;
+  rows: number;
+  /** Mean NLL and expected calibration error (15 bins) on those spectra, before and after. */
+  nllBefore: number;
+  nllAfter: number;
+  eceBefore: number;
+  eceAfter: number;
 }
 
 /** Length after integer binning (a trailing partial bin is dropped). */
