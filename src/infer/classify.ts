@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AstrospecError, check } from '../errors.js';
-import { CLASS_NAMES, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
+import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
 import { readLabelsCsv, withLabels } from '../io/labels.js';
 import { countSourceRows, formatOfPath, openSpectra } from '../io/open.js';
 import type { SpectraSource } from '../io/types.js';
@@ -247,7 +247,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         // Preprocessed flux goes straight into the buffer that is transferred to the worker.
         const flux = freeFlux.pop() ?? new Float32Array(B * L);
         const preprocessStart = now();
-        const prepared = await preprocess(chunk, {
+        const prepared = await preprocess(networkInput(chunk), {
           normalisation: pre.normalisation,
           bin: pre.bin,
           smoothWindow: pre.smoothWindow,
@@ -337,6 +337,5 @@ function sliceBatch(batch: SpectrumBatch, from: number, to: number): SpectrumBat
     firstRow: batch.firstRow + from,
   };
   if (batch.labels) out.labels = batch.labels.subarray(from, to);
-  if (batch.badPixels) out.badPixels = batch.badPixels.subarray(from * L, to * L);
   return out;
 }
