@@ -11,6 +11,7 @@ import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES, parseLabel } from '../io/batch.js';
 import { findLabel, missingLabelError, readLabelsCsv, type LabelTable } from '../io/labels.js';
 import { openSpectra } from '../io/open.js';
+import { expectedCalibrationError } from '../metrics/calibration.js';
 import { ConfusionMatrix, type ClassificationMetrics } from '../metrics/classification.js';
 import { splitCsvLine } from '../report/predictions-csv.js';
 import { readPredictions, STATUS_OK, type PredictionTable } from './predictions.js';
@@ -32,6 +33,8 @@ export interface Evaluation {
   unclassified: Record<string, number>;
   /** Prediction rows not scored because the truth has no label for them. */
   unlabelled: number;
+  /** Expected calibration error of the scored rows' top-class probability (15 bins). */
+  ece: number;
 }
 
 const LABEL_COLUMNS = ['label', 'answer', 'class', 'cls'];
@@ -100,6 +103,9 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
   const unclassified: Record<string, number> = {};
   let unlabelled = 0;
   let scored = 0;
+  const probabilities: number[] = [];
+  const labels: number[] = [];
+  const k = CLASS_NAMES.length;
   for (let i = 0; i < predictions.rows.length; i++) {
     const row = predictions.rows[i]!;
     const where = { file: predictions.file, row: i + 1 };
@@ -120,9 +126,12 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
       continue;
     }
     matrix.add(label, predictions.predicted[i]!);
+    for (let j = 0; j < k; j++) probabilities.push(predictions.probabilities[i * k + j]!);
+    labels.push(label);
     scored++;
   }
-  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, unlabelled };
+  const ece = expectedCalibrationError(probabilities, labels, k).ece;
+  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, unlabelled, ece };
 }
 
 export async function evaluatePredictionsFile(predictionsPath: string, truthPath: string): Promise<Evaluation> {

@@ -180,7 +180,11 @@ export function renderTemplateGalaxy(c: Canvas, rng: Random, ebv: number, set: T
   resetCanvas(c);
   const p = poolsFor(set);
   const z = drawGalaxyRedshift(rng);
-  const [k0, k1] = restRange(c, z);
+  // Nebular line fluxes come from the continuum at Hα and [O II] even when those lie off the
+  // grid, so that range is built too.
+  const [g0, g1] = restRange(c, z);
+  const k0 = Math.min(g0, Math.floor(libIndex(3600)));
+  const k1 = Math.max(g1, Math.ceil(libIndex(6800)));
   let subclass: string;
   let sigmaKms: number;
   if (rng.uniform() < 0.5) {
@@ -280,7 +284,10 @@ export function renderTemplateQso(c: Canvas, rng: Random, ebv: number, set: Temp
   const p = poolsFor(set);
   const q = p.lib.qso;
   const z = drawTemplateQsoRedshift(rng);
-  const [k0, k1] = restRange(c, z);
+  // The host is scaled to the QSO light at rest 4000–5000 Å, so that range is built too.
+  const [g0, g1] = restRange(c, z);
+  const k0 = Math.min(g0, Math.floor(libIndex(4000)));
+  const k1 = Math.max(g1, Math.ceil(libIndex(5000)));
   let subclass = 'T:QSO';
   const composite = rng.uniform() < 0.25 ? p.composites[rng.int(p.composites.length)] : undefined;
   if (composite && composite.first <= k0 && composite.last >= k1) {

@@ -31,6 +31,7 @@ export function evaluationJson(e: Evaluation): object {
     truth: e.truth,
     macro_f1: m.macroF1,
     accuracy: m.accuracy,
+    ece: e.ece,
     scored: e.scored,
     unclassified: e.unclassified,
     unlabelled: e.unlabelled,
@@ -68,7 +69,7 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
     ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
     ...(evaluation.unlabelled > 0 ? [`${evaluation.unlabelled} without a known class`] : []),
   ];
-  const table = `${formatMetrics(evaluation.metrics)}\n${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
+  const table = `${formatMetrics(evaluation.metrics)}\nexpected calibration error ${evaluation.ece.toFixed(4)}\n${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
   const json = `${JSON.stringify(evaluationJson(evaluation), null, 2)}\n`;
   if (args.json === '') {
     if (!args.quiet) process.stderr.write(table);
