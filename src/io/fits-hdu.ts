@@ -88,15 +88,65 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-function dataLengthOf(header: FitsHeader): number {
-  const naxis = headerNumber(header, 'NAXIS') ?? 0;
+/** FITS Standard 4.0 §4.4.1.1: NAXIS is an integer from 0 to 999. */
+const MAX_NAXIS = 999;
+/** FITS Standard 4.0 §7.3.1: TFIELDS is an integer from 0 to 999. */
+const MAX_TFIELDS = 999;
+
+/** A header value for an error message: quoted, and cut short (a mutated card can hold anything). */
+function quoteValue(value: CardValue): string {
+  const text = String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/**
+ * An integer card that sizes the data or bounds a loop (NAXIS, NAXISn, PCOUNT, GCOUNT, TFIELDS).
+ * Every size, offset and loop count below comes from these numbers, so a damaged header must fail
+ * here, before anything is allocated or looped over: a huge NAXIS loops for ever, a negative
+ * NAXISn steps the next HDU's offset backwards, a fractional one makes a fractional byte count.
+ */
+function integerCard(header: FitsHeader, key: string, min: number, max: number, fallback: number | undefined, where: { file: string; hdu: string }): number {
+  const value = header.cards.get(key);
+  if (value === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new AstrospecError('BAD_INPUT', `${where.hdu}: the header has no ${key} card`, { file: where.file, column: key });
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`) : `an integer from ${min} to ${max}`;
+    throw new AstrospecError('BAD_INPUT', `${where.hdu}: ${key} = ${quoteValue(value)} is not ${range}`, { file: where.file, column: key });
+  }
+  return value;
+}
+
+const BITPIX_VALUES = new Set([8, 16, 32, 64, -32, -64]);
+
+/**
+ * Bytes in the data unit (without padding), checked against `available`, the bytes the file has
+ * after the header: a size beyond it fails before anything is read or allocated.
+ */
+function dataLengthOf(header: FitsHeader, available: number, where: { file: string; hdu: string }): number {
+  const naxis = integerCard(header, 'NAXIS', 0, MAX_NAXIS, 0, where);
   if (naxis === 0) return 0;
-  const bitpix = Math.abs(headerNumber(header, 'BITPIX') ?? 8);
-  let n = 1;
-  for (let k = 1; k <= naxis; k++) n *= headerNumber(header, `NAXIS${k}`) ?? 0;
-  const pcount = headerNumber(header, 'PCOUNT') ?? 0;
-  const gcount = headerNumber(header, 'GCOUNT') ?? 1;
-  return (bitpix / 8) * gcount * (pcount + n);
+  const bitpix = header.cards.get('BITPIX') ?? 8;
+  if (typeof bitpix !== 'number' || !BITPIX_VALUES.has(bitpix)) {
+    throw new AstrospecError('BAD_INPUT', `${where.hdu}: BITPIX = ${quoteValue(bitpix)} is not one of 8, 16, 32, 64, -32, -64`, { file: where.file, column: 'BITPIX' });
+  }
+  const axes: number[] = [];
+  for (let k = 1; k <= naxis; k++) axes.push(integerCard(header, `NAXIS${k}`, 0, Number.MAX_SAFE_INTEGER, undefined, where));
+  const pcount = integerCard(header, 'PCOUNT', 0, Number.MAX_SAFE_INTEGER, 0, where);
+  const gcount = integerCard(header, 'GCOUNT', 0, Number.MAX_SAFE_INTEGER, 1, where);
+  // The product of up to 999 axes overflows; once it passes the file's size the answer is known.
+  let elements = axes.includes(0) ? 0 : 1;
+  for (const n of axes) {
+    if (elements === 0 || elements > available) break;
+    elements *= n;
+  }
+  const length = (Math.abs(bitpix) / 8) * gcount * (pcount + elements);
+  if (length > available) {
+    const needs = elements > available ? `${axes.join(' × ')} values` : `${length} bytes`;
+    throw new AstrospecError('TRUNCATED', `file ends inside the data of ${where.hdu}: its header asks for ${needs}, the file has ${available} bytes after the header`, { file: where.file });
+  }
+  return length;
 }
 
 /**
@@ -116,16 +166,10 @@ export function readHdus(bytes: Uint8Array, file: string): Hdu[] {
       break;
     }
     const { header, dataOffset } = parseHeader(bytes, offset, file, index);
-    const dataLength = dataLengthOf(header);
     const name = headerString(header, 'EXTNAME') ?? (index === 0 ? 'PRIMARY' : `HDU ${index}`);
-    if (dataOffset + dataLength > bytes.length) {
-      throw new AstrospecError(
-        'TRUNCATED',
-        `file ends inside the data of HDU ${index} (${name}): needs ${dataOffset + dataLength} bytes, has ${bytes.length}`,
-        { file },
-      );
-    }
+    const dataLength = dataLengthOf(header, bytes.length - dataOffset, { file, hdu: `HDU ${index} (${name})` });
     hdus.push({ index, name, header, dataOffset, dataLength });
+    // dataOffset is at least one block past offset and dataLength is ≥ 0, so every step advances.
     offset = dataOffset + Math.ceil(dataLength / BLOCK) * BLOCK;
   }
   return hdus;
@@ -144,24 +188,40 @@ export interface TableColumn {
 
 /** Column layout of a BINTABLE HDU. */
 export function tableColumns(hdu: Hdu, file: string): TableColumn[] {
-  const fields = headerNumber(hdu.header, 'TFIELDS') ?? 0;
+  const where = { file, hdu: `HDU ${hdu.index} (${hdu.name})` };
+  const fields = integerCard(hdu.header, 'TFIELDS', 0, MAX_TFIELDS, 0, where);
+  // Columns lie side by side inside one NAXIS1-byte row; a repeat count that runs past the row
+  // (e.g. TFORM = '9999999999E' in a 3909-float row) is damage, caught before any read is sized by it.
+  const rowBytes = fields === 0 ? 0 : integerCard(hdu.header, 'NAXIS1', 0, Number.MAX_SAFE_INTEGER, undefined, where);
   const columns: TableColumn[] = [];
   let offset = 0;
   for (let k = 1; k <= fields; k++) {
     const tform = headerString(hdu.header, `TFORM${k}`) ?? '';
     const m = /^\s*(\d*)([LXBIJKAEDCMPQ])/.exec(tform);
-    const name = (headerString(hdu.header, `TTYPE${k}`) ?? `COL${k}`).trim();
-    if (!m) throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${name} has an unknown TFORM '${tform}'`, { file, column: name });
+    const name = (headerString(hdu.header, `TTYPE${k}`) ?? `COL${k}`).trim().slice(0, 68);
+    if (!m) throw new AstrospecError('UNSUPPORTED', `${where.hdu}: column ${name} has an unknown TFORM '${tform.slice(0, 40)}'`, { file, column: name });
     const repeat = m[1] === '' ? 1 : Number(m[1]);
     const type = m[2]!;
+    const width = type === 'X' ? Math.ceil(repeat / 8) : repeat * TFORM_BYTES[type]!;
+    if (offset + width > rowBytes) {
+      throw new AstrospecError(
+        'BAD_INPUT',
+        `${where.hdu}: column ${name} (TFORM${k} = '${tform.slice(0, 40)}') needs bytes ${offset}…${offset + width} of a row, but rows are ${rowBytes} bytes (NAXIS1)`,
+        { file, column: name },
+      );
+    }
     columns.push({ name, type, repeat, offset });
-    offset += type === 'X' ? Math.ceil(repeat / 8) : repeat * TFORM_BYTES[type]!;
+    offset += width;
   }
   return columns;
 }
 
 /** Reads `count` big-endian float32 or float64 values starting at `offset` into a Float64Array. */
-export function readBigEndianFloats(bytes: Uint8Array, offset: number, count: number, bytesPerValue: 4 | 8): Float64Array {
+export function readBigEndianFloats(bytes: Uint8Array, offset: number, count: number, bytesPerValue: 4 | 8, file?: string): Float64Array {
+  // Callers size reads from validated headers; this is the last line of defence, with the file's name.
+  if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(count) && offset >= 0 && count >= 0 && offset + count * bytesPerValue <= bytes.length)) {
+    throw new AstrospecError('BAD_INPUT', `${count} values of ${bytesPerValue} bytes from byte ${offset} lie outside the ${bytes.length}-byte file`, { file });
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * bytesPerValue);
   const out = new Float64Array(count);
   if (bytesPerValue === 4) for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, false);

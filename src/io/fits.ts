@@ -44,13 +44,24 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+/**
+ * Largest FITS file read, after decompression. One spectrum is ~0.1–2 MB (LAMOST, SDSS); the limit
+ * stops a small .gz that inflates to gigabytes (each file is held whole, several at once).
+ */
+export const MAX_FITS_BYTES = 64 << 20;
+
 /** Decompresses when the bytes are gzip (detected by magic number, not by extension). */
 async function fitsBytes(raw: Uint8Array, file: string): Promise<Uint8Array> {
-  if (!isGzip(raw)) return raw;
+  const tooLarge = () => new AstrospecError('UNSUPPORTED', `larger than ${MAX_FITS_BYTES >> 20} MB (decompressed): not a single-spectrum FITS file`, { file });
+  if (!isGzip(raw)) {
+    if (raw.length > MAX_FITS_BYTES) throw tooLarge();
+    return raw;
+  }
   try {
-    return await gunzipAsync(raw);
+    return await gunzipAsync(raw, { maxOutputLength: MAX_FITS_BYTES });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
+    if (e.code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
     const truncated = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message);
     throw new AstrospecError(truncated ? 'TRUNCATED' : 'BAD_INPUT', `bad gzip stream: ${e.message}`, { file }, { cause: error });
   }
@@ -127,7 +138,7 @@ function readImageLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
   const waveRow = rowOf('wavelength');
   if (fluxRow < 0 || fluxRow >= rows) throw new AstrospecError('BAD_INPUT', `HDU 0 (PRIMARY): no flux row (EXTEN0 '${names.join(' ')}', ${rows} rows)`, { file, column: 'FLUX' });
   if (ivarRow < 0 || ivarRow >= rows) throw new AstrospecError('BAD_INPUT', `HDU 0 (PRIMARY): no inverse-variance row (EXTEN0 '${names.join(' ')}', ${rows} rows)`, { file, column: 'IVAR' });
-  const row = (r: number) => readBigEndianFloats(bytes, hdu.dataOffset + r * width * size, width, size as 4 | 8);
+  const row = (r: number) => readBigEndianFloats(bytes, hdu.dataOffset + r * width * size, width, size as 4 | 8, file);
   return {
     flux: row(fluxRow),
     ivar: row(ivarRow),
@@ -150,7 +161,7 @@ function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
     if (c.type !== 'E' && c.type !== 'D') {
       throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${name} has TFORM type ${c.type}; expected E or D`, { file, column: name });
     }
-    return readBigEndianFloats(bytes, hdu.dataOffset + c.offset, c.repeat, c.type === 'E' ? 4 : 8);
+    return readBigEndianFloats(bytes, hdu.dataOffset + c.offset, c.repeat, c.type === 'E' ? 4 : 8, file);
   };
   const flux = column('FLUX', true)!;
   const ivar = column('IVAR', true)!;
