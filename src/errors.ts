@@ -40,8 +40,18 @@ function formatMessage(message: string, where: ErrorLocation): string {
   const parts: string[] = [];
   if (where.file !== undefined) parts.push(where.file);
   if (where.row !== undefined) parts.push(`row ${where.row}`);
-  if (where.column !== undefined) parts.push(`column ${where.column}`);
+  // A column name comes from the file, and a damaged file can make it megabytes long.
+  if (where.column !== undefined) parts.push(`column ${excerpt(String(where.column), 80)}`);
   return parts.length > 0 ? `${parts.join(', ')}: ${message}` : message;
+}
+
+/**
+ * `text` cut to at most `max` characters (with … when cut). Error messages quote cells, headers and
+ * names from the input; one line of a hostile file can be many megabytes, and a message that
+ * echoes it whole buries the point and can exhaust a log.
+ */
+export function excerpt(text: string, max = 60): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 /** Throws BAD_ARGUMENT unless `condition` holds; the TS side owns argument validation. */

@@ -8,13 +8,13 @@
  * Writing formats float32 natively in the shortest text that reads back to the same float, so
  * Arrow → CSV → Arrow is bit-exact. See docs/formats.md for the accepted dialect and the errors.
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, type Gzip } from 'node:zlib';
-import { AstrospecError } from '../errors.js';
+import { AstrospecError, excerpt } from '../errors.js';
 import { native } from '../native/binding.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
@@ -35,6 +35,11 @@ import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './ty
 
 /** Bytes read per step: large enough that one native call spreads hundreds of rows over threads. */
 export const CSV_CHUNK_BYTES = 16 << 20;
+/**
+ * Longest header or data line accepted. A 2600-pixel row is ~40 kB; without a limit, a file with
+ * no line end (or a damaged one) would be buffered whole while looking for the end of its first line.
+ */
+export const MAX_LINE_BYTES = 64 << 20;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const QUOTE = 0x22;
@@ -46,28 +51,55 @@ function isGzip(path: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Byte streaming
 
-/** Yields the file's bytes in chunks; `more(rest)` returns rest + the next chunk, or null at EOF. */
+/**
+ * Yields the file's bytes in chunks; `more(rest)` returns rest + at least the next chunk, or null
+ * at EOF. Each call reads at least as many new bytes as `rest` holds, so a line much longer than a
+ * chunk is assembled in O(its length) (doubling), not re-copied and re-scanned once per chunk.
+ */
 interface ByteReader {
   more(rest: Buffer): Promise<Buffer | null>;
+  /** Releases the file descriptor; safe to call more than once and after a failure. */
   close(): Promise<void>;
+}
+
+/** Destroys a read stream and waits until its file descriptor is really closed. */
+async function closeReadStream(stream: ReadStream): Promise<void> {
+  if (stream.closed) return;
+  const closed = once(stream, 'close').catch(() => undefined);
+  stream.destroy();
+  await closed;
 }
 
 async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<ByteReader> {
   if (isGzip(path)) {
-    const gunzip = createReadStream(path, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+    const file = createReadStream(path, { highWaterMark: 1 << 20 });
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    // pipe() alone leaves the file open when gunzip fails or is dropped early (one leaked
+    // descriptor per corrupt or > 64 kB .csv.gz), and doesn't forward the file's own errors.
+    file.on('error', (error) => gunzip.destroy(error));
+    file.pipe(gunzip);
     const iterator = (gunzip as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     let done = false;
+    const close = async () => {
+      done = true;
+      gunzip.destroy();
+      await closeReadStream(file);
+      await iterator.return?.().catch(() => undefined);
+    };
     return {
       async more(rest) {
         if (done) return null;
         const parts: Buffer[] = rest.length > 0 ? [rest] : [];
+        const want = Math.max(chunkBytes, rest.length);
         let size = 0;
-        while (size < chunkBytes) {
+        while (size < want) {
           let next: IteratorResult<Buffer>;
           try {
             next = await iterator.next();
           } catch (error) {
+            await close();
             const e = error as NodeJS.ErrnoException;
+            if (e.syscall !== undefined) throw new AstrospecError('IO', e.message, { file: path }, { cause: error });
             const code = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message) ? 'TRUNCATED' : 'BAD_INPUT';
             throw new AstrospecError(code, `gzip stream: ${e.message}`, { file: path }, { cause: error });
           }
@@ -80,10 +112,7 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<By
         }
         return size === 0 ? null : Buffer.concat(parts);
       },
-      async close() {
-        gunzip.destroy();
-        await iterator.return?.();
-      },
+      close,
     };
   }
   let fh: FileHandle;
@@ -95,26 +124,31 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<By
   // One buffer is reused for every read: callers decode what they need from a chunk before
   // asking for the next, and fresh 16 MB buffers would each cost thousands of page faults.
   let pool: Buffer | undefined;
+  let closed = false;
   return {
     async more(rest) {
-      const need = rest.length + chunkBytes;
+      const want = Math.max(chunkBytes, rest.length);
+      const need = rest.length + want;
       let buf: Buffer;
       if (pool && pool.length >= need) {
         buf = pool;
-        if (rest.length > 0) {
+        // rest usually lies in pool already; it is moved to the front only when it isn't there.
+        if (rest.length > 0 && !(rest.buffer === pool.buffer && rest.byteOffset === pool.byteOffset)) {
           if (rest.buffer === pool.buffer) pool.copyWithin(0, rest.byteOffset - pool.byteOffset, rest.byteOffset - pool.byteOffset + rest.length);
           else rest.copy(pool, 0);
         }
       } else {
-        buf = Buffer.allocUnsafeSlow(need);
+        buf = Buffer.allocUnsafeSlow(Math.max(need, 2 * (pool?.length ?? 0)));
         rest.copy(buf, 0);
         pool = buf;
       }
-      const { bytesRead } = await fh.read(buf, rest.length, chunkBytes, null);
+      const { bytesRead } = await fh.read(buf, rest.length, want, null);
       if (bytesRead === 0) return null;
       return buf.subarray(0, rest.length + bytesRead);
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await fh.close();
     },
   };
@@ -190,7 +224,7 @@ export function parseCsvHeader(bytes: Buffer, file: string, options: ReadOptions
   while (i < columns.length && pixelColumnIndex(columns[i]!.trim()) === i - first) i++;
   const pixels = i - first;
   if (pixels === 0) {
-    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${columns[i] ?? ''}", ${expected}`, { file, row: 0, column: i + 1 });
+    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${excerpt(columns[i] ?? '')}", ${expected}`, { file, row: 0, column: i + 1 });
   }
   const trailing = columns.slice(i).map((c) => c.trim());
   const seen = new Set<string>();
@@ -200,7 +234,7 @@ export function parseCsvHeader(bytes: Buffer, file: string, options: ReadOptions
     if (pixel >= 0) {
       throw new AstrospecError('BAD_INPUT', `header has ${name} after FE${pixels - 1}: pixel columns must be FE0…FE{L−1} in order`, { file, row: 0, column });
     }
-    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${name}"`, { file, row: 0, column });
+    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${excerpt(name)}"`, { file, row: 0, column });
     seen.add(name);
   });
   gridForPixelCount(pixels, options, file); // throws if the caller's grid has another length
@@ -253,8 +287,17 @@ function parseExtraCell(text: string): number | undefined {
 
 type TrailingKind = 'label' | 'extra' | 'tag';
 
+function isBlankByte(x: number): boolean {
+  return x === NEWLINE || x === CR || x === 0x20 || x === 0x09;
+}
+
 function isBlank(bytes: Buffer): boolean {
-  return bytes.every((x) => x === NEWLINE || x === CR || x === 0x20 || x === 0x09);
+  return bytes.every(isBlankByte);
+}
+
+/** Start of the line holding byte `offset` of `buf` (buf starts at a line start). */
+function lineStart(buf: Buffer, offset: number): number {
+  return offset > 0 ? buf.lastIndexOf(NEWLINE, offset - 1) + 1 : 0;
 }
 
 /** Blank lines are accepted only at the end of the file (pandas writes none; editors add them). */
@@ -287,7 +330,10 @@ class CsvSource implements SpectraSource {
     const reader = await openBytes(this.path, this.chunkBytes);
     let rows = 0;
     let skip = this.header.headerBytes;
-    let lineLength = 0; // bytes of the current line seen so far (excluding \r)
+    // Whether the current line has a byte other than space, tab or CR so far: whitespace-only
+    // lines are blank, as the parser treats them (accepted only at the end of the file). The scan
+    // stops at a line's first such byte, so it costs next to nothing on data lines.
+    let lineHasText = false;
     try {
       for (let buf = await reader.more(Buffer.alloc(0)); buf; buf = await reader.more(Buffer.alloc(0))) {
         let at = Math.min(skip, buf.length);
@@ -295,17 +341,17 @@ class CsvSource implements SpectraSource {
         while (at < buf.length) {
           const nl = buf.indexOf(NEWLINE, at);
           const end = nl < 0 ? buf.length : nl;
-          lineLength += end - at - (end > at && buf[end - 1] === CR ? 1 : 0);
+          for (let k = at; !lineHasText && k < end; k++) if (!isBlankByte(buf[k]!)) lineHasText = true;
           if (nl < 0) break;
-          if (lineLength > 0) rows++;
-          lineLength = 0;
+          if (lineHasText) rows++;
+          lineHasText = false;
           at = nl + 1;
         }
       }
     } finally {
       await reader.close();
     }
-    return lineLength > 0 ? rows + 1 : rows;
+    return lineHasText ? rows + 1 : rows;
   }
 
   async *batches(): AsyncGenerator<SpectrumBatch> {
@@ -344,7 +390,12 @@ class CsvSource implements SpectraSource {
         // A blank line ends the data only when nothing but blank lines follows it. The error is
         // built now, while buf still holds the offending text (the reader reuses its buffer).
         const failure = r.error !== 0 ? this.rowError(buf, r, rowBase) : undefined;
-        if (failure && !(r.error === 6 && isBlank(buf.subarray(r.errorOffset)))) throw failure;
+        // Whatever the parser made of a whitespace-only line (an empty line, or too few fields
+        // for "\t"), it is a blank line.
+        if (failure && !isBlank(buf.subarray(lineStart(buf, r.errorOffset)))) throw failure;
+        if (!failure && r.rows === 0 && buf.length > MAX_LINE_BYTES) {
+          throw new AstrospecError('BAD_INPUT', `line is longer than ${MAX_LINE_BYTES >> 20} MB (no line end found)`, { file: path, row: rowBase + 1 });
+        }
         if (r.rows > 0) {
           if (!kinds) {
             kinds = this.decideTrailingKinds(buf, spans, r.rows);
@@ -368,7 +419,7 @@ class CsvSource implements SpectraSource {
             buf = more;
           } else {
             eof = true;
-            if (buf.every((b) => b === NEWLINE || b === CR)) break;
+            if (isBlank(buf)) break;
             // The last line has no line end: parse it like the others.
             buf = Buffer.concat([buf, Buffer.from('\n')]);
           }
@@ -421,7 +472,7 @@ class CsvSource implements SpectraSource {
           }
           const label = parseLabel(text);
           if (label < 0) {
-            throw new AstrospecError('BAD_INPUT', `unknown label "${text}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
+            throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
               file: this.path,
               row: rowBase + r + 1,
               column: header.columns[firstTrailingColumn + k] ?? name,
@@ -431,7 +482,7 @@ class CsvSource implements SpectraSource {
         } else if (kind === 'extra') {
           const value = parseExtraCell(text);
           if (value === undefined) {
-            throw new AstrospecError('BAD_INPUT', `"${text.slice(0, 60)}" is not a number (earlier rows made this a numeric column)`, {
+            throw new AstrospecError('BAD_INPUT', `"${excerpt(text)}" is not a number (earlier rows made this a numeric column)`, {
               file: this.path,
               row: rowBase + r + 1,
               column: name,
@@ -496,8 +547,12 @@ export async function openCsv(path: string, options: CsvReadOptions = {}): Promi
     for (;;) {
       const more = await reader.more(head);
       if (!more) break;
+      // Only the new bytes can hold the first line end: scanning from the start each time would
+      // be quadratic in the header's length.
+      const seen = head.length;
       head = more;
-      if (head.indexOf(NEWLINE) >= 0) break;
+      if (head.indexOf(NEWLINE, seen) >= 0) break;
+      if (head.length > MAX_LINE_BYTES) throw new AstrospecError('BAD_INPUT', `header line is longer than ${MAX_LINE_BYTES >> 20} MB (no line end found)`, { file: path, row: 0 });
     }
   } finally {
     await reader.close();
