@@ -13,7 +13,6 @@
  * ArrowSource.batches): writing into it changes nothing on disk, and holding it keeps that
  * record batch's buffer alive.
  */
-import { createRequire } from 'node:module';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import {
   CompressionType,
@@ -22,6 +21,7 @@ import {
   FixedSizeList,
   Float32,
   Message,
+  Precision,
   RecordBatch,
   RecordBatchFileWriter,
   RecordBatchReader,
@@ -32,10 +32,14 @@ import {
   makeData,
   vectorFromArray,
   type Data,
+  type Decimal,
   type Vector,
 } from 'apache-arrow';
-import { decompress as zstdDecompress } from 'fzstd';
-import { AstrospecError } from '../errors.js';
+// The footer decoder isn't re-exported by the package root; its module is public (package exports "./*").
+import { Footer } from 'apache-arrow/ipc/metadata/file';
+import { AstrospecError, excerpt } from '../errors.js';
+import { registerArrowCodecs } from './arrow-codecs.js';
+import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex } from './arrow-ipc.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
   ID_COLUMN,
@@ -56,24 +60,6 @@ import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './ty
 
 export const GRID_METADATA_KEY = 'astrospec.grid';
 const FILE_MAGIC = Buffer.from('ARROW1');
-
-// lz4 ships no type declarations; this is the one function used.
-const lz4 = createRequire(import.meta.url)('lz4') as { decode(input: Buffer): Buffer };
-
-let codecsRegistered = false;
-/**
- * pandas compresses Feather record batches with LZ4 frames by default (ZSTD on request);
- * apache-arrow ships no decoders. fzstd returns a view Arrow can't align typed arrays on, hence
- * the copy (see FACTS.md).
- */
-function registerCodecs(): void {
-  if (codecsRegistered) return;
-  compressionRegistry.set(CompressionType.LZ4_FRAME, {
-    decode: (bytes: Uint8Array) => new Uint8Array(lz4.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))),
-  });
-  compressionRegistry.set(CompressionType.ZSTD, { decode: (bytes: Uint8Array) => zstdDecompress(bytes).slice() });
-  codecsRegistered = true;
-}
 
 type ColumnRole =
   | { kind: 'id'; index: number }
@@ -101,11 +87,11 @@ function parseGridMetadata(text: string, file: string): WavelengthGrid {
   try {
     grid = JSON.parse(text);
   } catch {
-    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} is not JSON: ${text.slice(0, 80)}`, { file });
+    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} is not JSON: ${excerpt(text, 80)}`, { file });
   }
   const g = grid as Partial<WavelengthGrid>;
   if (typeof g.start !== 'number' || typeof g.step !== 'number' || !Number.isInteger(g.length) || (g.length ?? 0) < 1) {
-    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} must be {start, step, length}, got ${text.slice(0, 80)}`, { file });
+    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} must be {start, step, length}, got ${excerpt(text, 80)}`, { file });
   }
   return { start: g.start, step: g.step, length: g.length! };
 }
@@ -116,7 +102,8 @@ function describeLayout(schema: Schema, options: ReadOptions, file: string): Arr
   const pixelIndex = new Map<number, number>();
   let flux: number | undefined;
   fields.forEach((field, index) => {
-    const name = field.name;
+    // A field's name is optional in the flatbuffer; apache-arrow then gives null.
+    const name = field.name ?? '';
     if (name === 'flux' && DataType.isFixedSizeList(field.type)) {
       flux = index;
       return;
@@ -142,6 +129,8 @@ function describeLayout(schema: Schema, options: ReadOptions, file: string): Arr
   if (flux !== undefined) {
     if (pixelIndex.size > 0) throw new AstrospecError('BAD_INPUT', 'has both a flux column and FE pixel columns', { file });
     const type = fields[flux]!.type as FixedSizeList;
+    // Every row's pixels are stored in the child array; with no pixels nothing would bound the rows.
+    if (type.listSize < 1) throw new AstrospecError('BAD_INPUT', `flux lists hold ${type.listSize} pixels`, { file, column: 'flux' });
     if (!isNumeric(type.children[0]!.type)) {
       throw new AstrospecError('BAD_INPUT', `flux list items have type ${type.children[0]!.type}, expected float32`, { file, column: 'flux' });
     }
@@ -168,18 +157,64 @@ function describeLayout(schema: Schema, options: ReadOptions, file: string): Arr
   return { kind: 'wide', grid: gridForPixelCount(pixels, options, file), fluxColumns, ...layout };
 }
 
-/** Numbers of a numeric column, or undefined when the type has no plain typed-array values. */
+/**
+ * Numbers of a numeric column that are its typed array's values as they stand, or undefined when
+ * they need decoding (float16 is stored as raw 16-bit patterns, decimals as scaled integers, 64-bit
+ * integers as BigInts): see numericReader.
+ */
 function plainValues(data: Data): ArrayLike<number> | undefined {
   const v = data.values as unknown;
+  if (DataType.isFloat(data.type) && data.type.precision === Precision.HALF) return undefined;
   if (v instanceof Float32Array || v instanceof Float64Array || v instanceof Int32Array || v instanceof Int16Array || v instanceof Int8Array || v instanceof Uint8Array || v instanceof Uint16Array || v instanceof Uint32Array) {
     return DataType.isFloat(data.type) || DataType.isInt(data.type) ? (v as ArrayLike<number>) : undefined;
   }
   return undefined;
 }
 
-function numberAt(vector: Vector, i: number): number {
-  const v = vector.get(i) as unknown;
-  return v === null || v === undefined ? Number.NaN : Number(v);
+/** IEEE 754 binary16 → number (exact: every float16 is a float32). */
+function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/**
+ * Element i (0-based in the array) of a numeric column as a number: float16 decoded, decimals as
+ * unscaled integer × 10^−scale, 64-bit integers through Number; null → NaN. A decimal whose value
+ * has more digits than its precision is rejected, as pyarrow's full validation does.
+ */
+function numericReader(data: Data, file: string, column: string, rowOf: (i: number) => number): (i: number) => number {
+  const type = data.type;
+  const base = data.offset;
+  const nullable = data.nullCount > 0;
+  let read: (i: number) => number;
+  if (DataType.isDecimal(type)) {
+    const decimal = type as Decimal;
+    const words = decimal.bitWidth / 32;
+    const values = data.values as Uint32Array;
+    const bits = BigInt(decimal.bitWidth);
+    const limit = 10n ** BigInt(decimal.precision);
+    read = (i) => {
+      let v = 0n;
+      for (let w = words - 1; w >= 0; w--) v = (v << 32n) | BigInt(values[(base + i) * words + w]!);
+      if (v >> (bits - 1n)) v -= 1n << bits; // two's complement
+      if (v >= limit || v <= -limit) {
+        throw new AstrospecError('BAD_INPUT', `decimal value ${excerpt(String(v), 40)} has more than the column's ${decimal.precision} digits`, { file, row: rowOf(i), column });
+      }
+      // Text → number rounds once, correctly: "591e-3" is 0.591.
+      return Number(`${v}e${-decimal.scale}`);
+    };
+  } else if (DataType.isFloat(type) && type.precision === Precision.HALF) {
+    const values = data.values as Uint16Array;
+    read = (i) => halfToNumber(values[base + i]!);
+  } else {
+    const values = data.values as ArrayLike<number | bigint>;
+    read = (i) => Number(values[base + i]!);
+  }
+  return nullable ? (i) => (data.getValid(i) ? read(i) : Number.NaN) : read;
 }
 
 function firstNull(vector: Vector, from: number, to: number): number {
@@ -237,10 +272,9 @@ function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number,
       } else if (values) {
         for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
       } else {
-        for (let i = 0; i < n; i++) {
-          const row = vector.get(from + i) as Vector;
-          for (let j = 0; j < L; j++) flux[(at + i) * L + j] = Number(row.get(j));
-        }
+        const child = vector.data[0]!.children[0]!;
+        const read = numericReader(child, file, 'flux', (k) => rowOf(Math.floor(k / L)));
+        for (let k = 0; k < n * L; k++) flux[at * L + k] = read(from * L + k);
       }
     }
   } else {
@@ -250,7 +284,10 @@ function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number,
       if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(nullRow), column: pixelColumnName(j) });
       const values = plainValues(vector.data[0]!);
       if (values) for (let i = 0; i < n; i++) flux[(at + i) * L + j] = values[from + i]!;
-      else for (let i = 0; i < n; i++) flux[(at + i) * L + j] = numberAt(vector, from + i);
+      else {
+        const read = numericReader(vector.data[0]!, file, pixelColumnName(j), rowOf);
+        for (let i = 0; i < n; i++) flux[(at + i) * L + j] = read(from + i);
+      }
     }
   }
   const bad = firstNonFinite(flux, at * L, (at + n) * L);
@@ -285,7 +322,7 @@ function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number,
       }
       const label = parseLabel(text);
       if (label < 0) {
-        throw new AstrospecError('BAD_INPUT', `unknown label "${text}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
+        throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
           file,
           row: rowOf(from + i),
           column: rb.schema.fields[layout.label]!.name,
@@ -299,7 +336,10 @@ function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number,
     const target = out.extra![name]!;
     const values = vector.nullCount === 0 ? plainValues(vector.data[0]!) : undefined;
     if (values) for (let i = 0; i < n; i++) target[at + i] = values[from + i]!;
-    else for (let i = 0; i < n; i++) target[at + i] = numberAt(vector, from + i);
+    else {
+      const read = numericReader(vector.data[0]!, file, name, rowOf);
+      for (let i = 0; i < n; i++) target[at + i] = read(from + i);
+    }
   }
   for (const { index, name } of layout.tags) {
     const vector = rb.getChildAt(index)!;
@@ -340,44 +380,30 @@ async function checkFileStructure(fh: FileHandle, size: number, file: string): P
   return 'stream';
 }
 
-async function recordBatchRows(fh: FileHandle, reader: RecordBatchReader, size: number, file: string): Promise<number> {
-  const footer = reader.footer;
-  if (!footer) throw new Error('file reader without footer');
-  let rows = 0;
-  for (let i = 0; i < footer.numRecordBatches; i++) {
-    const block = footer.getRecordBatch(i)!;
-    const offset = Number(block.offset);
-    const end = offset + block.metaDataLength + Number(block.bodyLength);
-    if (end > size) {
-      throw new AstrospecError('TRUNCATED', `record batch ${i} ends at byte ${end}, past the end of the file (${size} bytes)`, { file });
-    }
-    const meta = Buffer.alloc(block.metaDataLength);
-    await fh.read(meta, 0, meta.length, offset);
-    // Message = [0xFFFFFFFF continuation][int32 length][flatbuffer]; pre-0.15 files lack the marker.
-    const start = meta.readInt32LE(0) === -1 ? 8 : 4;
-    const message = Message.decode(meta.subarray(start));
-    if (!message.isRecordBatch()) throw new AstrospecError('BAD_INPUT', `footer block ${i} is not a record batch`, { file });
-    const header = message.header();
-    checkCodec(header.compression?.type, file, i);
-    rows += Number(header.length);
-  }
-  return rows;
-}
-
 /** Fails up front, naming the codec, when record batches use one we can't decode. */
-function checkCodec(type: number | undefined, file: string, batch: number): void {
-  if (type === undefined || type === null) return;
-  if (!compressionRegistry.get(type as CompressionType)) {
-    const name = CompressionType[type] ?? `codec #${type}`;
-    throw new AstrospecError('UNSUPPORTED', `record batch ${batch} is compressed with ${name}, which has no decoder here (LZ4_FRAME and ZSTD are supported)`, {
-      file,
-    });
+function checkCodecs(index: IpcIndex, file: string): void {
+  let batch = 0;
+  for (const m of index.messages) {
+    const what = m.kind === 'recordBatch' ? `record batch ${batch++}` : 'a dictionary batch';
+    if (m.codec === undefined) continue;
+    if (!compressionRegistry.get(m.codec as CompressionType)) {
+      const name = CompressionType[m.codec] ?? `codec #${m.codec}`;
+      throw new AstrospecError('UNSUPPORTED', `${what} is compressed with ${name}, which has no decoder here (LZ4_FRAME and ZSTD are supported)`, { file });
+    }
   }
 }
 
+/**
+ * Any failure while apache-arrow decodes, as an AstrospecError naming the file. The messages it
+ * reads have been checked (arrow-ipc.ts), so what is left is damage inside a buffer (a bad
+ * compressed frame, say), or a limit of apache-arrow's own.
+ */
 function wrapReaderError(error: unknown, file: string, what: string): AstrospecError {
-  if (error instanceof AstrospecError) return error;
-  const message = (error as Error)?.message ?? String(error);
+  if (error instanceof AstrospecError) {
+    if (error.file !== undefined) return error;
+    return new AstrospecError(error.code, `${what}: ${error.message}`, { file }, { cause: error });
+  }
+  const message = excerpt((error as Error)?.message ?? String(error), 200);
   const codec = /codec not found/i.test(message);
   return new AstrospecError(
     codec ? 'UNSUPPORTED' : 'BAD_INPUT',
@@ -391,54 +417,62 @@ class ArrowSource implements SpectraSource {
   readonly format = 'arrow' as const;
   readonly hasLabels: boolean;
   readonly grid: WavelengthGrid;
+  readonly rowCount: number;
 
   constructor(
     readonly path: string,
     readonly byteLength: number,
     private readonly layout: ArrowLayout,
     private readonly batchSize: number,
-    readonly rowCount: number | undefined,
-    private readonly kind: 'file' | 'stream',
+    private readonly index: IpcIndex,
+    /** The schema as a Message flatbuffer, first in the stream apache-arrow reads. */
+    private readonly schemaMessage: Uint8Array,
   ) {
     this.hasLabels = layout.label !== undefined;
     this.grid = layout.grid;
+    this.rowCount = index.rows;
   }
 
   async countRows(): Promise<number> {
-    if (this.rowCount !== undefined) return this.rowCount;
-    let rows = 0;
-    for await (const batch of this.recordBatches()) rows += batch.numRows;
-    return rows;
+    return this.rowCount;
   }
 
+  /**
+   * Record batches decoded by apache-arrow from the messages indexed at open, each re-checked as
+   * it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
+   */
   private async *recordBatches(): AsyncGenerator<RecordBatch> {
-    const fh = await open(this.path, 'r');
+    let fh: FileHandle;
     try {
-      let reader: RecordBatchReader;
+      fh = await open(this.path, 'r');
+    } catch (error) {
+      throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
+    }
+    let reader: RecordBatchReader | undefined;
+    try {
       try {
-        reader = await RecordBatchReader.from(fh);
+        reader = await RecordBatchReader.from(ipcStream(fh, this.index, this.schemaMessage, this.path));
         await reader.open();
       } catch (error) {
         throw wrapReaderError(error, this.path, 'cannot read the Arrow schema');
       }
+      const checked = new WeakSet<object>();
       let index = 0;
       const iterator = reader[Symbol.asyncIterator]();
       for (;;) {
         let next: IteratorResult<RecordBatch>;
         try {
           next = await iterator.next();
+          if (!next.done) checkRecordBatchContents(next.value, this.path, index, checked);
         } catch (error) {
-          const wrapped = wrapReaderError(error, this.path, `cannot read record batch ${index}`);
-          if (this.kind === 'stream' && wrapped.code === 'BAD_INPUT') {
-            throw new AstrospecError('TRUNCATED', `Arrow stream ends inside record batch ${index}: ${(error as Error).message}`, { file: this.path }, { cause: error });
-          }
-          throw wrapped;
+          throw wrapReaderError(error, this.path, `cannot read record batch ${index}`);
         }
         if (next.done) break;
         index++;
         yield next.value;
       }
     } finally {
+      await Promise.resolve(reader?.cancel()).catch(() => undefined);
       await fh.close();
     }
   }
@@ -450,6 +484,15 @@ class ArrowSource implements SpectraSource {
    * record batches, and wide (pandas) files, are copied into a fresh array.
    */
   async *batches(): AsyncGenerator<SpectrumBatch> {
+    try {
+      yield* this.rows();
+    } catch (error) {
+      // Whatever escapes apache-arrow's vectors is still this file's fault, and named as such.
+      throw wrapReaderError(error, this.path, 'cannot read the Arrow data');
+    }
+  }
+
+  private async *rows(): AsyncGenerator<SpectrumBatch> {
     const columns = {
       labels: this.layout.label !== undefined,
       extra: this.layout.extra.map((e) => e.name),
@@ -494,7 +537,7 @@ class ArrowSource implements SpectraSource {
 
 /** Opens an Arrow IPC file or stream (Feather v2 is the IPC file format). */
 export async function openArrow(path: string, options: ReadOptions = {}): Promise<SpectraSource> {
-  registerCodecs();
+  registerArrowCodecs();
   const batchSize = batchSizeOf(options);
   let size: number;
   try {
@@ -503,20 +546,39 @@ export async function openArrow(path: string, options: ReadOptions = {}): Promis
     throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
   }
   if (size === 0) throw new AstrospecError('BAD_INPUT', 'empty file', { file: path });
-  const fh = await open(path, 'r');
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
   try {
     const kind = await checkFileStructure(fh, size, path);
-    let reader: RecordBatchReader;
+    const index = await indexIpc(fh, size, kind, path);
+    checkCodecs(index, path);
+    // The schema's flatbuffer has passed indexIpc's checks: now apache-arrow may decode it.
+    const bytes = new Uint8Array(index.schemaSource.length);
+    await fh.read(bytes, 0, bytes.length, index.schemaSource.offset);
+    let schema: Schema;
+    let schemaMessage: Uint8Array;
     try {
-      reader = await RecordBatchReader.from(fh);
-      await reader.open();
+      if (index.schemaSource.container === 'message') {
+        schema = Message.decode(bytes).header() as Schema;
+        schemaMessage = bytes;
+      } else {
+        schema = Footer.decode(bytes).schema;
+        schemaMessage = Message.encode(Message.from(schema));
+      }
     } catch (error) {
       throw wrapReaderError(error, path, 'cannot read the Arrow schema');
     }
-    if (!reader.schema) throw new AstrospecError('TRUNCATED', 'Arrow stream has no schema message', { file: path });
-    const layout = describeLayout(reader.schema, options, path);
-    const rowCount = kind === 'file' ? await recordBatchRows(fh, reader, size, path) : undefined;
-    return new ArrowSource(path, size, layout, batchSize, rowCount, kind);
+    let layout: ArrowLayout;
+    try {
+      layout = describeLayout(schema, options, path);
+    } catch (error) {
+      throw wrapReaderError(error, path, 'cannot read the Arrow schema');
+    }
+    return new ArrowSource(path, size, layout, batchSize, index, schemaMessage);
   } finally {
     await fh.close();
   }
