@@ -105,30 +105,32 @@ export class SessionPool {
     };
     const data: SessionWorkerData = { model, sessionOptions, batchSize: settings.batchSize, ...shape };
     const started: PoolWorker[] = [];
-    try {
-      const names = await Promise.all(
-        Array.from({ length: settings.workers }, async () => {
-          const worker = startWorker(data);
-          const entry: PoolWorker = { worker, jobs: new Map() };
-          started.push(entry);
-          const ready = await new Promise<string[]>((resolve, reject) => {
-            const onError = (error: Error) => reject(error);
-            worker.once('error', onError);
-            worker.once('message', (reply: SessionReply) => {
-              worker.off('error', onError);
-              if (reply.type === 'ready') resolve(reply.inputNames);
-              else reject(new AstrospecError('MODEL', `onnxruntime could not load the model: ${reply.type === 'failed' ? reply.message : reply.type}`, { file }));
-            });
-          });
-          SessionPool.listen(entry);
-          return ready;
-        }),
-      );
-      return new SessionPool(started, settings, names[0]!);
-    } catch (error) {
+    const startups = Array.from({ length: settings.workers }, () => {
+      const worker = startWorker(data);
+      started.push({ worker, jobs: new Map() });
+      return new Promise<string[]>((resolve, reject) => {
+        const onError = (error: Error) => reject(error);
+        const onExit = (code: number) => reject(new AstrospecError('MODEL', `inference worker exited (code ${code}) while loading the model`, { file }));
+        worker.once('error', onError);
+        worker.once('exit', onExit);
+        worker.once('message', (reply: SessionReply) => {
+          worker.off('error', onError);
+          worker.off('exit', onExit);
+          if (reply.type === 'ready') resolve(reply.inputNames);
+          else reject(new AstrospecError('MODEL', `onnxruntime can't use the model: ${reply.type === 'failed' ? reply.message : reply.type}`, { file }));
+        });
+      });
+    });
+    // Every worker answers (ready or failed) before any is stopped: one that fails fast must not
+    // get the others terminated inside onnxruntime's create() or run(), which aborts the process.
+    const results = await Promise.allSettled(startups);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await Promise.all(started.map((w) => w.worker.terminate()));
-      throw error;
+      throw failed.reason;
     }
+    for (const entry of started) SessionPool.listen(entry);
+    return new SessionPool(started, settings, (results[0] as PromiseFulfilledResult<string[]>).value);
   }
 
   private static listen(entry: PoolWorker): void {
