@@ -62,7 +62,9 @@ test('a CSV of ids and labels works as truth; a shard is matched by its row numb
 
   const shard = join(dir, 'shard.csv');
   await classifyFile(data, { model, output: shard, batchSize: 32, shard: { index: 2, count: 3 } });
-  const e = await evaluatePredictionsFile(shard, labels);
+  // One shard is a part of the truth: refused as incomplete unless said so.
+  await assert.rejects(evaluatePredictionsFile(shard, labels), /covers rows 133–199 but .* has rows 0–199: the predictions are incomplete/);
+  const e = await evaluatePredictionsFile(shard, labels, { partial: true });
   assert.equal(e.scored + (e.unclassified.no_valid_pixels ?? 0), ROWS - Math.floor((2 * ROWS) / 3));
 });
 

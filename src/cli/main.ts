@@ -5,6 +5,8 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { AstrospecError } from '../errors.js';
+import { interruptExitCode, runInterruptible, wasInterrupted } from './interrupt.js';
+import { refuseOverwritingInputs } from './output-guard.js';
 import { infoCommand } from './commands/info.js';
 import { mergeCommand } from './commands/merge.js';
 import { plotCommand } from './commands/plot.js';
@@ -38,8 +40,26 @@ export function buildCli(argv: string[]) {
       if (error) throw error;
       throw new AstrospecError('BAD_ARGUMENT', `${message}\n\n${y.help().toString?.() ?? ''}`.trim());
     });
-  for (const command of commands) cli = cli.command(command);
+  for (const command of commands) cli = cli.command(guarded(command));
   return cli.help().alias('h', 'help').version();
+}
+
+/**
+ * Every command runs with the signal handling of interrupt.ts (no `.partial` file survives
+ * SIGINT, SIGTERM or SIGHUP) and refuses outputs that are its own inputs (output-guard.ts).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function guarded(command: CommandModule<any, any>): CommandModule<any, any> {
+  const name = String(command.command).split(' ')[0]!;
+  const handler = command.handler;
+  return {
+    ...command,
+    handler: (args) =>
+      runInterruptible(async () => {
+        await refuseOverwritingInputs(name, args as Record<string, unknown>);
+        await handler(args);
+      }),
+  };
 }
 
 /** Runs the CLI; prints one clear line for expected errors and exits non-zero. */
@@ -48,6 +68,8 @@ export async function main(argv: string[]): Promise<void> {
     await buildCli(argv).parseAsync();
   } catch (error) {
     process.exitCode = reportError(error);
+    // A stopped command may leave a read waiting (on a pipe, a slow disk): don't wait for it.
+    if (wasInterrupted()) process.exit(process.exitCode);
   }
 }
 
@@ -55,7 +77,7 @@ export function reportError(error: unknown): number {
   if (error instanceof AstrospecError) {
     process.stderr.write(`astrospec: ${error.message}\n`);
     if (process.env.ASTROSPEC_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`);
-    return error.code === 'INTERRUPTED' ? 130 : error.code === 'BAD_ARGUMENT' ? 2 : 1;
+    return error.code === 'INTERRUPTED' ? interruptExitCode() : error.code === 'BAD_ARGUMENT' ? 2 : 1;
   }
   const e = error as NodeJS.ErrnoException;
   if (e && typeof e.code === 'string' && typeof e.path === 'string') {

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { AstrospecError, check } from '../errors.js';
 import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
 import { readLabelsCsv, withLabels } from '../io/labels.js';
+import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { countSourceRows, formatOfPath, openSpectra } from '../io/open.js';
 import type { SpectraSource } from '../io/types.js';
 import { binnedLength, type ModelSpec } from '../model/spec.js';
@@ -84,6 +85,8 @@ export interface ClassifyResult {
   spec: ModelSpec;
   /** With keepLabels or labels, when the input has labels: class index per classified row (−1 unknown), and ids. */
   truth?: { labels: Int8Array; ids: string[] };
+  /** Ids repeated among the classified rows (the first million are checked). */
+  duplicateIds: DuplicateIds;
   /**
    * Where the main thread's time went (s): reading and parsing, preprocessing, waiting for
    * inference results, writing. A small `waitingForInference` share means reading, not
@@ -214,12 +217,14 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       options.onProgress?.(writer!.rowsWritten);
     };
 
+    const interrupted = () => new AstrospecError('INTERRUPTED', 'interrupted; no predictions written', { file: options.output });
     const aborted = () => {
-      if (options.signal?.aborted) throw new AstrospecError('INTERRUPTED', 'interrupted; no predictions written', { file: options.output });
+      if (options.signal?.aborted) throw interrupted();
     };
+    const duplicateIds = new DuplicateIdTracker();
 
     let readStart = now();
-    for await (const batch of source.batches()) {
+    for await (const batch of untilAborted(source.batches(), options.signal, interrupted)) {
       stages.reading += now() - readStart;
       aborted();
       const n = batch.ids.length;
@@ -234,6 +239,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       const to = Math.min(end, batchStart + n) - batchStart;
       const part = from === 0 && to === n && batch.flux.length === n * batch.grid.length ? batch : sliceBatch(batch, from, to);
       const rows = to - from;
+      duplicateIds.add(part.ids, part.firstRow);
       if (keepLabels) {
         for (let i = 0; i < rows; i++) labels.push(part.labels ? part.labels[i]! : -1);
         truthIds.push(...part.ids);
@@ -304,6 +310,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       settings,
       spec,
       truth: keepLabels ? { labels: Int8Array.from(labels), ids: truthIds } : undefined,
+      duplicateIds: duplicateIds.report,
     };
   } catch (error) {
     // Jobs still queued reject once their worker is gone; nobody waits for them any more.
@@ -313,6 +320,43 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     throw error;
   } finally {
     await source.close();
+  }
+}
+
+/**
+ * The items of `source` until `signal` aborts, then `interrupted()` is thrown at once: a read that
+ * is still waiting (a slow disk, a pipe) doesn't hold up the stop. The abandoned iterator is
+ * closed when its pending read settles.
+ */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined, interrupted: () => Error): AsyncGenerator<T> {
+  if (!signal) {
+    yield* source;
+    return;
+  }
+  const iterator = source[Symbol.asyncIterator]();
+  let onAbort = () => {};
+  const stop = new Promise<never>((_, reject) => {
+    onAbort = () => reject(interrupted());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  stop.catch(() => undefined);
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), stop]);
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (!finished) {
+      const closing = Promise.resolve(iterator.return?.()).catch(() => undefined);
+      if (!signal.aborted) await closing;
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { createReadStream } from 'node:fs';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES, parseLabel } from '../io/batch.js';
+import { findDuplicateIds, type DuplicateIds } from '../io/duplicate-ids.js';
 import { findLabel, missingLabelError, readLabelsCsv, type LabelTable } from '../io/labels.js';
 import { openSpectra } from '../io/open.js';
 import { expectedCalibrationError } from '../metrics/calibration.js';
@@ -35,6 +36,8 @@ export interface Evaluation {
   unlabelled: number;
   /** Expected calibration error of the scored rows' top-class probability (15 bins). */
   ece: number;
+  /** Ids repeated in the truth (evaluatePredictionsFile); rows are matched by position, not id. */
+  duplicateIds?: DuplicateIds;
 }
 
 const LABEL_COLUMNS = ['label', 'answer', 'class', 'cls'];
@@ -134,9 +137,38 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
   return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, unlabelled, ece };
 }
 
-export async function evaluatePredictionsFile(predictionsPath: string, truthPath: string): Promise<Evaluation> {
+/**
+ * Predictions are scored against a whole truth file only when they are one row for each of its
+ * rows, in order: a predictions file cut short would otherwise be scored on what is left, and
+ * look like a result for the whole input. With `partial` (one shard of a split run, a --limit
+ * run), a contiguous run of rows is enough.
+ */
+export function checkPredictionsCoverTruth(predictions: PredictionTable, truth: Truth, partial = false): void {
+  const n = predictions.rows.length;
+  const first = n > 0 ? predictions.rows[0]! : 0;
+  for (let i = 1; i < n; i++) {
+    if (predictions.rows[i] !== first + i) {
+      throw new AstrospecError('BAD_INPUT', `line ${i + 1} is input row ${predictions.rows[i]}, expected row ${first + i}: predictions must be consecutive rows, in order`, {
+        file: predictions.file,
+        row: i + 1,
+        column: 'row',
+      });
+    }
+  }
+  if (!partial && (first !== 0 || n !== truth.ids.length)) {
+    const covers = n === 0 ? 'has no rows' : `covers rows ${first}–${first + n - 1}`;
+    throw new AstrospecError(
+      'BAD_INPUT',
+      `${covers} but ${truth.file} has rows 0–${truth.ids.length - 1}: the predictions are incomplete (cut short, or from --limit or one --shard; evaluate --partial scores just those rows)`,
+      { file: predictions.file },
+    );
+  }
+}
+
+export async function evaluatePredictionsFile(predictionsPath: string, truthPath: string, options: { partial?: boolean } = {}): Promise<Evaluation> {
   const [predictions, truth] = await Promise.all([readPredictions(predictionsPath), readTruth(truthPath)]);
-  return scorePredictions(predictions, truth);
+  checkPredictionsCoverTruth(predictions, truth, options.partial);
+  return { ...scorePredictions(predictions, truth), duplicateIds: findDuplicateIds(truth.ids) };
 }
 
 /**

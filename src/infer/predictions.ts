@@ -8,12 +8,14 @@
  * Writers stream to a temporary name beside the target and rename it on close().
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableFromIPC, Utf8, vectorFromArray } from 'apache-arrow';
+import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
+import { readArrowTable } from '../io/arrow.js';
 import { temporaryPath } from '../io/columns.js';
+import { releasePartial } from '../io/partial-files.js';
 import { readPredictionsCsv, type PredictionTable } from '../report/predictions-csv.js';
 
 export type { PredictionTable } from '../report/predictions-csv.js';
@@ -126,11 +128,13 @@ class CsvPredictionWriter extends BaseWriter {
     await endStream(this.out);
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
     await rename(this.temp, this.path);
+    releasePartial(this.temp);
   }
 
   async abort(): Promise<void> {
     await endStream(this.out).catch(() => undefined);
     await rm(this.temp, { force: true });
+    releasePartial(this.temp);
   }
 }
 
@@ -188,12 +192,14 @@ class ArrowPredictionWriter extends BaseWriter {
     await closed;
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
     await rename(this.temp, this.path);
+    releasePartial(this.temp);
   }
 
   async abort(): Promise<void> {
     this.writer.abort();
     await endStream(this.out).catch(() => undefined);
     await rm(this.temp, { force: true });
+    releasePartial(this.temp);
   }
 }
 
@@ -241,13 +247,8 @@ function readPredictionsArrow(file: string, table: Table): PredictionTable {
 export async function readPredictions(path: string): Promise<PredictionTable> {
   const format = predictionsFormatOfPath(path);
   if (format === 'arrow') {
-    let table: Table;
-    try {
-      table = tableFromIPC(await readFile(path));
-    } catch (error) {
-      throw new AstrospecError('BAD_INPUT', `not an Arrow predictions file (${(error as Error).message})`, { file: path }, { cause: error });
-    }
-    return readPredictionsArrow(path, table);
+    // Through the checked reader: apache-arrow alone can hang or allocate gigabytes on a damaged file.
+    return readPredictionsArrow(path, await readArrowTable(path));
   }
   return readPredictionsCsv(path);
 }

@@ -27,6 +27,7 @@ import {
   RecordBatchReader,
   Schema,
   Struct,
+  Table,
   Utf8,
   compressionRegistry,
   makeData,
@@ -40,6 +41,7 @@ import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { AstrospecError, excerpt } from '../errors.js';
 import { registerArrowCodecs } from './arrow-codecs.js';
 import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex } from './arrow-ipc.js';
+import { releasePartial } from './partial-files.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
   ID_COLUMN,
@@ -418,63 +420,27 @@ class ArrowSource implements SpectraSource {
   readonly hasLabels: boolean;
   readonly grid: WavelengthGrid;
   readonly rowCount: number;
+  readonly path: string;
+  readonly byteLength: number;
 
   constructor(
-    readonly path: string,
-    readonly byteLength: number,
     private readonly layout: ArrowLayout,
     private readonly batchSize: number,
-    private readonly index: IpcIndex,
-    /** The schema as a Message flatbuffer, first in the stream apache-arrow reads. */
-    private readonly schemaMessage: Uint8Array,
+    private readonly indexed: IndexedArrow,
   ) {
+    this.path = indexed.path;
+    this.byteLength = indexed.size;
     this.hasLabels = layout.label !== undefined;
     this.grid = layout.grid;
-    this.rowCount = index.rows;
+    this.rowCount = indexed.index.rows;
   }
 
   async countRows(): Promise<number> {
     return this.rowCount;
   }
 
-  /**
-   * Record batches decoded by apache-arrow from the messages indexed at open, each re-checked as
-   * it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
-   */
-  private async *recordBatches(): AsyncGenerator<RecordBatch> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.path, 'r');
-    } catch (error) {
-      throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
-    }
-    let reader: RecordBatchReader | undefined;
-    try {
-      try {
-        reader = await RecordBatchReader.from(ipcStream(fh, this.index, this.schemaMessage, this.path));
-        await reader.open();
-      } catch (error) {
-        throw wrapReaderError(error, this.path, 'cannot read the Arrow schema');
-      }
-      const checked = new WeakSet<object>();
-      let index = 0;
-      const iterator = reader[Symbol.asyncIterator]();
-      for (;;) {
-        let next: IteratorResult<RecordBatch>;
-        try {
-          next = await iterator.next();
-          if (!next.done) checkRecordBatchContents(next.value, this.path, index, checked);
-        } catch (error) {
-          throw wrapReaderError(error, this.path, `cannot read record batch ${index}`);
-        }
-        if (next.done) break;
-        index++;
-        yield next.value;
-      }
-    } finally {
-      await Promise.resolve(reader?.cancel()).catch(() => undefined);
-      await fh.close();
-    }
+  private recordBatches(): AsyncGenerator<RecordBatch> {
+    return checkedRecordBatches(this.indexed);
   }
 
   /**
@@ -535,10 +501,18 @@ class ArrowSource implements SpectraSource {
   async close(): Promise<void> {}
 }
 
-/** Opens an Arrow IPC file or stream (Feather v2 is the IPC file format). */
-export async function openArrow(path: string, options: ReadOptions = {}): Promise<SpectraSource> {
+/** An Arrow file or stream whose framing and metadata have been checked (arrow-ipc.ts). */
+interface IndexedArrow {
+  path: string;
+  size: number;
+  index: IpcIndex;
+  schema: Schema;
+  /** The schema as a Message flatbuffer, first in the stream apache-arrow reads. */
+  schemaMessage: Uint8Array;
+}
+
+async function indexArrow(path: string): Promise<IndexedArrow> {
   registerArrowCodecs();
-  const batchSize = batchSizeOf(options);
   let size: number;
   try {
     size = (await stat(path)).size;
@@ -559,29 +533,80 @@ export async function openArrow(path: string, options: ReadOptions = {}): Promis
     // The schema's flatbuffer has passed indexIpc's checks: now apache-arrow may decode it.
     const bytes = new Uint8Array(index.schemaSource.length);
     await fh.read(bytes, 0, bytes.length, index.schemaSource.offset);
-    let schema: Schema;
-    let schemaMessage: Uint8Array;
     try {
-      if (index.schemaSource.container === 'message') {
-        schema = Message.decode(bytes).header() as Schema;
-        schemaMessage = bytes;
-      } else {
-        schema = Footer.decode(bytes).schema;
-        schemaMessage = Message.encode(Message.from(schema));
-      }
+      if (index.schemaSource.container === 'message') return { path, size, index, schema: Message.decode(bytes).header() as Schema, schemaMessage: bytes };
+      const schema = Footer.decode(bytes).schema;
+      return { path, size, index, schema, schemaMessage: Message.encode(Message.from(schema)) };
     } catch (error) {
       throw wrapReaderError(error, path, 'cannot read the Arrow schema');
     }
-    let layout: ArrowLayout;
-    try {
-      layout = describeLayout(schema, options, path);
-    } catch (error) {
-      throw wrapReaderError(error, path, 'cannot read the Arrow schema');
-    }
-    return new ArrowSource(path, size, layout, batchSize, index, schemaMessage);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Record batches decoded by apache-arrow from the messages indexed at open, each re-checked as
+ * it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
+ */
+async function* checkedRecordBatches({ path, index, schemaMessage }: IndexedArrow): AsyncGenerator<RecordBatch> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (error) {
+    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
+  }
+  let reader: RecordBatchReader | undefined;
+  try {
+    try {
+      reader = await RecordBatchReader.from(ipcStream(fh, index, schemaMessage, path));
+      await reader.open();
+    } catch (error) {
+      throw wrapReaderError(error, path, 'cannot read the Arrow schema');
+    }
+    const checked = new WeakSet<object>();
+    let batch = 0;
+    const iterator = reader[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<RecordBatch>;
+      try {
+        next = await iterator.next();
+        if (!next.done) checkRecordBatchContents(next.value, path, batch, checked);
+      } catch (error) {
+        throw wrapReaderError(error, path, `cannot read record batch ${batch}`);
+      }
+      if (next.done) break;
+      batch++;
+      yield next.value;
+    }
+  } finally {
+    await Promise.resolve(reader?.cancel()).catch(() => undefined);
+    await fh.close();
+  }
+}
+
+/** Opens an Arrow IPC file or stream (Feather v2 is the IPC file format). */
+export async function openArrow(path: string, options: ReadOptions = {}): Promise<SpectraSource> {
+  const batchSize = batchSizeOf(options);
+  const indexed = await indexArrow(path);
+  let layout: ArrowLayout;
+  try {
+    layout = describeLayout(indexed.schema, options, path);
+  } catch (error) {
+    throw wrapReaderError(error, path, 'cannot read the Arrow schema');
+  }
+  return new ArrowSource(layout, batchSize, indexed);
+}
+
+/**
+ * A whole Arrow file or stream as a Table, through the same checks as spectra files (for
+ * predictions files, which are small: one row of six numbers and two short strings per spectrum).
+ */
+export async function readArrowTable(path: string): Promise<Table> {
+  const indexed = await indexArrow(path);
+  const batches: RecordBatch[] = [];
+  for await (const batch of checkedRecordBatches(indexed)) batches.push(batch);
+  return new Table(indexed.schema, batches);
 }
 
 function labelVector(labels: Int8Array, rows: number): Vector {
@@ -705,12 +730,14 @@ class ArrowSink implements SpectraSink {
     await this.fh.sync();
     await this.fh.close();
     await rename(this.temp, this.path);
+    releasePartial(this.temp);
   }
 
   async abort(): Promise<void> {
     this.writer.abort();
     await this.fh.close().catch(() => undefined);
     await rm(this.temp, { force: true });
+    releasePartial(this.temp);
   }
 }
 

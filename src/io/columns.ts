@@ -5,6 +5,7 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { AstrospecError } from '../errors.js';
+import { trackPartial } from './partial-files.js';
 import { COMPETITION_GRID, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import type { ReadOptions } from './types.js';
 
@@ -163,8 +164,11 @@ export function checkSinkBatch(
   }
 }
 
-/** Temporary name beside `path`: same directory, so the final rename is atomic. */
+/**
+ * Temporary name beside `path`: same directory, so the final rename is atomic. It is registered
+ * (partial-files.ts) so that a signal can remove it; writers release it once renamed or removed.
+ */
 export function temporaryPath(path: string): string {
   const unique = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  return join(dirname(path), `.${basename(path)}.${unique}.partial`);
+  return trackPartial(join(dirname(path), `.${basename(path)}.${unique}.partial`));
 }

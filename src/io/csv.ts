@@ -17,6 +17,7 @@ import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { AstrospecError, excerpt } from '../errors.js';
 import { native } from '../native/binding.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import { releasePartial } from './partial-files.js';
 import {
   ID_COLUMN,
   allocateBatch,
@@ -693,9 +694,11 @@ class CsvSink implements SpectraSink {
       await this.done;
     } catch (error) {
       await rm(this.temp, { force: true });
+      releasePartial(this.temp);
       throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
     }
     await rename(this.temp, this.path);
+    releasePartial(this.temp);
   }
 
   async abort(): Promise<void> {
@@ -703,6 +706,7 @@ class CsvSink implements SpectraSink {
     this.file.destroy();
     await this.done.catch(() => undefined);
     await rm(this.temp, { force: true });
+    releasePartial(this.temp);
   }
 }
 

@@ -5,6 +5,7 @@
  * whole tables.
  */
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
@@ -62,6 +63,19 @@ export function parseRowIndex(text: string, where: { file: string; row: number }
   const value = Number(trimmed);
   if (!Number.isSafeInteger(value)) throw new AstrospecError('BAD_INPUT', `row index ${trimmed} is too large`, { ...where, column: 'row' });
   return value;
+}
+
+async function endsWithNewline(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    await fh.read(last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Predictions of one classify run, in file order. */
@@ -123,6 +137,10 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
     predicted.push(status === 'ok' ? classIndex : -1);
   }
   if (columns === undefined) throw new AstrospecError('BAD_INPUT', 'empty file: no header line', { file });
+  // Every line astrospec writes ends in a line end: a last line without one was cut off.
+  if (!(await endsWithNewline(file))) {
+    throw new AstrospecError('TRUNCATED', 'the last line has no line end: the file was cut short (re-run classify, or merge the shards again)', { file, row: lineNumber });
+  }
   table.predicted = Int8Array.from(predicted);
   table.probabilities = Float32Array.from(probabilities);
   return table;

@@ -3,6 +3,8 @@ import { classifyFile, parseShard, type ClassifyResult } from '../../infer/class
 import { scorePredictions } from '../../infer/evaluate.js';
 import { readPredictions } from '../../infer/predictions.js';
 import { GRAPH_OPTIMIZATIONS, type GraphOptimization } from '../../infer/session-pool.js';
+import { describeDuplicateIds } from '../../io/duplicate-ids.js';
+import { runInterruptible } from '../interrupt.js';
 import { createProgress, type Progress } from '../progress.js';
 
 export interface ClassifyArgs {
@@ -21,14 +23,12 @@ export interface ClassifyArgs {
 }
 
 export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResult> {
-  const controller = new AbortController();
-  // Ctrl-C: finish nothing, remove the temporary output, exit 130 (reportError maps INTERRUPTED).
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
   let progress: Progress | undefined;
   let reported = 0;
   try {
-    const result = await classifyFile(args.input, {
+    // SIGINT/SIGTERM/SIGHUP: the batch under way finishes, the temporary output is removed, and the
+    // exit code names the signal (src/cli/interrupt.ts); onnxruntime's threads are never killed mid-run.
+    const result = await runInterruptible((signal) => classifyFile(args.input, {
       model: args.model,
       output: args.output,
       batchSize: args.batchSize,
@@ -38,7 +38,7 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
       limit: args.limit,
       shard: args.shard !== undefined ? parseShard(args.shard) : undefined,
       labels: args.labels,
-      signal: controller.signal,
+      signal,
       onStart: ({ rows }) => {
         progress = createProgress('classify', rows >= 0 ? rows : undefined, { quiet: args.quiet });
       },
@@ -46,9 +46,11 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
         progress?.tick(rows - reported);
         reported = rows;
       },
-    });
+    }), { cooperative: true });
     progress?.stop();
     progress = undefined;
+    const duplicates = describeDuplicateIds(args.input.join(', '), result.duplicateIds);
+    if (duplicates) process.stderr.write(duplicates);
     if (!args.quiet) {
       const counts = Object.entries(result.statusCounts).map(([status, n]) => `${status} ${n}`).join(', ') || 'no rows';
       const s = result.settings;
@@ -73,7 +75,6 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
     return result;
   } finally {
     progress?.stop();
-    process.off('SIGINT', onSigint);
   }
 }
 

@@ -6,6 +6,10 @@ import { AstrospecError } from '../../errors.js';
 import { classifyFile } from '../../infer/classify.js';
 import { evaluatePredictionsAgainstLabels, evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
 import { readPredictions } from '../../infer/predictions.js';
+import { temporaryPath } from '../../io/columns.js';
+import { describeDuplicateIds } from '../../io/duplicate-ids.js';
+import { releasePartial } from '../../io/partial-files.js';
+import { runInterruptible } from '../interrupt.js';
 import { formatMetrics } from '../../metrics/classification.js';
 
 export interface EvaluateArgs {
@@ -21,6 +25,8 @@ export interface EvaluateArgs {
   json?: string;
   batchSize?: number;
   threads?: number;
+  /** The predictions cover a contiguous part of --truth (one shard, --limit): score just those. */
+  partial?: boolean;
   quiet?: boolean;
 }
 
@@ -49,7 +55,11 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
     const dir = args.output === undefined ? await mkdtemp(join(tmpdir(), 'astrospec-evaluate-')) : undefined;
     const output = args.output ?? join(dir!, 'predictions.csv');
     try {
-      const result = await classifyFile(args.data, { model: args.model, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true, labels: args.labels });
+      // Stopped by a signal like classify is (src/cli/interrupt.ts): onnxruntime threads finish their run.
+      const result = await runInterruptible(
+        (signal) => classifyFile(args.data!, { model: args.model!, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true, labels: args.labels, signal }),
+        { cooperative: true },
+      );
       if (!result.truth) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: args.data });
       evaluation = scorePredictions(await readPredictions(output), { file: args.labels ?? args.data, ...result.truth });
     } finally {
@@ -63,8 +73,10 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
         'usage: astrospec evaluate <predictions> --truth <labelled spectra or id,label CSV>, astrospec evaluate <predictions> --labels <file,class CSV>, or astrospec evaluate --model <m.onnx> --data <spectra> [--labels <file,class CSV>]',
       );
     }
-    evaluation = args.labels !== undefined ? await evaluatePredictionsAgainstLabels(args.predictions, args.labels) : await evaluatePredictionsFile(args.predictions, args.truth!);
+    evaluation = args.labels !== undefined ? await evaluatePredictionsAgainstLabels(args.predictions, args.labels) : await evaluatePredictionsFile(args.predictions, args.truth!, { partial: args.partial });
   }
+  const duplicates = describeDuplicateIds(args.truth ?? args.data ?? '', evaluation.duplicateIds);
+  if (duplicates) process.stderr.write(duplicates);
   const skipped = [
     ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
     ...(evaluation.unlabelled > 0 ? [`${evaluation.unlabelled} without a known class`] : []),
@@ -77,9 +89,14 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
   } else {
     if (!args.quiet) process.stdout.write(table);
     if (args.json !== undefined) {
-      const tmp = `${args.json}.${process.pid}.tmp`;
-      await writeFile(tmp, json);
-      await rename(tmp, args.json);
+      const tmp = temporaryPath(args.json);
+      try {
+        await writeFile(tmp, json);
+        await rename(tmp, args.json);
+      } finally {
+        await rm(tmp, { force: true });
+        releasePartial(tmp);
+      }
     }
   }
   return evaluation;
@@ -97,6 +114,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('data', { type: 'string', describe: 'Labelled spectra to classify with --model' })
       .option('output', { alias: 'o', type: 'string', describe: 'With --model: keep the predictions in this file' })
       .option('json', { type: 'string', describe: 'Write the scores as JSON to this file (no file: JSON on stdout, table on stderr)' })
+      .option('partial', { type: 'boolean', default: false, describe: 'With --truth: the predictions are one contiguous part of it (a --shard or --limit run); score those rows only' })
       .option('batch-size', { type: 'number', describe: 'With --model: spectra per inference call' })
       .option('threads', { type: 'number', describe: 'With --model: onnxruntime intra-op threads' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No table' }) as never,
