@@ -305,7 +305,10 @@ export function renderTemplateQso(c: Canvas, rng: Random, ebv: number, set: Temp
     const c2 = c1 * 3880 ** (s1 - s2);
     const c3 = c1 * 1200 ** (s1 - s3);
     const type = Math.min(3, Math.max(-2, rng.gauss(0, 0.8)));
-    const strength = Math.exp(rng.gauss(0, 0.35));
+    // Broad-line equivalent widths scatter by ~0.2 dex at fixed luminosity, more for Lyα, and
+    // rise towards faint QSOs (the Baldwin effect): σ 0.5 in ln overall, Lyα its own 0.35 more.
+    const strength = Math.exp(rng.gauss(0, 0.5));
+    const lya = Math.exp(rng.gauss(0, 0.35));
     const narrow = Math.exp(rng.gauss(Math.log(2), 0.6));
     const halpha = Math.exp(rng.gauss(0, 0.25));
     const extreme = type >= 0 ? q.highEw : q.blueshift;
@@ -316,6 +319,7 @@ export function renderTemplateQso(c: Canvas, rng: Random, ebv: number, set: Temp
       const continuum = fnu / (l * l);
       let line = v * (extreme[k] ?? 0) + (1 - v) * (q.median[k] ?? 0) + (narrow - 1) * (q.narrow[k] ?? 0);
       if (l > 6000 && l < 7000) line *= halpha;
+      else if (l < 1350) line *= lya;
       const ref = q.continuum[k]!;
       const f = continuum * (1 + (Number.isFinite(ref) && ref > 0 && Number.isFinite(line) ? (strength * line) / ref : 0));
       rest[k] = f > 0 ? f : 0;
