@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../errors.js';
 import { exportOnnx } from '../export/onnx.js';
+import { temporaryPath } from '../io/columns.js';
+import { releasePartial } from '../io/partial-files.js';
 import { expectedCalibrationError, fitTemperature, applyTemperatureRow } from '../metrics/calibration.js';
 import { MODEL_FILES, loadModelSpec } from '../model/io.js';
 import type { CalibrationSpec } from '../model/spec.js';
@@ -58,9 +60,10 @@ export async function calibrateModel(modelDir: string, options: CalibrateOptions
       eceAfter: expectedCalibrationError(scaled, labels, k).ece,
     };
     const specPath = join(modelDir, MODEL_FILES.spec);
-    const tmp = `${specPath}.${process.pid}.tmp`;
+    const tmp = temporaryPath(specPath); // registered: a signal removes it (src/cli/interrupt.ts)
     await writeFile(tmp, `${JSON.stringify({ ...spec, calibration }, null, 2)}\n`);
     await rename(tmp, specPath);
+    releasePartial(tmp);
     return calibration;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -8,15 +8,19 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { AstrospecError } from '../errors.js';
+import { temporaryPath } from '../io/columns.js';
+import { releasePartial } from '../io/partial-files.js';
 import type { ModelSpec } from './spec.js';
 import type { Tf } from './resnet1d.js';
 
 export const MODEL_FILES = { topology: 'model.json', weights: 'weights.bin', spec: 'astrospec.json' } as const;
 
+/** Writes `data` to a registered temporary name (removed on a signal, src/cli/interrupt.ts), then renames it. */
 async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = temporaryPath(path);
   await writeFile(tmp, data);
   await rename(tmp, path);
+  releasePartial(tmp);
 }
 
 function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {

@@ -5,9 +5,10 @@
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { AstrospecError } from '../errors.js';
+import { temporaryPath } from '../io/columns.js';
+import { releasePartial } from '../io/partial-files.js';
 import { parseRowIndex, splitCsvLine, textLines } from './predictions-csv.js';
 
 export interface ShardSummary {
@@ -97,7 +98,7 @@ export async function mergePredictionShards(files: string[], output: string, opt
     }
   }
 
-  const temporary = join(dirname(output), `.${basename(output)}.${process.pid}.partial`);
+  const temporary = temporaryPath(output); // registered: a signal removes it (src/cli/interrupt.ts)
   const sink = createWriteStream(temporary, { encoding: 'utf8' });
   const sinkError = new Promise<never>((_, reject) => sink.once('error', reject));
   sinkError.catch(() => undefined);
@@ -152,9 +153,11 @@ export async function mergePredictionShards(files: string[], output: string, opt
     sink.end();
     await Promise.race([once(sink, 'finish'), sinkError]);
     await rename(temporary, output);
+    releasePartial(temporary);
   } catch (error) {
     sink.destroy();
     await rm(temporary, { force: true });
+    releasePartial(temporary);
     throw error;
   }
   for (const head of heads) if (head.firstRow === undefined) summaries.push({ file: head.file, rows: 0 });

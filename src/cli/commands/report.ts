@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { temporaryPath } from '../../io/columns.js';
+import { releasePartial } from '../../io/partial-files.js';
 import { loadReportInputs } from '../../report/load.js';
 import { buildReport } from '../../report/report.js';
 
@@ -14,15 +15,17 @@ export interface ReportArgs {
   quiet?: boolean;
 }
 
-/** Writes `text` to a temporary file beside `path`, then renames it into place. */
+/** Writes `text` to a temporary file beside `path` (registered: a signal removes it), then renames it into place. */
 export async function writeFileAtomically(path: string, text: string): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
+  const temporary = temporaryPath(path);
   try {
     await writeFile(temporary, text, 'utf8');
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  } finally {
+    releasePartial(temporary);
   }
 }
 
