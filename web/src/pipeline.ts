@@ -1,0 +1,145 @@
+/**
+ * From a batch of spectra to the network's input tensors and back to per-row predictions, for the
+ * page. This is src/infer/classify.ts's per-batch work with the native preprocessing replaced by
+ * its pure-TS definition (src/preprocess/reference.ts preprocessReference, which the native
+ * kernels are tested against), so the page and `astrospec classify` feed the model the same
+ * numbers up to float32 rounding:
+ * - the model input follows src/io/batch.ts networkInput(): flux values only, bad-pixel flags dropped;
+ * - normalisation, binning, smoothing and side features come from the model's own spec;
+ * - features are standardised with the spec's mean and std; a row with no valid pixel is
+ *   `no_valid_pixels`, one with a non-finite feature `non_finite_features`, one whose output is not
+ *   finite `non_finite_output` (their probabilities are not reported), as in the CLI.
+ */
+import { AstrospecError } from '../../src/errors.js';
+import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
+import { binnedLength, type ModelSpec } from '../../src/model/spec.js';
+import { preprocessReference } from '../../src/preprocess/reference.js';
+
+export const STATUS_OK = 'ok';
+export const STATUS = { noValidPixels: 'no_valid_pixels', nonFiniteFeatures: 'non_finite_features', nonFiniteOutput: 'non_finite_output' } as const;
+
+/** What the page needs from a model's spec, checked once (the same checks as classifyFile). */
+export interface ModelPlan {
+  spec: ModelSpec;
+  inputLength: number;
+  featureCount: number;
+  /** Column (in CLASS_NAMES order) of each of the model's classes. */
+  classColumns: number[];
+  /** Index into the preprocessing features of each side feature the model takes, and its mean/std. */
+  featurePicks: number[];
+  featureMean: number[];
+  featureStd: number[];
+}
+
+export function planModel(spec: ModelSpec, file = 'model'): ModelPlan {
+  const arch = spec.architecture;
+  const order = spec.classNames.map((name) => (CLASS_NAMES as readonly string[]).indexOf(name.toLowerCase()));
+  if (order.length !== CLASS_NAMES.length || order.some((k) => k < 0) || new Set(order).size !== order.length) {
+    throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
+  }
+  const pre = spec.preprocess;
+  const featureCount = arch.featureCount;
+  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
+  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
+  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
+    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file });
+  }
+  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
+    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file });
+  }
+  const names = preprocessReference(new Float32Array(spec.grid.length), 1, spec.grid, { normalisation: pre.normalisation, features: true }).featureNames;
+  const featurePicks = pre.features.map((name) => {
+    const at = names.indexOf(name);
+    if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file });
+    return at;
+  });
+  return { spec, inputLength: arch.inputLength, featureCount, classColumns: order, featurePicks, featureMean: mean, featureStd: std };
+}
+
+function describeGrid(grid: WavelengthGrid): string {
+  return `${grid.length} pixels, λ = ${grid.start} + ${grid.step}·i Å`;
+}
+
+/** Fails when a tabular file's grid is not the model's (FITS spectra are resampled onto it instead). */
+export function checkGrid(plan: ModelPlan, grid: WavelengthGrid, file: string): void {
+  if (!sameGrid(grid, plan.spec.grid)) {
+    throw new AstrospecError('MODEL', `the model expects spectra of ${describeGrid(plan.spec.grid)}, but the input has ${describeGrid(grid)}`, { file });
+  }
+}
+
+export interface ModelInput {
+  rows: number;
+  /** rows × inputLength, then zeros up to the buffer's end. */
+  flux: Float32Array;
+  /** rows × featureCount standardised features (featureCount > 0 only). */
+  features?: Float32Array;
+  status: string[];
+}
+
+/**
+ * Preprocesses `batch` into `flux` (and `features`), which may be longer than the batch (a fixed
+ * inference batch shape: the rest is zeroed).
+ */
+export function prepareModelInput(plan: ModelPlan, batch: SpectrumBatch, flux?: Float32Array, features?: Float32Array): ModelInput {
+  const pre = plan.spec.preprocess;
+  const input = networkInput(batch);
+  const rows = input.ids.length;
+  const L = plan.inputLength;
+  const F = plan.featureCount;
+  const prepared = preprocessReference(input.flux.subarray(0, rows * input.grid.length), rows, input.grid, {
+    normalisation: pre.normalisation,
+    bin: pre.bin,
+    smoothWindow: pre.smoothWindow,
+    features: F > 0,
+  });
+  const out = flux ?? new Float32Array(rows * L);
+  out.set(prepared.flux);
+  out.fill(0, rows * L);
+  const status = new Array<string>(rows);
+  for (let i = 0; i < rows; i++) status[i] = prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK;
+  let featureOut: Float32Array | undefined;
+  if (F > 0) {
+    featureOut = features ?? new Float32Array(rows * F);
+    featureOut.fill(0);
+    const all = prepared.featureNames.length;
+    for (let i = 0; i < rows; i++) {
+      for (let f = 0; f < F; f++) {
+        const z = (prepared.features![i * all + plan.featurePicks[f]!]! - plan.featureMean[f]!) / plan.featureStd[f]!;
+        if (Number.isFinite(z)) featureOut[i * F + f] = z;
+        else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
+      }
+    }
+  }
+  return { rows, flux: out, features: featureOut, status };
+}
+
+/**
+ * The model's probabilities for `rows` rows, reordered into CLASS_NAMES columns (star, galaxy,
+ * qso); rows whose status is not ok keep NaN, and a non-finite output marks the row.
+ */
+export function collectProbabilities(plan: ModelPlan, output: Float32Array, status: string[]): Float32Array {
+  const rows = status.length;
+  const C = plan.classColumns.length;
+  const p = new Float32Array(3 * rows).fill(Number.NaN);
+  for (let i = 0; i < rows; i++) {
+    if (status[i] !== STATUS_OK) continue;
+    let finite = true;
+    for (let k = 0; k < C; k++) {
+      const v = output[i * C + k]!;
+      p[i * 3 + plan.classColumns[k]!] = v;
+      if (!Number.isFinite(v)) finite = false;
+    }
+    if (!finite) {
+      status[i] = STATUS.nonFiniteOutput;
+      p.fill(Number.NaN, i * 3, i * 3 + 3);
+    }
+  }
+  return p;
+}
+
+/** The predicted class of a row (argmax with the CLI's tie order), or '' when it has no probabilities. */
+export function predictedClass(p: Float32Array, row: number): string {
+  const a = p[row * 3]!, b = p[row * 3 + 1]!, c = p[row * 3 + 2]!;
+  if (Number.isNaN(a) || Number.isNaN(b) || Number.isNaN(c)) return '';
+  return CLASS_NAMES[a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2]!;
+}
