@@ -21,6 +21,8 @@ export interface CalibrateOptions {
   data: string | string[];
   /** A labels CSV joined by file name, for data without labels of its own. */
   labels?: string;
+  /** Stops the classification pass (classifyFile's signal). */
+  signal?: AbortSignal;
 }
 
 export async function calibrateModel(modelDir: string, options: CalibrateOptions): Promise<CalibrationSpec> {
@@ -30,7 +32,7 @@ export async function calibrateModel(modelDir: string, options: CalibrateOptions
     const onnx = join(work, 'uncalibrated.onnx');
     await exportOnnx(modelDir, onnx, { uncalibrated: true });
     const predictionsPath = join(work, 'predictions.csv');
-    const result = await classifyFile(options.data, { model: onnx, output: predictionsPath, keepLabels: true, labels: options.labels });
+    const result = await classifyFile(options.data, { model: onnx, output: predictionsPath, keepLabels: true, labels: options.labels, signal: options.signal });
     if (!result.truth) throw new AstrospecError('BAD_INPUT', 'calibration data has no star/galaxy/qso labels', { file: String(options.data) });
     const table = await readPredictions(predictionsPath);
     const k = spec.classNames.length;

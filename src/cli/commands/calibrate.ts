@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { calibrateModel } from '../../infer/calibrate.js';
 import type { CalibrationSpec } from '../../model/spec.js';
+import { runInterruptible } from '../interrupt.js';
 
 export interface CalibrateArgs {
   model: string;
@@ -11,7 +12,8 @@ export interface CalibrateArgs {
 
 export async function calibrateHandler(args: CalibrateArgs): Promise<CalibrationSpec> {
   const data = args.data.length === 1 ? args.data[0]! : args.data;
-  const c = await calibrateModel(args.model, { data, labels: args.labels });
+  // Its classification pass has onnxruntime threads: stopped cooperatively by a signal (src/cli/interrupt.ts).
+  const c = await runInterruptible((signal) => calibrateModel(args.model, { data, labels: args.labels, signal }), { cooperative: true });
   if (!args.quiet) {
     process.stderr.write(
       `calibrate: temperature ${c.temperature.toFixed(3)} on ${c.rows} spectra; NLL ${c.nllBefore.toFixed(4)} → ${c.nllAfter.toFixed(4)}, ` +
