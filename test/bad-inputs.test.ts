@@ -7,10 +7,10 @@
  * Each file is read in its own process (test/read-spectra-child.ts) with a time limit: the faults
  * were endless loops and multi-gigabyte allocations, which would take the test runner down too.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ const fixtures = fileURLToPath(new URL('./fixtures/hostile/', import.meta.url));
 const shared = fileURLToPath(new URL('../../shared/data/bad-inputs/', import.meta.url));
 const child = fileURLToPath(new URL('./read-spectra-child.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-bad-inputs-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Limits every file must be read (or refused) within. */
 const MAX_MILLISECONDS = 1000;
