@@ -7,14 +7,9 @@
  * an 'error' event emitted after `decode` has returned, which nothing can catch and which kills the
  * process; and it decodes each block on its own, so it can't read linked blocks, which Arrow's
  * LZ4_FRAME codec writes for every buffer larger than one 64 KB block (LZ4F's default blockMode).
- * Only the package's xxHash32 binding is used here, for the checksums.
+ * Checksums are xxHash32 (./xxhash32.ts).
  */
-import { createRequire } from 'node:module';
-
-// lz4 ships no type declarations; these are the checksum helpers its own decoder uses.
-const lz4Utils = (createRequire(import.meta.url)('lz4') as {
-  utils: { descriptorChecksum(d: Buffer): number; blockChecksum(d: Buffer): number; streamChecksum(d: Buffer | null, state: unknown): unknown };
-}).utils;
+import { xxhash32 } from './xxhash32.js';
 
 const FRAME_MAGIC = 0x184d2204;
 /** Skippable frames: 0x184D2A50 … 0x184D2A5F (the low nibble is free). */
@@ -33,10 +28,6 @@ export class Lz4FrameError extends Error {
 
 function u32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -136,7 +127,7 @@ export function decodeLz4Frames(input: Uint8Array, expectedLength: number): Uint
     const descriptorLength = 2 + (hasContentSize ? 8 : 0);
     need(descriptorLength + 1, 'the frame descriptor');
     const descriptor = input.subarray(at, at + descriptorLength);
-    if (lz4Utils.descriptorChecksum(asBuffer(descriptor)) !== input[at + descriptorLength]) throw new Lz4FrameError('frame descriptor checksum mismatch');
+    if (((xxhash32(descriptor) >>> 8) & 0xff) !== input[at + descriptorLength]) throw new Lz4FrameError('frame descriptor checksum mismatch');
     let contentSize: number | undefined;
     if (hasContentSize) {
       const low = u32(input, at + 2);
@@ -157,7 +148,7 @@ export function decodeLz4Frames(input: Uint8Array, expectedLength: number): Uint
       const block = input.subarray(at, at + size);
       at += size;
       if (blockChecksums) {
-        if (lz4Utils.blockChecksum(asBuffer(block)) >>> 0 !== u32(input, at)) throw new Lz4FrameError('block checksum mismatch');
+        if (xxhash32(block) !== u32(input, at)) throw new Lz4FrameError('block checksum mismatch');
         at += 4;
       }
       const limit = Math.min(expectedLength, o + blockMax);
@@ -171,8 +162,7 @@ export function decodeLz4Frames(input: Uint8Array, expectedLength: number): Uint
     }
     if (contentChecksum) {
       need(4, 'the content checksum');
-      const state = lz4Utils.streamChecksum(asBuffer(out.subarray(frameStart, o)), null);
-      if ((lz4Utils.streamChecksum(null, state) as number) >>> 0 !== u32(input, at)) throw new Lz4FrameError('content checksum mismatch');
+      if (xxhash32(out.subarray(frameStart, o)) !== u32(input, at)) throw new Lz4FrameError('content checksum mismatch');
       at += 4;
     }
     if (contentSize !== undefined && contentSize !== o - frameStart) {
