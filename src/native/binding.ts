@@ -116,18 +116,53 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** Package root: this file lives in src/native or dist/native. */
 export const packageRoot = join(here, '..', '..');
 
+const require = createRequire(import.meta.url);
+
+/** node-gyp-build's resolver (the prebuildify convention; node-gyp-build 4.8 ships no types). */
+interface NodeGypBuild {
+  resolve(dir: string): string;
+}
+
+let loadedFrom: string | undefined;
+
+/** The file the addon was loaded from (undefined until native() has loaded it). */
+export function nativeAddonPath(): string | undefined {
+  return loadedFrom;
+}
+
+/**
+ * Where the addon is looked for, first match wins:
+ * 1. `ASTROSPEC_ADDON`, a path to an `astrospec.node` (tests, debugging);
+ * 2. node-gyp-build's order in the package root: `build/Release/*.node`, `build/Debug/*.node`
+ *    (the cmake-js source build: `npm run build:native`, or the install script's fallback), then
+ *    `prebuilds/<platform>-<arch>/astrospec.napi.<libc>.node`, the prebuilt binary the published
+ *    package carries (`npm run build:prebuilt`). A source build thus overrides the prebuilt one.
+ */
+function addonCandidates(errors: string[]): string[] {
+  const candidates: string[] = [];
+  const override = process.env.ASTROSPEC_ADDON;
+  if (override) candidates.push(override);
+  try {
+    candidates.push((require('node-gyp-build') as NodeGypBuild).resolve(packageRoot));
+  } catch (error) {
+    // "No native build was found for platform=linux arch=x64 … libc=glibc node=…": kept for the message.
+    errors.push(((error as Error).message ?? String(error)).trim().replace(/\s*\n\s*/g, '; '));
+  }
+  return candidates;
+}
+
 function loadAddon(): NativeAddon {
-  const candidates = [
-    process.env.ASTROSPEC_ADDON,
-    join(packageRoot, 'build', 'Release', 'astrospec.node'),
-    join(packageRoot, 'build', 'Debug', 'astrospec.node'),
-  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
-  const require = createRequire(import.meta.url);
   const errors: string[] = [];
+  const candidates = addonCandidates(errors);
   for (const path of candidates) {
-    if (!existsSync(path)) continue;
+    if (!existsSync(path)) {
+      errors.push(`${path}: no such file`);
+      continue;
+    }
     try {
-      return require(path) as NativeAddon;
+      const loaded = require(path) as NativeAddon;
+      loadedFrom = path;
+      return loaded;
     } catch (error) {
       errors.push(`${path}: ${(error as Error).message}`);
     }
@@ -136,8 +171,10 @@ function loadAddon(): NativeAddon {
     'NATIVE',
     [
       'The astrospec native addon could not be loaded.',
-      errors.length > 0 ? `Tried:\n  ${errors.join('\n  ')}` : `No build found at ${candidates.join(' or ')}.`,
+      `Tried:\n  ${errors.join('\n  ')}`,
+      `Looked in ${join(packageRoot, 'build', 'Release')} and ${join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)}.`,
       'Build it with:  npm run build:native   (needs cmake >= 3.18 and a C++17 compiler)',
+      'In a project that installed astrospec:  npm rebuild astrospec   (the same build, same needs)',
     ].join('\n'),
   );
 }

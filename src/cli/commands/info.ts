@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { native, packageRoot } from '../../native/binding.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { native, nativeAddonPath, packageRoot } from '../../native/binding.js';
 
 interface InfoArgs {
   json: boolean;
@@ -12,13 +12,25 @@ export interface InfoReport {
   node: string;
   platform: string;
   cpu: string;
-  native: { loaded: boolean; isa?: string; detectedIsa?: string; supportedIsas?: string[]; threads?: number; error?: string };
+  native: { loaded: boolean; path?: string; isa?: string; detectedIsa?: string; supportedIsas?: string[]; threads?: number; error?: string };
   backends: Record<string, { available: boolean; version?: string; error?: string }>;
+}
+
+/**
+ * A dependency's package.json, looked up as Node resolves packages: in node_modules beside the
+ * package and in every folder above, since an installed astrospec's dependencies are hoisted.
+ */
+function dependencyManifest(name: string): string {
+  for (let dir = packageRoot; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(manifest)) return manifest;
+    if (dirname(dir) === dir) throw new Error(`Cannot find package '${name}'`);
+  }
 }
 
 async function probe(name: string): Promise<{ available: boolean; version?: string; error?: string }> {
   try {
-    const pkg = JSON.parse(readFileSync(join(packageRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(dependencyManifest(name), 'utf8')) as { version: string };
     await import(name);
     return { available: true, version: pkg.version };
   } catch (error) {
@@ -39,7 +51,7 @@ export async function infoHandler(args: InfoArgs): Promise<InfoReport> {
   };
   try {
     const info = native().info();
-    report.native = { loaded: true, isa: info.isa, detectedIsa: info.detectedIsa, supportedIsas: info.supportedIsas, threads: info.threads };
+    report.native = { loaded: true, path: nativeAddonPath(), isa: info.isa, detectedIsa: info.detectedIsa, supportedIsas: info.supportedIsas, threads: info.threads };
   } catch (error) {
     report.native = { loaded: false, error: (error as Error).message };
   }
@@ -53,7 +65,7 @@ export async function infoHandler(args: InfoArgs): Promise<InfoReport> {
       `astrospec ${report.astrospec}  (node ${report.node}, ${report.platform})`,
       `cpu:      ${report.cpu}`,
       report.native.loaded
-        ? `native:   isa ${report.native.isa} (cpu supports ${report.native.supportedIsas?.join(', ')}), ${report.native.threads} threads`
+        ? `native:   isa ${report.native.isa} (cpu supports ${report.native.supportedIsas?.join(', ')}), ${report.native.threads} threads, ${report.native.path ? relative(packageRoot, report.native.path) : 'loaded'}`
         : `native:   NOT LOADED — ${report.native.error}`,
       'backends:',
       ...Object.entries(report.backends).map(([name, b]) =>
