@@ -91,7 +91,7 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
 /** FITS Standard 4.0 §4.4.1.1: NAXIS is an integer from 0 to 999. */
 const MAX_NAXIS = 999;
 /** FITS Standard 4.0 §7.3.1: TFIELDS is an integer from 0 to 999. */
-const MAX_TFIELDS = 999;
+export const MAX_TFIELDS = 999;
 
 /** A header value for an error message: quoted, and cut short (a mutated card can hold anything). */
 function quoteValue(value: CardValue): string {

@@ -22,7 +22,7 @@
  * straight lines that LAMOST-grid spectra never have.
  */
 import { AstrospecError } from '../errors.js';
-import { headerNumber, headerString, readTableColumn, readTableText, type FitsHeader, type Hdu } from './fits-hdu.js';
+import { headerNumber, headerString, MAX_TFIELDS, readTableColumn, readTableText, type FitsHeader, type Hdu } from './fits-hdu.js';
 import type { ObservedSpectrum } from './resample.js';
 
 /** One SDSS spectrum as stored, before resampling. */
@@ -50,6 +50,9 @@ export function isSdssLayout(hdus: Hdu[]): boolean {
   if (!coadd || headerString(coadd.header, 'XTENSION') !== 'BINTABLE') return false;
   // The TTYPE cards decide; reading the column layout (and its TFORM errors) is left to the parser.
   const fields = headerNumber(coadd.header, 'TFIELDS') ?? 0;
+  // A damaged TFIELDS (e.g. 4294967299) is refused by the table parser; here it must not drive a
+  // loop of billions of card look-ups first.
+  if (!(Number.isInteger(fields) && fields >= 0 && fields <= MAX_TFIELDS)) return false;
   for (let k = 1; k <= fields; k++) if ((headerString(coadd.header, `TTYPE${k}`) ?? '').trim().toUpperCase() === 'LOGLAM') return true;
   return false;
 }
