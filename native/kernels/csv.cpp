@@ -79,7 +79,10 @@ inline NumberStatus parse_number(const char* p, const char* e, float* out, const
       float v;
       auto r = std::from_chars(q, e, v);
       if (r.ec == std::errc() && !std::isfinite(v)) {
-        *end = r.ptr;
+        // Spaces may follow, as after a number; anything else makes the field not a number.
+        const char* t = r.ptr;
+        while (t < e && is_space(*t)) ++t;
+        *end = t;
         return NumberStatus::non_finite;
       }
     }
@@ -196,8 +199,10 @@ RowError parse_row(const char* base, const char* b, const char* e, const CsvLayo
     const char* q = p;
     float v = 0.0f;
     NumberStatus status = parse_number(p, e, &v, &q);
-    if (status == NumberStatus::non_finite) return fail(CsvError::non_finite, field, p);
+    // The field must be a number up to its comma before its value is judged: "1e39" and "nan"
+    // are non-finite, "1e39x" and "nanx" are not numbers.
     if (status == NumberStatus::malformed || (q < e && *q != ',')) return fail(CsvError::not_a_number, field, p);
+    if (status == NumberStatus::non_finite) return fail(CsvError::non_finite, field, p);
     flux[i] = v;
     if (!next(q)) return err;
   }

@@ -91,6 +91,13 @@ TEST(reports_first_bad_row_and_field) {
       {"x,nan,2,3,star\n", astro::CsvError::non_finite, 1},
       {"x,1,-inf,3,star\n", astro::CsvError::non_finite, 2},
       {"x,1,2,1e39,star\n", astro::CsvError::non_finite, 3},
+      // Found by native/fuzz: a field is judged non-finite only when it is a number up to its
+      // comma; trailing text makes it not a number, whatever its value (spaces are allowed).
+      {"x,1,2,1e39x,star\n", astro::CsvError::not_a_number, 3},
+      {"x,1,nanx,3,star\n", astro::CsvError::not_a_number, 2},
+      {"x,1,166666666666666666666666666666666666666666 \xe8,3,star\n", astro::CsvError::not_a_number, 2},
+      {"x,1, nan ,3,star\n", astro::CsvError::non_finite, 2},
+      {"x,1,-Infinity\t,3,star\n", astro::CsvError::non_finite, 2},
       {"\"x,1,2,3,star\n", astro::CsvError::unterminated_quote, 0},
       {"\n", astro::CsvError::empty_line, 0},
   };

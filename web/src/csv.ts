@@ -42,7 +42,9 @@ export interface CsvStreamOptions {
   grid?: WavelengthGrid;
 }
 
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: the header's one BOM is skipped explicitly (as the native reader does); a decoder that also
+// dropped one would eat a second BOM, or one at the start of an id.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function splitHeaderLine(line: string): string[] {
   const out: string[] = [];
@@ -200,13 +202,23 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-function startsWithNonFinite(data: Uint8Array, q: number, e: number): boolean {
-  const word = (n: number) => {
-    let s = '';
-    for (let k = 0; k < n && q + k < e; k++) s += String.fromCharCode(data[q + k]! | 0x20);
-    return s;
-  };
-  return word(3) === 'nan' || word(3) === 'inf';
+/**
+ * End of the inf / infinity / nan / nan(chars) word at data[q…e) (any case), as C++'s
+ * std::from_chars reads it in native/kernels/csv.cpp, or −1.
+ */
+function nonFiniteWordEnd(data: Uint8Array, q: number, e: number): number {
+  const lower = (k: number) => (q + k < e ? data[q + k]! | 0x20 : -1);
+  const is = (word: string) => [...word].every((ch, k) => lower(k) === ch.charCodeAt(0));
+  if (is('infinity')) return q + 8;
+  if (is('inf')) return q + 3;
+  if (!is('nan')) return -1;
+  if (q + 3 < e && data[q + 3] === 0x28) {
+    // nan(n-char-sequence): letters, digits and '_' up to ')'; without the ')', just "nan".
+    let k = q + 4;
+    while (k < e && (isDigit(data[k]!) || ((data[k]! | 0x20) >= 0x61 && (data[k]! | 0x20) <= 0x7a) || data[k] === 0x5f)) k++;
+    if (k < e && data[k] === 0x29) return k + 1;
+  }
+  return q + 3;
 }
 
 const parsed: ParsedNumber = { status: NumberStatus.Ok, value: 0, end: 0 };
@@ -232,7 +244,16 @@ function parseNumber(data: Uint8Array, p: number, e: number): ParsedNumber {
     fracLen = q - f;
   }
   if (intDigits + fracLen === 0) {
-    parsed.status = q < e && startsWithNonFinite(data, q, e) ? NumberStatus.NonFinite : NumberStatus.Malformed;
+    const word = nonFiniteWordEnd(data, q, e);
+    if (word < 0) {
+      parsed.status = NumberStatus.Malformed;
+      parsed.end = q;
+      return parsed;
+    }
+    // Spaces may follow, as after a number.
+    q = word;
+    while (q < e && (data[q] === SPACE || data[q] === TAB)) q++;
+    parsed.status = NumberStatus.NonFinite;
     parsed.end = q;
     return parsed;
   }
@@ -460,9 +481,11 @@ class CsvRows {
           row++;
           continue;
         }
-        if (blank) throw blank;
+        // The rows before a bad line are checked first (labels, numeric extras): the first error in
+        // row order is the one reported, as the native reader does.
+        if (blank) throw this.afterCheckingRows(blank, flux, filled);
         const failure = this.parseRow(window.data, b, e, flux.subarray(filled * L, (filled + 1) * L), filled);
-        if (failure) throw this.rowError(window.data, failure, row);
+        if (failure) throw this.afterCheckingRows(this.rowError(window.data, failure, row), flux, filled);
         filled++;
         row++;
         if (filled === batchSize) {
@@ -485,6 +508,12 @@ class CsvRows {
       }
     }
     if (filled > 0) yield this.finishBatch(flux, filled);
+  }
+
+  /** `error`, unless a row of the batch so far fails its label or extra checks first (then that is thrown). */
+  private afterCheckingRows(error: AstrospecError, flux: Float32Array, filled: number): AstrospecError {
+    if (filled > 0) this.finishBatch(flux, filled);
+    return error;
   }
 
   /** Data rows yielded so far: blank lines come only at the end, so this is the next batch's first row. */
@@ -552,8 +581,9 @@ class CsvRows {
     }
     for (let i = 0; i < header.pixels; i++) {
       const r = parseNumber(data, p, e);
-      if (r.status === NumberStatus.NonFinite) return { kind: CsvError.NonFinite, field, offset: p };
+      // A number up to its comma first; only then is its value judged (as native/kernels/csv.cpp).
       if (r.status === NumberStatus.Malformed || (r.end < e && data[r.end] !== COMMA)) return { kind: CsvError.NotANumber, field, offset: p };
+      if (r.status === NumberStatus.NonFinite) return { kind: CsvError.NonFinite, field, offset: p };
       flux[i] = r.value;
       if (!next(r.end)) return failure;
     }
