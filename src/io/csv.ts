@@ -302,6 +302,13 @@ function lineStart(buf: Buffer, offset: number): number {
 }
 
 /** Blank lines are accepted only at the end of the file (pandas writes none; editors add them). */
+/** Line ends in `buf`, counted up to `limit`. */
+function countLineEnds(buf: Buffer, limit: number): number {
+  let n = 0;
+  for (let k = buf.indexOf(NEWLINE); k >= 0 && n < limit; k = buf.indexOf(NEWLINE, k + 1)) n++;
+  return n;
+}
+
 async function restIsBlank(reader: ByteReader): Promise<boolean> {
   for (let more = await reader.more(Buffer.alloc(0)); more; more = await reader.more(Buffer.alloc(0))) {
     if (!isBlank(more)) return false;
@@ -375,6 +382,19 @@ class CsvSource implements SpectraSource {
       buf = buf.subarray(header.headerBytes);
       let eof = false;
       let rowBase = 0; // 0-based data row of buf's first line
+      // Trailing columns' kinds are decided on the first batch's rows (docs/formats.md, "CSV"), so
+      // those lines are read before the first parse, up to the line-length limit: otherwise a chunk
+      // boundary or a missing last line end split them, and the same rows gave a numeric column
+      // when the file ended in a line end and a text column (or an error) when it didn't.
+      while (!eof && buf.length <= MAX_LINE_BYTES && countLineEnds(buf, batchSize) < batchSize) {
+        const more = await reader.more(buf);
+        if (more) {
+          buf = more;
+          continue;
+        }
+        eof = true;
+        if (!isBlank(buf) && buf[buf.length - 1] !== NEWLINE) buf = Buffer.concat([buf, Buffer.from('\n')]);
+      }
       let batch: SpectrumBatch | undefined;
       let filled = 0;
       for (;;) {
@@ -393,7 +413,10 @@ class CsvSource implements SpectraSource {
         const failure = r.error !== 0 ? this.rowError(buf, r, rowBase) : undefined;
         // Whatever the parser made of a whitespace-only line (an empty line, or too few fields
         // for "\t"), it is a blank line.
-        if (failure && !isBlank(buf.subarray(lineStart(buf, r.errorOffset)))) throw failure;
+        // The rows before a bad line are decoded first: their own errors (an unknown label, text in
+        // a numeric column) come earlier in the file, and the first error in row order is the one
+        // reported, however the file is cut into chunks.
+        const fatal = failure !== undefined && !isBlank(buf.subarray(lineStart(buf, r.errorOffset)));
         if (!failure && r.rows === 0 && buf.length > MAX_LINE_BYTES) {
           throw new AstrospecError('BAD_INPUT', `line is longer than ${MAX_LINE_BYTES >> 20} MB (no line end found)`, { file: path, row: rowBase + 1 });
         }
@@ -410,6 +433,7 @@ class CsvSource implements SpectraSource {
           rowBase += r.rows;
           buf = buf.subarray(r.consumed);
         }
+        if (fatal) throw failure;
         const end = failure !== undefined;
         if (failure && !(await restIsBlank(reader))) throw failure;
         if (end) break;
