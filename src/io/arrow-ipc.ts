@@ -353,6 +353,17 @@ function layoutOf(typeId: number, t: Table | undefined, childCount: number, name
   }
 }
 
+/**
+ * A `custom_metadata` vector of KeyValue tables (Schema, Field and Message have one): apache-arrow
+ * walks as many entries as its length word says, so a damaged length made it loop for hours.
+ */
+function checkCustomMetadata(t: Table, slot: number): void {
+  for (const entry of t.tables(slot)) {
+    entry.string(0);
+    entry.string(1);
+  }
+}
+
 function parseField(fb: Flatbuffer, t: Table, depth: number, schema: IpcSchema): IpcField {
   if (depth > MAX_FIELD_DEPTH) fb.fail(`fields nested more than ${MAX_FIELD_DEPTH} deep`);
   // Flatbuffer tables may be shared: a vector of a million references to one Field, or children
@@ -361,6 +372,7 @@ function parseField(fb: Flatbuffer, t: Table, depth: number, schema: IpcSchema):
   // and a vector slot of ≥ 4 bytes for each.
   if (++fb.visits > fb.bytes.length / 4) fb.fail('schema describes more fields than its metadata has room for');
   const name = t.string(0) ?? '';
+  checkCustomMetadata(t, 6);
   const typeId = t.u8(2);
   const children = t.tables(5).map((c) => parseField(fb, c, depth + 1, schema));
   const layout = layoutOf(typeId, t.table(3), children.length, name, fb.fail);
@@ -381,6 +393,7 @@ function parseField(fb: Flatbuffer, t: Table, depth: number, schema: IpcSchema):
 function parseSchema(fb: Flatbuffer, t: Table): IpcSchema {
   if (t.i16(0) !== 0) fb.fail('big-endian Arrow data, which astrospec can\'t read', 'UNSUPPORTED');
   const schema: IpcSchema = { fields: [], dictionaries: new Map() };
+  checkCustomMetadata(t, 2);
   schema.fields = t.tables(1).map((f) => parseField(fb, f, 0, schema));
   return schema;
 }
@@ -405,6 +418,7 @@ function parseMessage(bytes: Uint8Array, fail: Fail): ParsedMessage {
   if (!header) fail('message without a header');
   const bodyLength = t.i64(3);
   if (bodyLength < 0) fail(`negative body length ${bodyLength}`);
+  checkCustomMetadata(t, 4);
   return { headerType, header: header!, bodyLength, fb };
 }
 
