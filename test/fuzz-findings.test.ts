@@ -1,0 +1,138 @@
+/**
+ * Regressions for what the fuzzers found (npm run fuzz, npm run fuzz:native; docs/formats.md,
+ * "Fuzzing"). Each file in test/fixtures/fuzz is the fuzzer's input that broke a reader, read in its
+ * own process (test/read-spectra-child.ts) within 1 s and 300 MB: it must give the expected
+ * AstrospecError naming the file, or the expected rows. CSV files are also read by the browser's
+ * pure-TypeScript reader (web/src/csv.ts), which must agree with the native one message for message.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { readCsvBatches } from '../web/src/csv.js';
+import type { ChildReport } from './read-spectra-child.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/fuzz/', import.meta.url));
+const child = fileURLToPath(new URL('./read-spectra-child.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'astrospec-fuzz-findings-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+type Expectation = { error: 'BAD_INPUT' | 'TRUNCATED' | 'UNSUPPORTED'; message: RegExp } | { rows: number };
+
+const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
+  'arrow-custom-metadata-length.feather': {
+    found: 'hang: apache-arrow looped over a custom_metadata vector whose length word was 1 543 503 872',
+    expect: { error: 'BAD_INPUT', message: /Arrow file: flatbuffer vector of 1543503872 elements doesn't fit/ },
+  },
+  'fits-tfields-4294967299.fits.gz': {
+    found: 'hang: the SDSS layout check looped over TFIELDS = 4294967299 TTYPE cards before the table parser refused it',
+    expect: { error: 'BAD_INPUT', message: /row 1, column TFIELDS: HDU 1 \(COADD\): TFIELDS = 4294967299 is not an integer from 0 to 999/ },
+  },
+  'csv-label-error-before-cut-last-line.csv.gz': {
+    found: 'the native and TS readers named different errors (row 1 label, row 4 too few fields): the first in row order is the one',
+    expect: { error: 'BAD_INPUT', message: /row 1, column label: unknown label "123456789012345678901234567890"/ },
+  },
+  'csv-two-boms.csv': {
+    found: 'the TS reader skipped two byte-order marks (TextDecoder dropped one more), the native one skips one',
+    expect: { error: 'BAD_INPUT', message: /row 0, column 1: header column 1 is "\ufeffid0"/ },
+  },
+  'csv-extra-kinds-last-line-without-end.csv': {
+    found: 'with no line end after the last row, the native reader decided the snr column was numeric without that row, then refused its "1e"',
+    expect: { rows: 5 },
+  },
+};
+
+const MAX_MILLISECONDS = 1000;
+const MAX_RSS_MEGABYTES = 300;
+
+function readInChild(path: string): Promise<ChildReport> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', child, path], { timeout: 30_000, killSignal: 'SIGKILL', maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`reading ${path} in a child process failed (${error.signal ?? error.code}): ${stderr.slice(0, 2000)}`));
+      else resolve(JSON.parse(stdout) as ChildReport);
+    });
+  });
+}
+
+async function readWithTsReader(path: string): Promise<{ rows: number; message?: string }> {
+  const bytes = readFileSync(path);
+  const text = path.endsWith('.gz') ? gunzipSync(bytes) : bytes;
+  async function* chunks() {
+    yield new Uint8Array(text);
+  }
+  let rows = 0;
+  try {
+    for await (const batch of readCsvBatches(chunks(), path)) rows += batch.ids.length;
+  } catch (error) {
+    return { rows, message: (error as Error).message };
+  }
+  return { rows };
+}
+
+test('every fuzz finding in test/fixtures/fuzz has an expectation here', () => {
+  const files = readdirSync(fixtures).filter((n) => n !== 'README.md').sort();
+  assert.deepEqual(files, Object.keys(EXPECTED).sort());
+});
+
+for (const [name, { found, expect }] of Object.entries(EXPECTED)) {
+  test(`fuzz finding ${name} (${found.split(':')[0]}): ${'error' in expect ? 'one clear error' : 'the right rows'}, fast and small`, async (t) => {
+    const path = join(fixtures, name);
+    const report = await readInChild(path);
+    t.diagnostic(`${report.milliseconds.toFixed(0)} ms, peak RSS ${report.maxRssMegabytes.toFixed(0)} MB, ${report.error ? report.error.message : `${report.rows} rows`}`);
+    assert.ok(report.milliseconds < MAX_MILLISECONDS, `${name}: took ${report.milliseconds.toFixed(0)} ms`);
+    assert.ok(report.maxRssMegabytes < MAX_RSS_MEGABYTES, `${name}: peak RSS ${report.maxRssMegabytes.toFixed(0)} MB`);
+    if ('error' in expect) {
+      assert.ok(report.error, `${name}: expected ${expect.error}, but ${report.rows} rows were read`);
+      assert.equal(report.error.name, 'AstrospecError');
+      assert.equal(report.error.code, expect.error);
+      assert.equal(report.error.file, path);
+      assert.ok(report.error.message.startsWith(path), report.error.message);
+      assert.match(report.error.message, expect.message);
+    } else {
+      assert.equal(report.error, undefined, report.error?.message);
+      assert.equal(report.rows, expect.rows);
+    }
+    if (/\.csv(\.gz)?$/.test(name)) {
+      const ts = await readWithTsReader(path);
+      assert.equal(ts.message, report.error?.message, 'the TS reader gives the same result');
+      if (!report.error) assert.equal(ts.rows, report.rows);
+    }
+  });
+}
+
+test('CSV: the same rows give the same columns with and without a line end after the last row', async () => {
+  const text = readFileSync(join(fixtures, 'csv-extra-kinds-last-line-without-end.csv'), 'latin1');
+  assert.ok(!text.endsWith('\n'));
+  const withEnd = join(dir, 'with-end.csv');
+  writeFileSync(withEnd, `${text}\r\n`, 'latin1');
+  for (const path of [withEnd, join(fixtures, 'csv-extra-kinds-last-line-without-end.csv')]) {
+    const report = await readInChild(path);
+    assert.equal(report.error, undefined, report.error?.message);
+    assert.equal(report.rows, 5);
+    assert.deepEqual(await readWithTsReader(path), { rows: 5 });
+  }
+});
+
+test('CSV: a pixel cell is not a number unless it is one up to its comma; only then can it be non-finite', async () => {
+  // Found by the native fuzzer (native/fuzz/corpus/csv_rows/regression-out-of-range-then-junk):
+  // "1e39x" was reported as a non-finite flux rather than as text that isn't a number.
+  const cases: [string, RegExp][] = [
+    ['1e39x', /column FE1: "1e39x" is not a number/],
+    ['nanx', /column FE1: "nanx" is not a number/],
+    [' nan ', /column FE1: flux " nan " is not a finite float32/],
+    ['-Infinity\t', /column FE1: flux "-Infinity\t" is not a finite float32/],
+    ['1e39', /column FE1: flux "1e39" is not a finite float32/],
+  ];
+  for (const [k, [cell, pattern]] of cases.entries()) {
+    const path = join(dir, `cell-${k}.csv`);
+    writeFileSync(path, `id,FE0,FE1,FE2\na,1,${cell},3\n`);
+    const report = await readInChild(path);
+    assert.ok(report.error, `${JSON.stringify(cell)} was read`);
+    assert.match(report.error.message, pattern);
+    assert.equal((await readWithTsReader(path)).message, report.error.message);
+  }
+});
