@@ -237,6 +237,11 @@ function findTableColumn(hdu: Hdu, name: string, file: string): { column: TableC
   const column = columns[at]!;
   const rowBytes = headerNumber(hdu.header, 'NAXIS1') ?? 0;
   const rows = headerNumber(hdu.header, 'NAXIS2') ?? 0;
+  // The rows are read from the data unit, whose size readHdus checked against the file; NAXIS1 ×
+  // NAXIS2 can disagree with it (e.g. a damaged NAXIS card makes the data unit empty).
+  if (!(Number.isSafeInteger(rows) && Number.isSafeInteger(rowBytes) && rows >= 0 && rowBytes >= 0 && rows * rowBytes <= hdu.dataLength)) {
+    throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): a table of ${rows} rows of ${rowBytes} bytes (NAXIS2 × NAXIS1) doesn't fit its ${hdu.dataLength}-byte data unit`, { file, column: name });
+  }
   const width = column.type === 'X' ? Math.ceil(column.repeat / 8) : column.repeat * TFORM_BYTES[column.type]!;
   if (column.offset + width > rowBytes) {
     throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): column ${column.name} ends at byte ${column.offset + width} of a ${rowBytes}-byte row (NAXIS1)`, { file, column: column.name });
