@@ -105,6 +105,14 @@ export function parseLamostSpectrum(bytes: Uint8Array, file: string, hdus: Hdu[]
   if (!wavelength) {
     throw new AstrospecError('BAD_INPUT', 'no wavelengths: neither a WAVELENGTH column nor COEFF0/COEFF1 header cards', { file, column: 'COEFF0' });
   }
+  // resampleLinear interpolates over the wavelengths: unless they are finite and increasing, the
+  // flux on the grid is zeros or scrambled (a damaged COEFF0, COEFF1 or WAVELENGTH did both).
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(wavelength[i]!) || (i > 0 && !(wavelength[i]! > wavelength[i - 1]!))) {
+      const what = i > 0 && Number.isFinite(wavelength[i]!) ? ` is not above wavelength[${i - 1}] = ${wavelength[i - 1]} Å` : ' is not finite';
+      throw new AstrospecError('BAD_INPUT', `wavelength[${i}] = ${wavelength[i]} Å${what}`, { file, column: arrays.wavelength ? 'WAVELENGTH' : 'COEFF1' });
+    }
+  }
   const obsid = headerString(h, 'OBSID');
   const snr = headerNumber(h, 'SNRR') ?? headerNumber(h, 'SN_R') ?? NaN;
   return {
