@@ -32,6 +32,18 @@ const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
     found: 'hang: the SDSS layout check looped over TFIELDS = 4294967299 TTYPE cards before the table parser refused it',
     expect: { error: 'BAD_INPUT', message: /row 1, column TFIELDS: HDU 1 \(COADD\): TFIELDS = 4294967299 is not an integer from 0 to 999/ },
   },
+  'fits-dr1-coeff1-negative.fits.gz': {
+    found: 'misread: a LAMOST DR1 file with COEFF1 = -1E300 was read, its wavelengths 3700 Å then 0 Å, and resampled to zeros',
+    expect: { error: 'BAD_INPUT', message: /row 1, column COEFF1: wavelength\[1\] = 0 Å is not above wavelength\[0\]/ },
+  },
+  'fits-dr10-wavelength-not-increasing.fits.gz': {
+    found: 'misread: a DR10 file without COEFF0 and with a damaged WAVELENGTH column was read and resampled over wavelengths that do not increase',
+    expect: { error: 'BAD_INPUT', message: /row 1, column WAVELENGTH: wavelength\[1\] = [\d.e+]+ Å is not above wavelength\[0\]/ },
+  },
+  'fits-sdss-naxis-card-lost.fits.gz': {
+    found: 'escape: with its NAXIS card overwritten, an SDSS table\'s data unit was empty, and reading NAXIS2 × NAXIS1 bytes from it threw a bare RangeError',
+    expect: { error: 'BAD_INPUT', message: /row 1, column loglam: HDU 1 \(COADD\): a table of 4620 rows of 32 bytes \(NAXIS2 × NAXIS1\) doesn't fit its 0-byte data unit/ },
+  },
   'csv-label-error-before-cut-last-line.csv.gz': {
     found: 'the native and TS readers named different errors (row 1 label, row 4 too few fields): the first in row order is the one',
     expect: { error: 'BAD_INPUT', message: /row 1, column label: unknown label "123456789012345678901234567890"/ },
