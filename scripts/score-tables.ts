@@ -12,7 +12,7 @@ import { openSpectra } from '../src/io/open.js';
 import { readPredictions } from '../src/infer/predictions.js';
 import { expectedCalibrationError } from '../src/metrics/calibration.js';
 import { ConfusionMatrix } from '../src/metrics/classification.js';
-import { splitCsvLine } from '../src/report/predictions-csv.js';
+import { splitCsvLine } from '../src/io/csv-lines.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { truth: { type: 'string' }, labels: { type: 'string' }, title: { type: 'string' } } });
 const predictions = await readPredictions(positionals[0]!);

@@ -16,7 +16,7 @@ import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { AttributeType, DataType, decodeModel, encodeModel } from '../src/export/onnx-proto.js';
 import { CLASS_NAMES } from '../src/io/batch.js';
-import { readPredictionsCsv } from '../src/report/predictions-csv.js';
+import { readPredictionsCsv } from '../src/infer/predictions-csv.js';
 import { serveStatic } from './serve-web.js';
 
 const run = promisify(execFile);

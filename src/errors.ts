@@ -18,6 +18,11 @@ export interface ErrorLocation {
   row?: number;
   /** Column name (e.g. `FE17`) or 1-based column number. */
   column?: string | number;
+  /**
+   * File offset of the line at fault, when its row number isn't known: a shard of a CSV file
+   * reads from the middle and can't know how many rows came before it.
+   */
+  byte?: number;
 }
 
 export class AstrospecError extends Error {
@@ -25,6 +30,7 @@ export class AstrospecError extends Error {
   readonly file?: string;
   readonly row?: number;
   readonly column?: string | number;
+  readonly byte?: number;
 
   constructor(code: ErrorCode, message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
     super(formatMessage(message, where), options);
@@ -33,6 +39,7 @@ export class AstrospecError extends Error {
     this.file = where.file;
     this.row = where.row;
     this.column = where.column;
+    this.byte = where.byte;
   }
 }
 
@@ -40,6 +47,7 @@ function formatMessage(message: string, where: ErrorLocation): string {
   const parts: string[] = [];
   if (where.file !== undefined) parts.push(where.file);
   if (where.row !== undefined) parts.push(`row ${where.row}`);
+  else if (where.byte !== undefined) parts.push(`line at byte ${where.byte}`);
   // A column name comes from the file, and a damaged file can make it megabytes long.
   if (where.column !== undefined) parts.push(`column ${excerpt(String(where.column), 80)}`);
   return parts.length > 0 ? `${parts.join(', ')}: ${message}` : message;

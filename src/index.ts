@@ -27,7 +27,7 @@ export { evaluatePredictionsFile, readTruth, scorePredictions, type Evaluation, 
 export { defaultSessionSettings, type GraphOptimization, type SessionSettings } from './infer/session-pool.js';
 export { buildReport, type ExampleSpectrum, type ReportData, type ReportInputs } from './report/report.js';
 export { loadReportInputs, type ReportFiles } from './report/load.js';
-export { mergePredictionShards, type MergeOptions, type MergeResult } from './report/merge.js';
+export { mergePredictionShards, type MergeOptions, type MergeResult } from './infer/merge.js';
 export { readTrainingLog, parseTrainingLog, type TrainingLog } from './report/training-log.js';
 export { openFits, readLamostFile, parseLamostSpectrum, type LamostSpectrum } from './io/fits.js';
 export { generateSurvey, DEFAULT_MIX, DEFAULT_SNR_RANGE, type SurveyOptions } from './synth/survey.js';

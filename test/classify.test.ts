@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { classifyFile, parseShard, shardRange } from '../src/infer/classify.js';
 import { readPredictions } from '../src/infer/predictions.js';
+import { mergePredictionShards } from '../src/infer/merge.js';
 import { preprocessSync } from '../src/preprocess/index.js';
 import { CLASS_NAMES } from '../src/io/batch.js';
 import { AstrospecError } from '../src/errors.js';
@@ -157,12 +158,17 @@ test('the LAMOST CSV and Feather peer files classify alike with a 2600-pixel mod
   await rm(sub, { recursive: true, force: true });
   await import('node:fs/promises').then((fs) => fs.mkdir(sub));
   const { path } = await writeRandomModel(sub, spec, 9);
-  const fromCsv = await classifyFile(join(lamost, 'lamost-stars-200.csv'), { model: path, output: join(sub, 'csv.csv'), batchSize: 48, shard: { index: 1, count: 3 } });
   const fromFeather = await classifyFile(join(lamost, 'lamost-stars-200.zstd.feather'), { model: path, output: join(sub, 'feather.csv'), batchSize: 48, shard: { index: 1, count: 3 } });
-  assert.equal(fromCsv.firstRow, 66);
-  assert.equal(fromCsv.rows, 67);
+  assert.equal(fromFeather.firstRow, 66);
   assert.equal(fromFeather.rows, 67);
-  assert.equal(await readFile(join(sub, 'csv.csv'), 'utf8'), await readFile(join(sub, 'feather.csv'), 'utf8'));
+  // A CSV splits by byte ranges, its shards' rows numbered within each shard: merged, they are the Feather file's rows.
+  const csvShards = [0, 1, 2].map((i) => join(sub, `csv.${i}.csv`));
+  for (let i = 0; i < 3; i++) await classifyFile(join(lamost, 'lamost-stars-200.csv'), { model: path, output: csvShards[i]!, batchSize: 48, shard: { index: i, count: 3 } });
+  await mergePredictionShards(csvShards, join(sub, 'csv.csv'));
+  await classifyFile(join(lamost, 'lamost-stars-200.zstd.feather'), { model: path, output: join(sub, 'feather-all.csv'), batchSize: 48 });
+  assert.equal(await readFile(join(sub, 'csv.csv'), 'utf8'), await readFile(join(sub, 'feather-all.csv'), 'utf8'));
+  const featherLines = (await readFile(join(sub, 'feather.csv'), 'utf8')).split('\n').slice(1, -1);
+  assert.deepEqual(featherLines, (await readFile(join(sub, 'csv.csv'), 'utf8')).split('\n').slice(67, 134));
 });
 
 test('a model for another grid gives one clear error and leaves no output', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../src/errors.js';
 import { mergeHandler } from '../src/cli/commands/merge.js';
-import { splitCsvLine } from '../src/report/predictions-csv.js';
+import { splitCsvLine } from '../src/io/csv-lines.js';
 import { createSpectraSink } from '../src/io/sink.js';
 
 const HEADER = 'row,id,predicted,p_star,p_galaxy,p_qso,status';

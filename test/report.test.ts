@@ -10,7 +10,7 @@ import { classificationMetrics } from '../src/metrics/classification.js';
 import { reportHandler } from '../src/cli/commands/report.js';
 import { plotHandler } from '../src/cli/commands/plot.js';
 import { buildReport } from '../src/report/report.js';
-import { readPredictionsCsv } from '../src/report/predictions-csv.js';
+import { readPredictionsCsv } from '../src/infer/predictions-csv.js';
 import { renderChart, spectrumSpec } from '../src/report/charts.js';
 import { makeFixture, ROWS } from './report-fixture.js';
 

@@ -18,7 +18,7 @@ import { CLASS_NAMES, concatBatches, COMPETITION_GRID, networkInput, type Spectr
 import { openSpectra } from '../src/io/open.js';
 import { onnxModelSpec } from '../src/export/onnx.js';
 import { classifyFile } from '../src/infer/classify.js';
-import { readPredictionsCsv } from '../src/report/predictions-csv.js';
+import { readPredictionsCsv } from '../src/infer/predictions-csv.js';
 import { preprocess } from '../src/preprocess/index.js';
 import { decimalToFloat32, readCsvBatches } from '../web/src/csv.js';
 import { readArrowBatches } from '../web/src/arrow.js';

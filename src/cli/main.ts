@@ -20,12 +20,13 @@ import { trainCommand } from './commands/train.js';
 import { synthCommand } from './commands/synth.js';
 import { preprocessCommand } from './commands/preprocess.js';
 import { demoCommand } from './commands/demo.js';
+import { planCommand } from './commands/plan.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 // In the order of the workflow: data, training, inference, results, then helpers.
 export const commands: CommandModule<any, any>[] = [
   synthCommand, convertCommand, preprocessCommand, trainCommand, calibrateCommand, exportCommand, classifyCommand,
-  evaluateCommand, reportCommand, plotCommand, mergeCommand, demoCommand, infoCommand,
+  evaluateCommand, reportCommand, plotCommand, planCommand, mergeCommand, demoCommand, infoCommand,
 ];
 
 export function buildCli(argv: string[]) {

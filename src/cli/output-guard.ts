@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AstrospecError } from '../errors.js';
+import { listDataset } from '../io/dataset.js';
 
 /** Options (yargs names) that name files each command writes and reads. */
 export const COMMAND_FILES: Record<string, { outputs: string[]; inputs: string[] }> = {
@@ -20,6 +21,7 @@ export const COMMAND_FILES: Record<string, { outputs: string[]; inputs: string[]
   report: { outputs: ['output'], inputs: ['predictions', 'data', 'log', 'model'] },
   plot: { outputs: ['output'], inputs: ['input'] },
   merge: { outputs: ['output'], inputs: ['shards', 'input'] },
+  plan: { outputs: ['listOut'], inputs: ['inputs'] },
   demo: { outputs: ['out'], inputs: ['model'] },
 };
 
@@ -27,6 +29,12 @@ function paths(value: unknown): string[] {
   if (typeof value === 'string') return value === '' ? [] : [value];
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string' && v !== '');
   return [];
+}
+
+async function isDatasetEntry(path: string): Promise<boolean> {
+  if (path.startsWith('@')) return true;
+  const info = await stat(path).catch(() => undefined);
+  return info ? info.isDirectory() : /[*?[]/.test(path);
 }
 
 async function identity(path: string): Promise<string | undefined> {
@@ -44,6 +52,12 @@ export async function refuseOverwritingInputs(command: string, args: Record<stri
   if (!files) return;
   const outputs = files.outputs.flatMap((name) => paths(args[name]).map((path) => ({ name, path })));
   const inputs = files.inputs.flatMap((name) => paths(args[name]).map((path) => ({ name, path })));
+  // A folder, glob or @list input stands for the files it lists: an output may not be one of them either.
+  for (const input of [...inputs]) {
+    if (!(await isDatasetEntry(input.path))) continue;
+    const listed = await listDataset(input.path).catch(() => undefined);
+    for (const file of listed?.files ?? []) inputs.push({ name: input.name, path: file.path });
+  }
   const seen: { name: string; path: string; id?: string }[] = [];
   for (const input of inputs) seen.push({ ...input, id: await identity(input.path) });
   for (const output of outputs) {

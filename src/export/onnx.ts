@@ -18,11 +18,10 @@
  * The whole ModelSpec is stored in metadata_props under `astrospec.spec`, so the file alone
  * says which grid, normalisation and features it expects.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type * as tfType from '@tensorflow/tfjs';
 import { AstrospecError } from '../errors.js';
-import { temporaryPath } from '../io/columns.js';
-import { releasePartial } from '../io/partial-files.js';
+import { writeFileAtomic } from '../io/partial-files.js';
 import { BLOCKS_PER_STAGE, STAGE_MULTIPLIERS } from '../model/resnet1d.js';
 import type { ModelSpec } from '../model/spec.js';
 import {
@@ -364,17 +363,7 @@ export async function exportOnnx(modelDir: string, output: string, options: Onnx
   const { model, spec } = await loadModel(tf, modelDir);
   try {
     const bytes = buildOnnxModel(model, spec, options);
-    // A registered temporary name: a signal removes it (src/cli/interrupt.ts).
-    const tmp = temporaryPath(output);
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, output);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
-    } finally {
-      releasePartial(tmp);
-    }
+    await writeFileAtomic(output, bytes);
     return { output, bytes: bytes.byteLength, spec };
   } finally {
     model.dispose();

@@ -3,13 +3,12 @@
  * (src/metrics/calibration.ts) and stores it in the model directory's spec, so that
  * `astrospec export` writes softmax(logits / T) into the ONNX graph.
  */
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../errors.js';
 import { exportOnnx } from '../export/onnx.js';
-import { temporaryPath } from '../io/columns.js';
-import { releasePartial } from '../io/partial-files.js';
+import { writeFileAtomic } from '../io/partial-files.js';
 import { expectedCalibrationError, fitTemperature, applyTemperatureRow } from '../metrics/calibration.js';
 import { MODEL_FILES, loadModelSpec } from '../model/io.js';
 import type { CalibrationSpec } from '../model/spec.js';
@@ -62,10 +61,7 @@ export async function calibrateModel(modelDir: string, options: CalibrateOptions
       eceAfter: expectedCalibrationError(scaled, labels, k).ece,
     };
     const specPath = join(modelDir, MODEL_FILES.spec);
-    const tmp = temporaryPath(specPath); // registered: a signal removes it (src/cli/interrupt.ts)
-    await writeFile(tmp, `${JSON.stringify({ ...spec, calibration }, null, 2)}\n`);
-    await rename(tmp, specPath);
-    releasePartial(tmp);
+    await writeFileAtomic(specPath, `${JSON.stringify({ ...spec, calibration }, null, 2)}\n`);
     return calibration;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -11,12 +11,14 @@ import { AstrospecError, check } from '../errors.js';
 import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
 import { readLabelsCsv, withLabels } from '../io/labels.js';
 import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
-import { countSourceRows, formatOfPath, openSpectra } from '../io/open.js';
-import type { SpectraSource } from '../io/types.js';
+import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
+import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
+import type { SourceSlice, SpectraSource } from '../io/types.js';
 import { binnedLength, type ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
 import { onnxModelSpec } from '../export/onnx.js';
 import { createPredictionWriter, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type SessionSettings } from './session-pool.js';
 
 /** Row statuses besides 'ok'. */
@@ -26,23 +28,8 @@ export const STATUS = {
   nonFiniteOutput: 'non_finite_output',
 } as const;
 
-/** Shard i of N: rows [floor(i·R/N), floor((i+1)·R/N)). */
-export interface Shard {
-  index: number;
-  count: number;
-}
-
-export function parseShard(text: string): Shard {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  if (!m) throw new AstrospecError('BAD_ARGUMENT', `--shard must look like i/N (e.g. 0/4), got "${text}"`);
-  const shard = { index: Number(m[1]), count: Number(m[2]) };
-  check(shard.count >= 1 && shard.index < shard.count, `--shard ${text}: need 0 ≤ i < N`);
-  return shard;
-}
-
-export function shardRange(rows: number, shard: Shard): [number, number] {
-  return [Math.floor((shard.index * rows) / shard.count), Math.floor(((shard.index + 1) * rows) / shard.count)];
-}
+/** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
+export { parseShard, shardRange, type Shard };
 
 export interface ClassifyOptions extends Partial<SessionSettings> {
   /** Exported ONNX model (astrospec export). */
@@ -51,7 +38,14 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
   output: string;
   /** Classify at most this many rows (after sharding). */
   limit?: number;
+  /**
+   * Classify only shard i of N of the input, reading only its slice (src/io/dataset.ts): rows
+   * numbered globally for Arrow, FITS and chunk folders; within the shard for CSV input (the
+   * output then carries head and end lines for astrospec merge: src/infer/shard-output.ts).
+   */
   shard?: Shard;
+  /** When the output already exists and is this shard's complete output, classify nothing and return it. */
+  resume?: boolean;
   /** Batches in flight between reading and writing. Default 2 per worker + 1. */
   queueDepth?: number;
   /** Native threads for parsing and preprocessing. Default: the addon's. */
@@ -63,7 +57,9 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
   /** After each written batch: rows written so far. */
   onProgress?: (rows: number) => void;
   /** Called once the row range is known (for a progress bar's total). */
-  onStart?: (info: { rows: number; firstRow: number; spec: ModelSpec; settings: SessionSettings }) => void;
+  onStart?: (info: { rows: number; firstRow: number; spec: ModelSpec; settings: SessionSettings; slice?: SourceSlice }) => void;
+  /** With resume, when an existing output is not complete: why (it is then classified again). */
+  onResume?: (reason: string) => void;
   /** Keep the input's labels (for evaluate --model). */
   keepLabels?: boolean;
   /**
@@ -75,9 +71,15 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
 
 export interface ClassifyResult {
   output: string;
-  /** Input rows classified: firstRow … firstRow + rows − 1. */
+  /** Input rows classified: firstRow … firstRow + rows − 1 (within the shard for a "bytes" split: see slice). */
   firstRow: number;
   rows: number;
+  /** The shard's slice of the input, with --shard. */
+  slice?: SourceSlice;
+  /** With resume: the output was already complete and nothing was classified. */
+  skipped?: boolean;
+  /** Bytes the readers took from the input's files, and rows they decoded (src/io/read-stats.ts). */
+  read: ReadStats;
   statusCounts: Record<string, number>;
   seconds: number;
   spectraPerSecond: number;
@@ -144,18 +146,36 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file: options.model });
   }
 
-  // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
-  const paths = typeof input === 'string' ? [input] : input;
-  const fits = paths.every((p) => formatOfPath(p) !== 'csv' && formatOfPath(p) !== 'arrow');
+  const readStart = readStats();
+  // Listed once: the files' formats choose the read batch size, and the readers get this listing.
+  const dataset = await listDataset(input);
+  const paths = dataset.files.map((f) => f.path);
   // A bad labels file fails before any worker starts.
   const labelTable = options.labels !== undefined ? await readLabelsCsv(options.labels) : undefined;
+  // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
+  const open = () => openSpectra(dataset, { batchSize: readBatchSize(settings.batchSize, paths), resampleGrid: spec.grid, threads: options.readThreads, shard: options.shard });
+  let source: SpectraSource | undefined;
+  if (options.resume && options.shard) {
+    // A complete output of this shard is kept, and nothing is started: resubmitting a whole array
+    // after failures costs the finished shards one read of their output.
+    source = await open();
+    if (source.slice) {
+      const done = await checkShardOutput(options.output, expectationOf(source.slice, options.limit));
+      if (done.complete) {
+        await source.close();
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const firstRow = source.slice.split === 'rows' ? source.slice.begin! : 0;
+        return { output: options.output, firstRow, rows: done.rows, slice: source.slice, skipped: true, read: readStatsSince(readStart), statusCounts: done.statusCounts, seconds, spectraPerSecond: 0, settings, spec, duplicateIds: new DuplicateIdTracker().report, stages: { reading: 0, preprocessing: 0, waitingForInference: 0, writing: 0 } };
+      }
+      options.onResume?.(done.reason);
+    }
+  }
   // The sessions load in their workers while the main thread opens and reads the input.
   const starting = SessionPool.start(modelBytes, { inputLength: arch.inputLength, featureCount }, settings, options.model);
   starting.catch(() => undefined); // the error surfaces where it is awaited
   const stopPool = async () => (await starting.catch(() => undefined))?.terminate();
-  let source: SpectraSource;
   try {
-    source = await openSpectra(input, { batchSize: readBatchSize(settings.batchSize, paths), grid: fits ? spec.grid : undefined, threads: options.readThreads });
+    source ??= await open();
   } catch (error) {
     await stopPool();
     throw error;
@@ -175,14 +195,17 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     if (!sameGrid(source.grid, spec.grid)) {
       throw new AstrospecError('MODEL', `the model expects spectra of ${describeGrid(spec.grid)}, but the input has ${describeGrid(source.grid)}`, { file: source.path });
     }
-    let [begin, end] = [0, Number.POSITIVE_INFINITY];
-    if (options.shard) [begin, end] = shardRange(await countSourceRows(source), options.shard);
-    if (options.limit !== undefined) end = Math.min(end, begin + options.limit);
-    const last = source.rowCount !== undefined ? Math.min(end, source.rowCount) : end;
+    // The source reads only the shard's rows; rows of a "bytes" split are numbered from 0 within it.
+    const slice = source.slice;
+    const begin = slice?.split === 'rows' ? slice.begin! : 0;
+    let end = Number.POSITIVE_INFINITY;
+    if (options.limit !== undefined) end = begin + options.limit;
+    const last = source.rowCount !== undefined ? Math.min(end, begin + source.rowCount) : end;
     const total = Number.isFinite(last) ? Math.max(0, last - begin) : undefined;
-    options.onStart?.({ rows: total ?? -1, firstRow: begin, spec, settings });
+    options.onStart?.({ rows: total ?? -1, firstRow: begin, spec, settings, slice });
 
-    writer = await createPredictionWriter(options.output);
+    const shardLines = slice?.split === 'bytes' ? { head: shardHeadLine(slice), end: (rows: number) => shardEndLine(slice.shard, rows) } : undefined;
+    writer = await createPredictionWriter(options.output, { shardLines });
     const labels: number[] = [];
     const truthIds: string[] = [];
     const keepLabels = (options.keepLabels === true || labelTable !== undefined) && source.hasLabels;
@@ -223,16 +246,12 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     };
     const duplicateIds = new DuplicateIdTracker();
 
-    let readStart = now();
+    let readingSince = now();
     for await (const batch of untilAborted(source.batches(), options.signal, interrupted)) {
-      stages.reading += now() - readStart;
+      stages.reading += now() - readingSince;
       aborted();
       const n = batch.ids.length;
       const batchStart = batch.firstRow;
-      if (batchStart + n <= begin) {
-        readStart = now();
-        continue;
-      }
       if (batchStart >= end) break;
       // Rows of this batch inside [begin, end).
       const from = Math.max(begin, batchStart) - batchStart;
@@ -288,7 +307,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         inFlight.push({ firstRow: chunk.firstRow, ids: chunk.ids, status, rows: chunkRows, result: pool.run(flux, features) });
         if (inFlight.length >= queueDepth) await writeOldest();
       }
-      readStart = now();
+      readingSince = now();
     }
     while (inFlight.length > 0) {
       aborted();
@@ -303,6 +322,8 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       output: options.output,
       firstRow: begin,
       rows: rowsWritten,
+      slice,
+      read: readStatsSince(readStart),
       statusCounts: Object.fromEntries(writer.statusCounts),
       seconds,
       spectraPerSecond: rowsWritten / seconds,

@@ -14,7 +14,7 @@ import { findLabel, missingLabelError, readLabelsCsv, type LabelTable } from '..
 import { openSpectra } from '../io/open.js';
 import { expectedCalibrationError } from '../metrics/calibration.js';
 import { ConfusionMatrix, type ClassificationMetrics } from '../metrics/classification.js';
-import { splitCsvLine } from '../report/predictions-csv.js';
+import { splitCsvLine } from '../io/csv-lines.js';
 import { readPredictions, STATUS_OK, type PredictionTable } from './predictions.js';
 
 export interface Truth {

@@ -8,19 +8,18 @@
  * Writers stream to a temporary name beside the target and rename it on close().
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
 import { readArrowTable } from '../io/arrow.js';
-import { temporaryPath } from '../io/columns.js';
-import { releasePartial } from '../io/partial-files.js';
-import { readPredictionsCsv, type PredictionTable } from '../report/predictions-csv.js';
+import { commitPartial, discardPartial, temporaryPath } from '../io/partial-files.js';
+import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
-export type { PredictionTable } from '../report/predictions-csv.js';
+export type { PredictionTable } from './predictions-csv.js';
 
-export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+export { PREDICTION_COLUMNS } from './predictions-csv.js';
+import { PREDICTION_COLUMNS } from './predictions-csv.js';
 export const STATUS_OK = 'ok';
 
 export type PredictionsFormat = 'csv' | 'arrow';
@@ -99,10 +98,15 @@ class CsvPredictionWriter extends BaseWriter {
   private readonly out: WriteStream;
   private error?: Error;
 
-  constructor(path: string, temp: string) {
+  constructor(
+    path: string,
+    temp: string,
+    private readonly shardLines?: ShardLines,
+  ) {
     super(path, temp);
     this.out = createWriteStream(temp, { encoding: 'utf8' });
     this.out.on('error', (e) => (this.error = e));
+    if (shardLines) this.out.write(`${shardLines.head}\n`);
     this.out.write(`${PREDICTION_COLUMNS.join(',')}\n`);
   }
 
@@ -125,16 +129,16 @@ class CsvPredictionWriter extends BaseWriter {
   }
 
   async close(): Promise<void> {
+    // The end line goes last: its presence says the shard's file is complete.
+    if (this.shardLines && !this.error) this.out.write(`${this.shardLines.end(this.rowsWritten)}\n`);
     await endStream(this.out);
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
-    await rename(this.temp, this.path);
-    releasePartial(this.temp);
+    await commitPartial(this.temp, this.path);
   }
 
   async abort(): Promise<void> {
     await endStream(this.out).catch(() => undefined);
-    await rm(this.temp, { force: true });
-    releasePartial(this.temp);
+    await discardPartial(this.temp);
   }
 }
 
@@ -191,23 +195,30 @@ class ArrowPredictionWriter extends BaseWriter {
     this.writer.close();
     await closed;
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
-    await rename(this.temp, this.path);
-    releasePartial(this.temp);
+    await commitPartial(this.temp, this.path);
   }
 
   async abort(): Promise<void> {
     this.writer.abort();
     await endStream(this.out).catch(() => undefined);
-    await rm(this.temp, { force: true });
-    releasePartial(this.temp);
+    await discardPartial(this.temp);
   }
 }
 
-export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat } = {}): Promise<PredictionWriter> {
+/** First and last line of a shard whose rows are numbered within it (src/infer/shard-output.ts). */
+export interface ShardLines {
+  head: string;
+  end(rows: number): string;
+}
+
+export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat; shardLines?: ShardLines } = {}): Promise<PredictionWriter> {
   const format = options.format ?? predictionsFormatOfPath(path);
   if (!format) throw new AstrospecError('BAD_ARGUMENT', 'name the predictions file .csv, .arrow, .feather or .ipc', { file: path });
+  if (options.shardLines && format !== 'csv') {
+    throw new AstrospecError('BAD_ARGUMENT', 'a shard of a CSV input numbers its rows within the shard, for astrospec merge to join: write it as .csv', { file: path });
+  }
   const temp = temporaryPath(path);
-  const writer = format === 'csv' ? new CsvPredictionWriter(path, temp) : new ArrowPredictionWriter(path, temp);
+  const writer = format === 'csv' ? new CsvPredictionWriter(path, temp, options.shardLines) : new ArrowPredictionWriter(path, temp);
   return writer;
 }
 

@@ -16,6 +16,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { CompressionType, DataType, type Data, type RecordBatch } from 'apache-arrow';
 import { AstrospecError, excerpt, type ErrorCode } from '../errors.js';
+import { countBytesRead } from './read-stats.js';
 
 /** Longest array apache-arrow can address (it uses int32 offsets and lengths). */
 const MAX_ARRAY_LENGTH = 2 ** 31 - 1;
@@ -569,6 +570,7 @@ async function readExactly(fh: FileHandle, into: Uint8Array, position: number, f
   let done = 0;
   while (done < into.length) {
     const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
+    countBytesRead(bytesRead);
     if (bytesRead === 0) fail(`file ends at byte ${position + done}, inside a message`, 'TRUNCATED');
     done += bytesRead;
   }
@@ -712,14 +714,16 @@ function frame(flatbufferLength: number, bodyLength: number): { chunk: Uint8Arra
  * The file's data as one IPC stream for apache-arrow: `schemaMessage` (a Schema message
  * flatbuffer), then each dictionary and record batch re-read, re-checked (now with its body) and
  * framed in a buffer of its own (so bodies stay 8-byte aligned, and apache-arrow's typed arrays
- * can be views of them), then end-of-stream.
+ * can be views of them), then end-of-stream. `messages` (default: all of them) picks which are
+ * read, e.g. the record batches of a shard's rows and the dictionaries before them; `firstBatch`
+ * is the index of its first record batch in the file, for messages.
  */
-export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string): AsyncGenerator<Uint8Array> {
+export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0): AsyncGenerator<Uint8Array> {
   const schema = frame(schemaMessage.length, 0);
   schema.flatbuffer.set(schemaMessage);
   yield schema.chunk;
-  let batch = 0;
-  for (const m of index.messages) {
+  let batch = firstBatch;
+  for (const m of messages) {
     const what = m.kind === 'recordBatch' ? `Arrow record batch ${batch++}` : 'Arrow dictionary batch';
     const fail = failer(file, what);
     const { chunk, flatbuffer, body } = frame(m.flatbufferLength, m.bodyLength);

@@ -13,7 +13,7 @@
  * ArrowSource.batches): writing into it changes nothing on disk, and holding it keeps that
  * record batch's buffer alive.
  */
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import {
   CompressionType,
   DataType,
@@ -40,9 +40,11 @@ import {
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { AstrospecError, excerpt } from '../errors.js';
 import { registerArrowCodecs } from './arrow-codecs.js';
-import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex } from './arrow-ipc.js';
-import { releasePartial } from './partial-files.js';
-import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex, type IpcMessage } from './arrow-ipc.js';
+import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
+import { countBytesRead, countRowsDecoded } from './read-stats.js';
+import { commitPartial, discardPartial, temporaryPath } from './partial-files.js';
+import { CLASS_NAMES, NO_LABEL, parseLabel, sliceRows, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
   ID_COLUMN,
   allocateBatch,
@@ -55,12 +57,23 @@ import {
   pixelColumnIndex,
   pixelColumnName,
   sinkColumns,
-  temporaryPath,
   truncateBatch,
 } from './columns.js';
 import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
 
 export const GRID_METADATA_KEY = 'astrospec.grid';
+/**
+ * Flux bytes per record batch written: about 400 spectra of 2600 pixels. A shard of a split run
+ * reads whole record batches, so the batch holding its first row is read by two shards: smaller
+ * batches waste less (4 MiB per shard boundary), and are still large enough that reading costs
+ * next to nothing per batch.
+ */
+export const RECORD_BATCH_BYTES = 4 << 20;
+
+/** Rows per written record batch for spectra of `pixels` float32 values. */
+export function recordBatchRows(pixels: number): number {
+  return Math.max(1, Math.floor(RECORD_BATCH_BYTES / (4 * Math.max(1, pixels))));
+}
 const FILE_MAGIC = Buffer.from('ARROW1');
 
 type ColumnRole =
@@ -359,10 +372,10 @@ function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number,
  */
 async function checkFileStructure(fh: FileHandle, size: number, file: string): Promise<'file' | 'stream'> {
   const head = Buffer.alloc(Math.min(8, size));
-  await fh.read(head, 0, head.length, 0);
+  await readAt(fh, head, 0);
   if (head.subarray(0, 6).equals(FILE_MAGIC)) {
     const tail = Buffer.alloc(6);
-    if (size >= 14) await fh.read(tail, 0, 6, size - 6);
+    if (size >= 14) await readAt(fh, tail, size - 6);
     if (size < 14 || !tail.equals(FILE_MAGIC)) {
       throw new AstrospecError('TRUNCATED', `truncated Arrow file: it starts with the ARROW1 magic but has no footer (${size} bytes)`, { file });
     }
@@ -375,7 +388,7 @@ async function checkFileStructure(fh: FileHandle, size: number, file: string): P
   // marker every writer appends on close is required: 0xFFFFFFFF 0x00000000, or a zero length
   // word in the pre-0.15 format (which has no continuation marker).
   const tail = Buffer.alloc(8);
-  await fh.read(tail, 0, 8, size - 8);
+  await readAt(fh, tail, size - 8);
   const legacy = head.readInt32LE(0) !== -1;
   const ended = legacy ? tail.readInt32LE(4) === 0 : tail.readInt32LE(0) === -1 && tail.readInt32LE(4) === 0;
   if (!ended) throw new AstrospecError('TRUNCATED', `truncated Arrow stream: no end-of-stream marker (${size} bytes)`, { file });
@@ -415,6 +428,12 @@ function wrapReaderError(error: unknown, file: string, what: string): AstrospecE
   );
 }
 
+/** Rows [begin, end) of an Arrow file, and the messages that hold them. */
+interface ArrowRowRange {
+  begin: number;
+  end: number;
+}
+
 class ArrowSource implements SpectraSource {
   readonly format = 'arrow' as const;
   readonly hasLabels: boolean;
@@ -427,20 +446,64 @@ class ArrowSource implements SpectraSource {
     private readonly layout: ArrowLayout,
     private readonly batchSize: number,
     private readonly indexed: IndexedArrow,
+    private readonly range?: ArrowRowRange,
   ) {
     this.path = indexed.path;
-    this.byteLength = indexed.size;
     this.hasLabels = layout.label !== undefined;
     this.grid = layout.grid;
-    this.rowCount = indexed.index.rows;
+    const rows = indexed.index.rows;
+    this.rowCount = range ? Math.max(0, Math.min(range.end, rows) - Math.min(range.begin, rows)) : rows;
+    // Body bytes of the record batches this source reads (the whole file when it reads all rows).
+    this.byteLength = range ? this.selection().messages.reduce((n, m) => n + m.bodyLength, 0) : indexed.identity.size;
   }
 
   async countRows(): Promise<number> {
     return this.rowCount;
   }
 
-  private recordBatches(): AsyncGenerator<RecordBatch> {
-    return checkedRecordBatches(this.indexed);
+  /**
+   * Rows [begin, end) of the file only (a shard's slice). Only the record batches that hold them
+   * are read, found from the row counts the index read at open (the footer's blocks, or a
+   * stream's message headers): no earlier batch is read or decoded, and rows of the first and
+   * last batch outside the range are dropped before they are converted. Batches number rows in
+   * the file (`firstRow` starts at begin).
+   */
+  rowRange(begin: number, end: number): ArrowSource {
+    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end)) throw new RangeError(`rowRange(${begin}, ${end})`);
+    return new ArrowSource(this.layout, this.batchSize, this.indexed, { begin, end });
+  }
+
+  /**
+   * The messages a pass reads: every record batch that overlaps the range, and the dictionary
+   * batches before the last of them (dictionaries must be read before the batches using them).
+   */
+  private selection(): { messages: IpcMessage[]; firstBatch: number; firstBatchRow: number } {
+    const all = this.indexed.index.messages;
+    if (!this.range) return { messages: all, firstBatch: 0, firstBatchRow: 0 };
+    const { begin, end } = this.range;
+    const messages: IpcMessage[] = [];
+    let firstBatch = -1;
+    let firstBatchRow = 0;
+    let row = 0;
+    let batch = 0;
+    const dictionaries: IpcMessage[] = [];
+    for (const m of all) {
+      if (m.kind === 'dictionary') {
+        dictionaries.push(m);
+        continue;
+      }
+      const from = row;
+      row += m.rows;
+      const k = batch++;
+      if (row <= begin) continue;
+      if (from >= end) break;
+      if (firstBatch < 0) {
+        firstBatch = k;
+        firstBatchRow = from;
+      }
+      messages.push(...dictionaries.splice(0), m);
+    }
+    return { messages, firstBatch: Math.max(firstBatch, 0), firstBatchRow };
   }
 
   /**
@@ -464,18 +527,25 @@ class ArrowSource implements SpectraSource {
       extra: this.layout.extra.map((e) => e.name),
       tags: this.layout.tags.map((t) => t.name),
     };
+    const { messages, firstBatch, firstBatchRow } = this.selection();
+    const begin = this.range?.begin ?? 0;
+    const end = this.range?.end ?? Number.POSITIVE_INFINITY;
+    if (this.range && messages.length === 0) return;
     let out: SpectrumBatch | undefined;
     let filled = 0;
-    let firstRow = 0;
-    let rowsSeen = 0;
-    for await (const rb of this.recordBatches()) {
-      let from = 0;
-      while (from < rb.numRows) {
-        const n = Math.min(rb.numRows - from, this.batchSize - filled);
+    let firstRow = begin;
+    let rowsSeen = firstBatchRow; // file row of the record batch's first row
+    for await (const rb of checkedRecordBatches(this.indexed, messages, firstBatch)) {
+      // Rows of this record batch inside [begin, end).
+      let from = Math.max(0, begin - rowsSeen);
+      const to = Math.min(rb.numRows, end - rowsSeen);
+      while (from < to) {
+        const n = Math.min(to - from, this.batchSize - filled);
         const view = filled === 0 && n === this.batchSize ? fluxView(rb, this.layout, from, n) : undefined;
         if (view) {
           const batch = allocateBatch(n, this.grid, firstRow, columns, view);
           copyRows(rb, this.layout, from, n, batch, 0, this.path, rowsSeen, true);
+          countRowsDecoded(n);
           from += n;
           firstRow += n;
           yield batch;
@@ -483,6 +553,7 @@ class ArrowSource implements SpectraSource {
         }
         out ??= allocateBatch(this.batchSize, this.grid, firstRow, columns);
         copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen);
+        countRowsDecoded(n);
         from += n;
         filled += n;
         if (filled === this.batchSize) {
@@ -494,6 +565,7 @@ class ArrowSource implements SpectraSource {
         }
       }
       rowsSeen += rb.numRows;
+      if (rowsSeen >= end) break;
     }
     if (out && filled > 0) yield truncateBatch(out, filled);
   }
@@ -504,21 +576,23 @@ class ArrowSource implements SpectraSource {
 /** An Arrow file or stream whose framing and metadata have been checked (arrow-ipc.ts). */
 interface IndexedArrow {
   path: string;
-  size: number;
+  /** The file as it was indexed: later passes fail if it has changed. */
+  identity: FileIdentity;
   index: IpcIndex;
   schema: Schema;
   /** The schema as a Message flatbuffer, first in the stream apache-arrow reads. */
   schemaMessage: Uint8Array;
 }
 
-async function indexArrow(path: string): Promise<IndexedArrow> {
+async function readAt(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  const { bytesRead } = await fh.read(into, 0, into.length, position);
+  countBytesRead(bytesRead);
+}
+
+async function indexArrow(path: string, listed?: FileIdentity): Promise<IndexedArrow> {
   registerArrowCodecs();
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (error) {
-    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
-  }
+  const identity = listed ?? (await fileIdentity(path));
+  const size = identity.size;
   if (size === 0) throw new AstrospecError('BAD_INPUT', 'empty file', { file: path });
   let fh: FileHandle;
   try {
@@ -527,16 +601,17 @@ async function indexArrow(path: string): Promise<IndexedArrow> {
     throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
   }
   try {
+    if (listed) await checkUnchanged(path, listed, fh);
     const kind = await checkFileStructure(fh, size, path);
     const index = await indexIpc(fh, size, kind, path);
     checkCodecs(index, path);
     // The schema's flatbuffer has passed indexIpc's checks: now apache-arrow may decode it.
     const bytes = new Uint8Array(index.schemaSource.length);
-    await fh.read(bytes, 0, bytes.length, index.schemaSource.offset);
+    await readAt(fh, bytes, index.schemaSource.offset);
     try {
-      if (index.schemaSource.container === 'message') return { path, size, index, schema: Message.decode(bytes).header() as Schema, schemaMessage: bytes };
+      if (index.schemaSource.container === 'message') return { path, identity, index, schema: Message.decode(bytes).header() as Schema, schemaMessage: bytes };
       const schema = Footer.decode(bytes).schema;
-      return { path, size, index, schema, schemaMessage: Message.encode(Message.from(schema)) };
+      return { path, identity, index, schema, schemaMessage: Message.encode(Message.from(schema)) };
     } catch (error) {
       throw wrapReaderError(error, path, 'cannot read the Arrow schema');
     }
@@ -546,10 +621,11 @@ async function indexArrow(path: string): Promise<IndexedArrow> {
 }
 
 /**
- * Record batches decoded by apache-arrow from the messages indexed at open, each re-checked as
- * it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
+ * Record batches decoded by apache-arrow from the messages indexed at open (all of them, or the
+ * `messages` given, whose first record batch is batch `firstBatch` of the file), each re-checked
+ * as it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
  */
-async function* checkedRecordBatches({ path, index, schemaMessage }: IndexedArrow): AsyncGenerator<RecordBatch> {
+async function* checkedRecordBatches({ path, identity, index, schemaMessage }: IndexedArrow, messages = index.messages, firstBatch = 0): AsyncGenerator<RecordBatch> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -558,14 +634,16 @@ async function* checkedRecordBatches({ path, index, schemaMessage }: IndexedArro
   }
   let reader: RecordBatchReader | undefined;
   try {
+    // Offsets and row counts come from the index: the file must still be the one indexed.
+    await checkUnchanged(path, identity, fh);
     try {
-      reader = await RecordBatchReader.from(ipcStream(fh, index, schemaMessage, path));
+      reader = await RecordBatchReader.from(ipcStream(fh, index, schemaMessage, path, messages, firstBatch));
       await reader.open();
     } catch (error) {
       throw wrapReaderError(error, path, 'cannot read the Arrow schema');
     }
     const checked = new WeakSet<object>();
-    let batch = 0;
+    let batch = firstBatch;
     const iterator = reader[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<RecordBatch>;
@@ -585,10 +663,17 @@ async function* checkedRecordBatches({ path, index, schemaMessage }: IndexedArro
   }
 }
 
+export interface ArrowReadOptions extends ReadOptions {
+  /** The file as a dataset listed it; reading fails if it has changed since (default: as it is now). */
+  identity?: FileIdentity;
+}
+
+export type ArrowSpectraSource = SpectraSource & { readonly rowCount: number; rowRange(begin: number, end: number): SpectraSource };
+
 /** Opens an Arrow IPC file or stream (Feather v2 is the IPC file format). */
-export async function openArrow(path: string, options: ReadOptions = {}): Promise<SpectraSource> {
+export async function openArrow(path: string, options: ArrowReadOptions = {}): Promise<ArrowSpectraSource> {
   const batchSize = batchSizeOf(options);
-  const indexed = await indexArrow(path);
+  const indexed = await indexArrow(path, options.identity);
   let layout: ArrowLayout;
   try {
     layout = describeLayout(indexed.schema, options, path);
@@ -685,6 +770,11 @@ class ArrowSink implements SpectraSink {
     const rows = batch.ids.length;
     if (rows === 0) return;
     const L = this.options.grid.length;
+    const maxRows = recordBatchRows(L);
+    if (rows > maxRows) {
+      for (let at = 0; at < rows; at += maxRows) await this.write(sliceRows({ ...batch, extra }, at, Math.min(rows, at + maxRows)));
+      return;
+    }
     const flux = batch.flux.subarray(0, rows * L);
     const bad = firstNonFinite(flux);
     if (bad >= 0) {
@@ -729,15 +819,13 @@ class ArrowSink implements SpectraSink {
     await this.drain();
     await this.fh.sync();
     await this.fh.close();
-    await rename(this.temp, this.path);
-    releasePartial(this.temp);
+    await commitPartial(this.temp, this.path);
   }
 
   async abort(): Promise<void> {
     this.writer.abort();
     await this.fh.close().catch(() => undefined);
-    await rm(this.temp, { force: true });
-    releasePartial(this.temp);
+    await discardPartial(this.temp);
   }
 }
 

@@ -34,6 +34,11 @@ export interface SpectrumBatch {
   extra?: Record<string, Float32Array>;
   /** Optional named per-row string columns (e.g. FITS `subclass`, synthetic `subclass`). */
   tags?: Record<string, string[]>;
+  /**
+   * The file each row was read from, when a file holds one spectrum (FITS): labels are joined by
+   * file name. Not written by any sink.
+   */
+  files?: string[];
 }
 
 /**
@@ -77,6 +82,18 @@ export function sameGrid(a: WavelengthGrid, b: WavelengthGrid): boolean {
   return a.length === b.length && Math.abs(a.start - b.start) < 1e-9 && Math.abs(a.step - b.step) < 1e-12;
 }
 
+/** Rows from … to−1 of a batch with all its columns, as a batch of its own (views of the flux, labels and extras). */
+export function sliceRows(batch: SpectrumBatch, from: number, to: number): SpectrumBatch {
+  const L = batch.grid.length;
+  const out: SpectrumBatch = { ids: batch.ids.slice(from, to), flux: batch.flux.subarray(from * L, to * L), grid: batch.grid, firstRow: batch.firstRow + from };
+  if (batch.labels) out.labels = batch.labels.subarray(from, to);
+  if (batch.badPixels) out.badPixels = batch.badPixels.subarray(from * L, to * L);
+  if (batch.extra) out.extra = Object.fromEntries(Object.entries(batch.extra).map(([n, v]) => [n, v.subarray(from, to)]));
+  if (batch.tags) out.tags = Object.fromEntries(Object.entries(batch.tags).map(([n, v]) => [n, v.slice(from, to)]));
+  if (batch.files) out.files = batch.files.slice(from, to);
+  return out;
+}
+
 /** Concatenates batches on the same grid; labels, extra and tag columns are kept when every batch has them. */
 export function concatBatches(batches: SpectrumBatch[]): SpectrumBatch {
   if (batches.length === 0) throw new Error('concatBatches: no batches');
@@ -102,6 +119,7 @@ export function concatBatches(batches: SpectrumBatch[]): SpectrumBatch {
     at += n;
   }
   const out: SpectrumBatch = { ids, flux, grid, labels, firstRow: batches[0]!.firstRow };
+  if (batches.every((b) => b.files !== undefined)) out.files = batches.flatMap((b) => b.files!.slice(0, b.ids.length));
   if (extraNames.length > 0) out.extra = extra;
   if (tagNames.length > 0) out.tags = tags;
   return out;

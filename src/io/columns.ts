@@ -3,9 +3,7 @@
  * named FE0…FE{L−1} as in the competition files, the label column is `label` or `answer`, and
  * every other column is carried along as a per-row extra (numeric) or tag (text).
  */
-import { basename, dirname, join } from 'node:path';
 import { AstrospecError } from '../errors.js';
-import { trackPartial } from './partial-files.js';
 import { COMPETITION_GRID, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import type { ReadOptions } from './types.js';
 
@@ -162,13 +160,4 @@ export function checkSinkBatch(
   for (const name of Object.keys(batch.tags ?? {})) {
     if (!columns.tags.includes(name)) throw new AstrospecError('BAD_ARGUMENT', `batch carries tag column "${name}" that earlier batches did not`, { file: path });
   }
-}
-
-/**
- * Temporary name beside `path`: same directory, so the final rename is atomic. It is registered
- * (partial-files.ts) so that a signal can remove it; writers release it once renamed or removed.
- */
-export function temporaryPath(path: string): string {
-  const unique = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  return trackPartial(join(dirname(path), `.${basename(path)}.${unique}.partial`));
 }

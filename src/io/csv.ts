@@ -9,15 +9,17 @@
  * Arrow → CSV → Arrow is bit-exact. See docs/formats.md for the accepted dialect and the errors.
  */
 import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, type Gzip } from 'node:zlib';
-import { AstrospecError, excerpt } from '../errors.js';
+import { AstrospecError, excerpt, type ErrorLocation } from '../errors.js';
 import { native } from '../native/binding.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
-import { releasePartial } from './partial-files.js';
+import { commitPartial, discardPartial, temporaryPath } from './partial-files.js';
+import { countBytesRead, countRowsDecoded } from './read-stats.js';
+import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
 import {
   ID_COLUMN,
   allocateBatch,
@@ -29,13 +31,17 @@ import {
   pixelColumnIndex,
   pixelColumnName,
   sinkColumns,
-  temporaryPath,
   truncateBatch,
 } from './columns.js';
 import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
 
 /** Bytes read per step: large enough that one native call spreads hundreds of rows over threads. */
 export const CSV_CHUNK_BYTES = 16 << 20;
+/**
+ * Bytes read per step past the end of a byte range, while finishing its last line: a 2600-pixel
+ * row is ~30 kB, so one or two steps, instead of a whole chunk of the next shard's rows.
+ */
+const RANGE_TAIL_BYTES = 64 << 10;
 /**
  * Longest header or data line accepted. A 2600-pixel row is ~40 kB; without a limit, a file with
  * no line end (or a damaged one) would be buffered whole while looking for the end of its first line.
@@ -71,9 +77,23 @@ async function closeReadStream(stream: ReadStream): Promise<void> {
   await closed;
 }
 
-async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<ByteReader> {
+interface ByteReaderOptions {
+  /** File offset of the first byte read (plain files only). */
+  start?: number;
+  /**
+   * Reads stop at this offset, then continue RANGE_TAIL_BYTES at a time (plain files only):
+   * a byte-range reader finishes its last line without reading a chunk of the next range.
+   */
+  softEnd?: number;
+  /** The file as it was opened: reading fails if it has changed since. */
+  identity?: FileIdentity;
+}
+
+async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES, options: ByteReaderOptions = {}): Promise<ByteReader> {
   if (isGzip(path)) {
+    if (options.identity) await checkUnchanged(path, options.identity);
     const file = createReadStream(path, { highWaterMark: 1 << 20 });
+    file.on('data', (chunk) => countBytesRead(chunk.length));
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
     // pipe() alone leaves the file open when gunzip fails or is dropped early (one leaked
     // descriptor per corrupt or > 64 kB .csv.gz), and doesn't forward the file's own errors.
@@ -122,13 +142,24 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<By
   } catch (error) {
     throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
   }
+  if (options.identity) {
+    try {
+      await checkUnchanged(path, options.identity, fh);
+    } catch (error) {
+      await fh.close();
+      throw error;
+    }
+  }
+  let position = options.start ?? 0;
+  const softEnd = options.softEnd;
   // One buffer is reused for every read: callers decode what they need from a chunk before
   // asking for the next, and fresh 16 MB buffers would each cost thousands of page faults.
   let pool: Buffer | undefined;
   let closed = false;
   return {
     async more(rest) {
-      const want = Math.max(chunkBytes, rest.length);
+      let want = Math.max(chunkBytes, rest.length);
+      if (softEnd !== undefined) want = position < softEnd ? Math.min(want, softEnd - position) : Math.max(RANGE_TAIL_BYTES, rest.length);
       const need = rest.length + want;
       let buf: Buffer;
       if (pool && pool.length >= need) {
@@ -143,7 +174,9 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES): Promise<By
         rest.copy(buf, 0);
         pool = buf;
       }
-      const { bytesRead } = await fh.read(buf, rest.length, want, null);
+      const { bytesRead } = await fh.read(buf, rest.length, want, position);
+      countBytesRead(bytesRead);
+      position += bytesRead;
       if (bytesRead === 0) return null;
       return buf.subarray(0, rest.length + bytesRead);
     },
@@ -316,45 +349,166 @@ async function restIsBlank(reader: ByteReader): Promise<boolean> {
   return true;
 }
 
+/**
+ * A byte range of a CSV file: the rows whose line starts at a file offset in [start, end). Ranges
+ * that tile a file give every row to exactly one of them, and each reads only its own lines
+ * (plus the end of the line before it, to find where its first line starts, and the rest of
+ * its last line).
+ */
+export interface CsvByteRange {
+  start: number;
+  end: number;
+}
+
+/** A plain CSV's data, positioned at the first line a source owns. */
+interface PositionedReader {
+  reader: ByteReader;
+  /** Unparsed bytes, starting at a line start. */
+  buf: Buffer;
+  /** File offset of buf[0]. */
+  bufStart: number;
+  /** Lines at or after this file offset belong to the next range (undefined: read to the end). */
+  end?: number;
+}
+
+/** How a range's rows are named in errors: by data row in the file, or by the file offset of their line. */
+interface RowLocator {
+  rowsInFile: boolean;
+  /** File offset of the parse buffer's first byte. */
+  bufStart(): number;
+}
+
 class CsvSource implements SpectraSource {
   readonly format = 'csv' as const;
   readonly rowCount = undefined;
   readonly hasLabels: boolean;
+  readonly byteLength: number;
 
   constructor(
     readonly path: string,
-    readonly byteLength: number,
+    private readonly identity: FileIdentity,
     readonly grid: WavelengthGrid,
     private readonly header: CsvHeader,
     private readonly batchSize: number,
     private readonly threads: number,
     private readonly chunkBytes: number,
+    private readonly range?: CsvByteRange,
   ) {
     this.hasLabels = header.labelIndex >= 0;
+    this.byteLength = range ? Math.max(0, Math.min(range.end, identity.size) - Math.max(range.start, header.headerBytes)) : identity.size;
   }
 
-  /** Counts non-empty lines after the header without parsing any number. */
+  /**
+   * The rows of this file whose lines start at a file offset in [start, end) (a shard's slice).
+   * Their batches number rows from 0 within the range (`firstRow`), unless the file has no id
+   * column: its ids are row numbers in the file, so the lines before the range are counted
+   * (read, not parsed) to number them.
+   */
+  byteRange(start: number, end: number): CsvSource {
+    if (isGzip(this.path)) throw new AstrospecError('UNSUPPORTED', 'a gzip-compressed CSV can\'t be read from the middle (gzip can\'t seek): convert it to Arrow (astrospec convert) to split it', { file: this.path });
+    return new CsvSource(this.path, this.identity, this.grid, this.header, this.batchSize, this.threads, this.chunkBytes, { start, end });
+  }
+
+  /** Opens the data at the first line this source owns; null when it owns none. */
+  private async position(): Promise<PositionedReader | null> {
+    const { header, path, range } = this;
+    const dataStart = header.headerBytes;
+    if (isGzip(path)) {
+      // gzip can't seek: decompress from the start and drop the header.
+      const reader = await openBytes(path, this.chunkBytes, { identity: this.identity });
+      let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
+      while (buf.length < dataStart) {
+        const more = await reader.more(buf);
+        if (!more) break;
+        buf = more;
+      }
+      return { reader, buf: buf.subarray(Math.min(dataStart, buf.length)), bufStart: dataStart };
+    }
+    const from = range ? Math.max(range.start, dataStart) : dataStart;
+    const end = range ? Math.min(range.end, this.identity.size) : undefined;
+    if (end !== undefined && from >= end) return null;
+    // A range that starts inside the data begins one byte early: if that byte is a line end, the
+    // range's first line starts at `from`; otherwise the line under way belongs to the range before.
+    const readStart = from > dataStart ? from - 1 : from;
+    const reader = await openBytes(path, this.chunkBytes, { start: readStart, softEnd: end, identity: this.identity });
+    let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
+    let bufStart = readStart;
+    if (from > dataStart) {
+      for (;;) {
+        const nl = buf.indexOf(NEWLINE);
+        if (nl >= 0) {
+          buf = buf.subarray(nl + 1);
+          bufStart += nl + 1;
+          break;
+        }
+        bufStart += buf.length;
+        const more = await reader.more(Buffer.alloc(0));
+        if (!more) {
+          await reader.close();
+          return null;
+        }
+        buf = more;
+      }
+      if (end !== undefined && bufStart >= end) {
+        await reader.close();
+        return null;
+      }
+    }
+    return { reader, buf, bufStart, end };
+  }
+
+  /** Line ends in the file's data before file offset `before`: the data rows above a range. */
+  private async linesBefore(before: number): Promise<number> {
+    const reader = await openBytes(this.path, this.chunkBytes, { start: this.header.headerBytes, softEnd: before, identity: this.identity });
+    let lines = 0;
+    let at = this.header.headerBytes;
+    try {
+      for (let buf = await reader.more(Buffer.alloc(0)); buf && at < before; buf = await reader.more(Buffer.alloc(0))) {
+        const n = Math.min(buf.length, before - at);
+        for (let k = buf.indexOf(NEWLINE); k >= 0 && k < n; k = buf.indexOf(NEWLINE, k + 1)) lines++;
+        at += n;
+      }
+    } finally {
+      await reader.close();
+    }
+    return lines;
+  }
+
+  /** Counts non-empty lines after the header (in the range, if any) without parsing any number. */
   async countRows(): Promise<number> {
-    const reader = await openBytes(this.path, this.chunkBytes);
+    const positioned = await this.position();
+    if (!positioned) return 0;
+    const { reader, end } = positioned;
+    let { buf, bufStart } = positioned;
     let rows = 0;
-    let skip = this.header.headerBytes;
     // Whether the current line has a byte other than space, tab or CR so far: whitespace-only
     // lines are blank, as the parser treats them (accepted only at the end of the file). The scan
     // stops at a line's first such byte, so it costs next to nothing on data lines.
     let lineHasText = false;
+    let atLineStart = true;
     try {
-      for (let buf = await reader.more(Buffer.alloc(0)); buf; buf = await reader.more(Buffer.alloc(0))) {
-        let at = Math.min(skip, buf.length);
-        skip -= at;
+      for (let done = false; !done; ) {
+        let at = 0;
         while (at < buf.length) {
+          if (atLineStart && end !== undefined && bufStart + at >= end) {
+            done = true;
+            break;
+          }
+          atLineStart = false;
           const nl = buf.indexOf(NEWLINE, at);
-          const end = nl < 0 ? buf.length : nl;
-          for (let k = at; !lineHasText && k < end; k++) if (!isBlankByte(buf[k]!)) lineHasText = true;
+          const stop = nl < 0 ? buf.length : nl;
+          for (let k = at; !lineHasText && k < stop; k++) if (!isBlankByte(buf[k]!)) lineHasText = true;
           if (nl < 0) break;
           if (lineHasText) rows++;
           lineHasText = false;
+          atLineStart = true;
           at = nl + 1;
         }
+        if (done) break;
+        bufStart += buf.length;
+        const more = await reader.more(Buffer.alloc(0));
+        if (!more) break;
+        buf = more;
       }
     } finally {
       await reader.close();
@@ -367,33 +521,54 @@ class CsvSource implements SpectraSource {
     const L = header.pixels;
     const textFields = (header.hasId ? 1 : 0) + header.trailing.length;
     const addon = native();
-    const reader = await openBytes(path, this.chunkBytes);
+    const positioned = await this.position();
+    if (!positioned) return;
+    const { reader, end } = positioned;
+    let { buf, bufStart } = positioned;
     let kinds: TrailingKind[] | undefined;
     let extraNames: string[] = [];
     let tagNames: string[] = [];
     const spans = new Int32Array(Math.max(1, batchSize * 2 * textFields));
     try {
-      let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
-      while (buf.length < header.headerBytes) {
-        const more = await reader.more(buf);
-        if (!more) break;
-        buf = more;
-      }
-      buf = buf.subarray(header.headerBytes);
-      let eof = false;
+      // Rows are numbered in the file when the source starts at the data's first line, or when
+      // ids are row numbers (no id column) and must be; otherwise from 0 within the range, and
+      // errors name the byte offset of the line instead.
+      let rowsInFile = bufStart === header.headerBytes || isGzip(path);
       let rowBase = 0; // 0-based data row of buf's first line
+      if (!rowsInFile && !header.hasId) {
+        rowBase = await this.linesBefore(bufStart);
+        rowsInFile = true;
+      }
+      const locate = { rowsInFile, bufStart: () => bufStart };
+      let eof = false;
+      // File offset where the next range's lines begin, once the line end that fixes it is read.
+      let stopAt: number | undefined;
+      const findStop = () => {
+        if (end === undefined || stopAt !== undefined) return;
+        if (bufStart >= end) stopAt = bufStart;
+        else if (bufStart + buf.length >= end) {
+          const nl = buf.indexOf(NEWLINE, end - 1 - bufStart);
+          if (nl >= 0) stopAt = bufStart + nl + 1;
+        }
+      };
+      findStop();
       // Trailing columns' kinds are decided on the first batch's rows (docs/formats.md, "CSV"), so
       // those lines are read before the first parse, up to the line-length limit: otherwise a chunk
       // boundary or a missing last line end split them, and the same rows gave a numeric column
       // when the file ended in a line end and a text column (or an error) when it didn't.
-      while (!eof && buf.length <= MAX_LINE_BYTES && countLineEnds(buf, batchSize) < batchSize) {
-        const more = await reader.more(buf);
-        if (more) {
-          buf = more;
-          continue;
+      if (end === undefined) {
+        while (!eof && buf.length <= MAX_LINE_BYTES && countLineEnds(buf, batchSize) < batchSize) {
+          const more = await reader.more(buf);
+          if (more) {
+            buf = more;
+            continue;
+          }
+          eof = true;
+          if (!isBlank(buf) && buf[buf.length - 1] !== NEWLINE) {
+            buf = Buffer.concat([buf, Buffer.from('\n')]);
+            stopAt = bufStart + buf.length;
+          }
         }
-        eof = true;
-        if (!isBlank(buf) && buf[buf.length - 1] !== NEWLINE) buf = Buffer.concat([buf, Buffer.from('\n')]);
       }
       let batch: SpectrumBatch | undefined;
       let filled = 0;
@@ -402,51 +577,59 @@ class CsvSource implements SpectraSource {
           yield batch;
           batch = undefined;
         }
+        if (stopAt !== undefined && bufStart >= stopAt) break;
         if (!batch) {
           batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames });
           filled = 0;
         }
         const want = batchSize - filled;
-        const r = await addon.csvParse(buf, header.hasId, L, header.trailing.length, want, batch.flux.subarray(filled * L), spans, this.threads);
+        // Only lines that start in the range are handed to the parser.
+        const view = end === undefined ? buf : buf.subarray(0, Math.max(0, Math.min(buf.length, (stopAt ?? end) - bufStart)));
+        const r = await addon.csvParse(view, header.hasId, L, header.trailing.length, want, batch.flux.subarray(filled * L), spans, this.threads);
+        countRowsDecoded(r.rows);
         // A blank line ends the data only when nothing but blank lines follows it. The error is
         // built now, while buf still holds the offending text (the reader reuses its buffer).
-        const failure = r.error !== 0 ? this.rowError(buf, r, rowBase) : undefined;
+        const failure = r.error !== 0 ? this.rowError(view, r, rowBase, locate) : undefined;
         // Whatever the parser made of a whitespace-only line (an empty line, or too few fields
         // for "\t"), it is a blank line.
         // The rows before a bad line are decoded first: their own errors (an unknown label, text in
         // a numeric column) come earlier in the file, and the first error in row order is the one
         // reported, however the file is cut into chunks.
-        const fatal = failure !== undefined && !isBlank(buf.subarray(lineStart(buf, r.errorOffset)));
+        const fatal = failure !== undefined && !isBlank(buf.subarray(lineStart(view, r.errorOffset)));
         if (!failure && r.rows === 0 && buf.length > MAX_LINE_BYTES) {
-          throw new AstrospecError('BAD_INPUT', `line is longer than ${MAX_LINE_BYTES >> 20} MB (no line end found)`, { file: path, row: rowBase + 1 });
+          throw new AstrospecError('BAD_INPUT', `line is longer than ${MAX_LINE_BYTES >> 20} MB (no line end found)`, this.where(rowBase + 1, bufStart, locate.rowsInFile));
         }
         if (r.rows > 0) {
           if (!kinds) {
-            kinds = this.decideTrailingKinds(buf, spans, r.rows);
+            kinds = this.decideTrailingKinds(view, spans, r.rows);
             extraNames = header.trailing.filter((_, k) => kinds![k] === 'extra');
             tagNames = header.trailing.filter((_, k) => kinds![k] === 'tag');
             if (extraNames.length > 0) batch.extra = Object.fromEntries(extraNames.map((n) => [n, new Float32Array(batchSize)]));
             if (tagNames.length > 0) batch.tags = Object.fromEntries(tagNames.map((n) => [n, new Array<string>(batchSize)]));
           }
-          this.decodeRows(buf, spans, r.rows, batch, filled, rowBase, kinds);
+          this.decodeRows(view, spans, r.rows, batch, filled, rowBase, kinds, locate);
           filled += r.rows;
           rowBase += r.rows;
           buf = buf.subarray(r.consumed);
+          bufStart += r.consumed;
         }
         if (fatal) throw failure;
-        const end = failure !== undefined;
+        const ended = failure !== undefined;
         if (failure && !(await restIsBlank(reader))) throw failure;
-        if (end) break;
+        if (ended) break;
+        if (stopAt !== undefined && bufStart >= stopAt) continue;
         if (r.rows < want) {
           if (eof) break;
           const more = await reader.more(buf);
           if (more) {
             buf = more;
+            findStop();
           } else {
             eof = true;
             if (isBlank(buf)) break;
             // The last line has no line end: parse it like the others.
             buf = Buffer.concat([buf, Buffer.from('\n')]);
+            stopAt ??= bufStart + buf.length;
           }
         }
       }
@@ -454,6 +637,11 @@ class CsvSource implements SpectraSource {
     } finally {
       await reader.close();
     }
+  }
+
+  /** Where a line is, for an error: its data row in the file, or its byte offset when rows are numbered within a range. */
+  private where(row: number, lineOffset: number, rowsInFile: boolean, column?: string | number): ErrorLocation {
+    return rowsInFile ? { file: this.path, row, column } : { file: this.path, byte: lineOffset, column };
   }
 
   /**
@@ -478,7 +666,7 @@ class CsvSource implements SpectraSource {
     });
   }
 
-  private decodeRows(buf: Buffer, spans: Int32Array, rows: number, batch: SpectrumBatch, at: number, rowBase: number, kinds: TrailingKind[]): void {
+  private decodeRows(buf: Buffer, spans: Int32Array, rows: number, batch: SpectrumBatch, at: number, rowBase: number, kinds: TrailingKind[], locate: RowLocator): void {
     const { header } = this;
     const stride = 2 * ((header.hasId ? 1 : 0) + header.trailing.length);
     const base = header.hasId ? 2 : 0;
@@ -497,21 +685,23 @@ class CsvSource implements SpectraSource {
           }
           const label = parseLabel(text);
           if (label < 0) {
-            throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
-              file: this.path,
-              row: rowBase + r + 1,
-              column: header.columns[firstTrailingColumn + k] ?? name,
-            });
+            const cell = spans[s + base + 2 * k]!;
+            throw new AstrospecError(
+              'BAD_INPUT',
+              `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`,
+              this.where(rowBase + r + 1, locate.bufStart() + lineStart(buf, cell), locate.rowsInFile, header.columns[firstTrailingColumn + k] ?? name),
+            );
           }
           batch.labels![at + r] = label;
         } else if (kind === 'extra') {
           const value = parseExtraCell(text);
           if (value === undefined) {
-            throw new AstrospecError('BAD_INPUT', `"${excerpt(text)}" is not a number (earlier rows made this a numeric column)`, {
-              file: this.path,
-              row: rowBase + r + 1,
-              column: name,
-            });
+            const cell = spans[s + base + 2 * k]!;
+            throw new AstrospecError(
+              'BAD_INPUT',
+              `"${excerpt(text)}" is not a number (earlier rows made this a numeric column)`,
+              this.where(rowBase + r + 1, locate.bufStart() + lineStart(buf, cell), locate.rowsInFile, name),
+            );
           }
           batch.extra![name]![at + r] = value;
         } else {
@@ -521,17 +711,18 @@ class CsvSource implements SpectraSource {
     }
   }
 
-  private rowError(buf: Buffer, r: { error: number; errorRow: number; errorField: number; errorOffset: number }, rowBase: number): AstrospecError {
+  private rowError(buf: Buffer, r: { error: number; errorRow: number; errorField: number; errorOffset: number }, rowBase: number, locate: RowLocator): AstrospecError {
     const { header } = this;
     const total = header.columns.length;
     const row = rowBase + r.errorRow + 1;
     const column = r.errorField < total ? header.columns[r.errorField]!.trim() : r.errorField + 1;
-    const where = { file: this.path, row, column };
+    const lineOffset = locate.bufStart() + lineStart(buf, r.errorOffset);
+    const where = this.where(row, lineOffset, locate.rowsInFile, column);
     switch (r.error) {
       case 1:
         return new AstrospecError('BAD_INPUT', `row has too few fields: it ends before this column (the header has ${total} columns)`, where);
       case 2:
-        return new AstrospecError('BAD_INPUT', `row has more fields than the header's ${total} columns`, { file: this.path, row, column: total + 1 });
+        return new AstrospecError('BAD_INPUT', `row has more fields than the header's ${total} columns`, { ...where, column: total + 1 });
       case 3: {
         const text = cellText(buf, r.errorOffset);
         return new AstrospecError('BAD_INPUT', text.trim() === '' ? 'empty cell: missing flux value' : `"${text}" is not a number`, where);
@@ -541,7 +732,7 @@ class CsvSource implements SpectraSource {
         return new AstrospecError('BAD_INPUT', `flux "${text}" is not a finite float32 (NaN, infinite and out-of-range flux are rejected)`, where);
       }
       case 6:
-        return new AstrospecError('BAD_INPUT', 'empty line between rows', { file: this.path, row });
+        return new AstrospecError('BAD_INPUT', 'empty line between rows', { ...where, column: undefined });
       default:
         return new AstrospecError('BAD_INPUT', CSV_ERRORS[r.error] ?? `CSV error ${r.error}`, where);
     }
@@ -553,20 +744,19 @@ class CsvSource implements SpectraSource {
 export interface CsvReadOptions extends ReadOptions {
   /** Bytes read per step (default CSV_CHUNK_BYTES); small values exercise rows split across reads. */
   chunkBytes?: number;
+  /** The file as a dataset listed it; reading fails if it has changed since (default: as it is now). */
+  identity?: FileIdentity;
 }
 
-export async function openCsv(path: string, options: CsvReadOptions = {}): Promise<SpectraSource> {
+export type CsvSpectraSource = SpectraSource & { byteRange(start: number, end: number): SpectraSource };
+
+export async function openCsv(path: string, options: CsvReadOptions = {}): Promise<CsvSpectraSource> {
   const batchSize = batchSizeOf(options);
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw new AstrospecError('BAD_ARGUMENT', `threads must be a non-negative integer, got ${threads}`);
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (error) {
-    throw new AstrospecError('IO', (error as Error).message, { file: path }, { cause: error });
-  }
+  const identity = options.identity ?? (await fileIdentity(path));
   // The header is ~15 kB for 2600 pixels; read until its line end.
-  const reader = await openBytes(path, 1 << 16);
+  const reader = await openBytes(path, 1 << 16, { identity });
   let head: Buffer = Buffer.alloc(0);
   try {
     for (;;) {
@@ -588,7 +778,7 @@ export async function openCsv(path: string, options: CsvReadOptions = {}): Promi
   const header = parseCsvHeader(head, path, options);
   const chunkBytes = options.chunkBytes ?? CSV_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 1 << 30) throw new AstrospecError('BAD_ARGUMENT', `chunkBytes must be in 1…2^30, got ${chunkBytes}`);
-  return new CsvSource(path, size, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes);
+  return new CsvSource(path, identity, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -717,20 +907,17 @@ class CsvSink implements SpectraSink {
     try {
       await this.done;
     } catch (error) {
-      await rm(this.temp, { force: true });
-      releasePartial(this.temp);
+      await discardPartial(this.temp);
       throw new AstrospecError('IO', (error as Error).message, { file: this.path }, { cause: error });
     }
-    await rename(this.temp, this.path);
-    releasePartial(this.temp);
+    await commitPartial(this.temp, this.path);
   }
 
   async abort(): Promise<void> {
     this.out.destroy();
     this.file.destroy();
     await this.done.catch(() => undefined);
-    await rm(this.temp, { force: true });
-    releasePartial(this.temp);
+    await discardPartial(this.temp);
   }
 }
 

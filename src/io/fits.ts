@@ -11,7 +11,7 @@
  *   WAVELENGTH, ANDMASK, ORMASK arrays (TFORM like 3909E), usually gzip-compressed.
  * Each file is one spectrum, resampled onto the target grid (see resample.ts).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
@@ -21,6 +21,8 @@ import { headerNumber, headerString, readBigEndianFloats, readHdus, tableColumns
 import { logLinearWavelengths, resampleLinear, type ObservedSpectrum } from './resample.js';
 import { isSdssLayout, parseSdssSpectrum, type SdssSpectrum } from './sdss.js';
 import type { ReadOptions, SpectraSource } from './types.js';
+import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
+import { countBytesRead, countRowsDecoded } from './read-stats.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -186,14 +188,37 @@ export function parseFitsSpectrum(bytes: Uint8Array, file: string): FitsSpectrum
   return isSdssLayout(hdus) ? parseSdssSpectrum(bytes, file, hdus) : parseLamostSpectrum(bytes, file, hdus);
 }
 
-/** The bytes of a FITS file, decompressed when it is gzip. */
-async function readFitsBytes(file: string): Promise<Uint8Array> {
+/**
+ * The bytes of a FITS file, decompressed when it is gzip. With `listed`, the file must still be
+ * the one that was listed (same inode, size and modification time).
+ */
+async function readFitsBytes(file: string, listed?: FileIdentity): Promise<Uint8Array> {
   let raw: Uint8Array;
-  try {
-    raw = await readFile(file);
-  } catch (error) {
-    throw new AstrospecError('IO', (error as Error).message, { file }, { cause: error });
+  if (listed) {
+    let fh;
+    try {
+      fh = await open(file, 'r');
+    } catch (error) {
+      const gone = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new AstrospecError('IO', gone ? 'no such file: it was removed after the dataset was listed' : (error as Error).message, { file }, { cause: error });
+    }
+    try {
+      await checkUnchanged(file, listed, fh);
+      raw = await fh.readFile();
+    } catch (error) {
+      if (error instanceof AstrospecError) throw error;
+      throw new AstrospecError('IO', (error as Error).message, { file }, { cause: error });
+    } finally {
+      await fh.close();
+    }
+  } else {
+    try {
+      raw = await readFile(file);
+    } catch (error) {
+      throw new AstrospecError('IO', (error as Error).message, { file }, { cause: error });
+    }
   }
+  countBytesRead(raw.length);
   return fitsBytes(raw, file);
 }
 
@@ -203,8 +228,10 @@ export async function readLamostFile(file: string): Promise<LamostSpectrum> {
 }
 
 /** Reads and parses one FITS spectrum, LAMOST or SDSS (.fits or .fits.gz). */
-export async function readFitsSpectrum(file: string): Promise<FitsSpectrum> {
-  return parseFitsSpectrum(await readFitsBytes(file), file);
+export async function readFitsSpectrum(file: string, listed?: FileIdentity): Promise<FitsSpectrum> {
+  const spectrum = parseFitsSpectrum(await readFitsBytes(file, listed), file);
+  countRowsDecoded(1);
+  return spectrum;
 }
 
 const FITS_NAME = /\.fits?(\.gz)?$/i;
@@ -232,20 +259,37 @@ export async function listFitsFiles(input: string | string[]): Promise<string[]>
 const PREFETCH = 4;
 
 export async function openFits(input: string | string[], options: ReadOptions = {}): Promise<SpectraSource> {
-  const grid: WavelengthGrid = options.grid ?? COMPETITION_GRID;
-  const batchSize = options.batchSize ?? 1024;
-  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
   const files = await listFitsFiles(input);
   if (files.length === 0) throw new AstrospecError('BAD_INPUT', 'no .fits or .fits.gz files found', { file: Array.isArray(input) ? input.join(', ') : input });
+  return openFitsFiles(files, options, { path: Array.isArray(input) ? input.join(',') : input });
+}
+
+/**
+ * One-spectrum FITS files read as one source, in the order given: row r is files[r]. Each file is
+ * stat'ed here (its size for byteLength) and must be the same file when it is read. `firstPosition`
+ * is the position of files[0] in a larger listing (a dataset, a shard's slice of a folder), so
+ * errors name each file's 1-based position there.
+ */
+export async function openFitsFiles(files: string[], options: ReadOptions = {}, where: { path?: string; firstPosition?: number } = {}): Promise<SpectraSource> {
+  const grid: WavelengthGrid = options.resampleGrid ?? options.grid ?? COMPETITION_GRID;
+  const batchSize = options.batchSize ?? 1024;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
+  const firstPosition = where.firstPosition ?? 0;
+  const identities: FileIdentity[] = [];
   let byteLength = 0;
-  for (const file of files) byteLength += (await stat(file)).size;
+  for (const file of files) {
+    const identity = await fileIdentity(file);
+    identities.push(identity);
+    byteLength += identity.size;
+  }
 
   async function* batches(): AsyncIterable<SpectrumBatch> {
     const pending: Promise<FitsSpectrum>[] = [];
     let next = 0;
     const fill = () => {
       while (pending.length < PREFETCH && next < files.length) {
-        const p = readFitsSpectrum(files[next++]!);
+        const p = readFitsSpectrum(files[next]!, identities[next]);
+        next++;
         p.catch(() => undefined); // handled when awaited in order below
         pending.push(p);
       }
@@ -261,6 +305,7 @@ export async function openFits(input: string | string[], options: ReadOptions = 
         firstRow: first,
         extra: { snr: new Float32Array(rows), redshift: new Float32Array(rows) },
         tags: { subclass: [] },
+        files: files.slice(first, first + rows),
       };
       for (let r = 0; r < rows; r++) {
         fill();
@@ -272,7 +317,7 @@ export async function openFits(input: string | string[], options: ReadOptions = 
           if (error instanceof AstrospecError && error.row === undefined) {
             const where = [error.file, error.column === undefined ? undefined : `column ${error.column}`].filter((x) => x !== undefined).join(', ');
             const message = where !== '' && error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
-            throw new AstrospecError(error.code, message, { file: error.file, row: first + r + 1, column: error.column }, { cause: error });
+            throw new AstrospecError(error.code, message, { file: error.file, row: firstPosition + first + r + 1, column: error.column }, { cause: error });
           }
           throw error;
         }
@@ -289,7 +334,7 @@ export async function openFits(input: string | string[], options: ReadOptions = 
   }
 
   return {
-    path: Array.isArray(input) ? input.join(',') : input,
+    path: where.path ?? files.join(','),
     format: 'fits',
     grid,
     hasLabels: true,

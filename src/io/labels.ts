@@ -8,7 +8,7 @@
  * column `class` (else `label`); names in any case and any position, other columns ignored. Classes
  * are star / galaxy / qso in any case; an empty class cell means "class unknown" (the row is
  * joined but not scored). Cells are split by the same RFC 4180 rules as the predictions CSV
- * (src/report/predictions-csv.ts): a cell may be double-quoted, with `""` for a quote, and may
+ * (src/io/csv-lines.ts): a cell may be double-quoted, with `""` for a quote, and may
  * then contain commas, but not a line break; surrounding spaces are trimmed. Every row must have
  * as many cells as the header. Lines end in `\n` or `\r\n`; blank lines only at the end; a UTF-8
  * BOM is skipped. The file is read whole: a label table is small next to the spectra.
@@ -21,9 +21,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
-import { splitCsvLine } from '../report/predictions-csv.js';
+import { splitCsvLine } from './csv-lines.js';
 import { NO_LABEL, parseLabel, type SpectrumBatch } from './batch.js';
-import { listFitsFiles } from './fits.js';
 import { fitsFileStem } from './sdss.js';
 import type { SpectraSource } from './types.js';
 
@@ -113,35 +112,30 @@ export function missingLabelError(table: LabelTable, id: string, where: string):
 
 /**
  * The source with every row's label taken from the table (overriding the file's own, e.g. a FITS
- * CLASS). `input` is what the source was opened from: for FITS, row r is the r-th file that
- * listFitsFiles gives, which is how the rows are matched by file name. Throws (BAD_INPUT, naming
- * the labels file) at the first spectrum without a row.
+ * CLASS). Rows read from one-spectrum files (FITS) are matched by their file's name
+ * (`SpectrumBatch.files`), others by id. Throws (BAD_INPUT, naming the labels file) at the first
+ * spectrum without a row. `_input` (what the source was opened from) is no longer needed.
  */
-export async function withLabels(source: SpectraSource, table: LabelTable, input: string | string[]): Promise<SpectraSource> {
-  let files: string[] | undefined;
-  if (source.format === 'fits') {
-    files = await listFitsFiles(input);
-    if (files.length !== source.rowCount) {
-      throw new AstrospecError('IO', `the folder changed while opening it: ${files.length} FITS files now, ${source.rowCount} before`, { file: source.path });
-    }
-  }
+export async function withLabels(source: SpectraSource, table: LabelTable, _input?: string | string[]): Promise<SpectraSource> {
   return {
     path: source.path,
     format: source.format,
     grid: source.grid,
     hasLabels: true,
     rowCount: source.rowCount,
-    byteLength: source.byteLength,
+    get byteLength() {
+      return source.byteLength;
+    },
+    slice: source.slice,
     countRows: source.countRows?.bind(source),
     close: () => source.close(),
     async *batches(): AsyncGenerator<SpectrumBatch> {
       for await (const batch of source.batches()) {
         const labels = new Int8Array(batch.ids.length);
         for (let r = 0; r < batch.ids.length; r++) {
-          const index = batch.firstRow + r;
-          const file = files?.[index];
+          const file = batch.files?.[r];
           const found = findLabel(table, batch.ids[r]!, file);
-          if (!found) throw missingLabelError(table, batch.ids[r]!, file !== undefined ? file : `row ${index + 1} of ${source.path}`);
+          if (!found) throw missingLabelError(table, batch.ids[r]!, file !== undefined ? file : `row ${batch.firstRow + r + 1} of ${source.path}`);
           labels[r] = found.label;
         }
         yield { ...batch, labels };

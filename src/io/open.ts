@@ -2,118 +2,53 @@
  * One entry point for reading spectra, whatever the format: dispatches on the path.
  *   .csv, .csv.gz                  → CSV (competition layout, native parser)
  *   .arrow, .feather, .ipc         → Arrow IPC / Feather v2
- *   .fits, .fits.gz, a directory   → FITS (src/io/fits.ts): LAMOST DR1–8 / DR9–10 or SDSS/BOSS/eBOSS
- *                                    spec files (src/io/sdss.ts), the layout detected per file, so a
- *                                    folder or list may mix them
- * A list of paths is read as one source in order: all FITS (or directories), or all tabular.
+ *   .fits, .fits.gz                → FITS (src/io/fits.ts): LAMOST DR1–8 / DR9–10 or SDSS/BOSS/eBOSS
+ *                                    spec files (src/io/sdss.ts), the layout detected per file
+ * Several paths, a folder (classified by its contents: Arrow chunks with a manifest, FITS files,
+ * CSVs, …), a glob or `@list.txt` are read as one dataset with one global row index, and
+ * `shard` reads one slice of it without reading the others' rows (src/io/dataset.ts).
  * Classes from a separate labels CSV are joined on top by src/io/labels.ts (`--labels`).
  */
 import { stat } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
-import { sameGrid, type SpectrumBatch } from './batch.js';
+import { formatOfPath, openDataset, type Dataset, type Shard } from './dataset.js';
 import type { ReadOptions, SpectraFormat, SpectraSource } from './types.js';
 
 export type { ReadOptions, SpectraSource } from './types.js';
+export { formatOfPath, listDataset, parseShard, shardRange, type Dataset, type DatasetFile, type Shard } from './dataset.js';
 
-/** Format of a path from its extension, or undefined. Directories are FITS folders. */
-export function formatOfPath(path: string): SpectraFormat | undefined {
-  const p = path.toLowerCase();
-  if (p.endsWith('.csv') || p.endsWith('.csv.gz')) return 'csv';
-  if (p.endsWith('.arrow') || p.endsWith('.feather') || p.endsWith('.ipc')) return 'arrow';
-  if (p.endsWith('.fits') || p.endsWith('.fits.gz') || p.endsWith('.fit') || p.endsWith('.fit.gz')) return 'fits';
-  return undefined;
+export interface OpenOptions extends ReadOptions {
+  /** Read only shard i of N (see src/io/dataset.ts for how each format is split). */
+  shard?: Shard;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function formatOf(path: string): Promise<SpectraFormat> {
-  if (await isDirectory(path)) return 'fits';
+/** One plain file, not a shard: its own reader, exactly as it reads. */
+async function singleFile(input: string | string[] | Dataset, options: OpenOptions): Promise<{ path: string; format: SpectraFormat } | undefined> {
+  if (options.shard) return undefined;
+  if (isDataset(input)) return input.files.length === 1 && !input.files[0]!.listed ? { path: input.files[0]!.path, format: input.files[0]!.format } : undefined;
+  const path = typeof input === 'string' ? input : input.length === 1 ? input[0]! : undefined;
+  if (path === undefined || path.startsWith('@')) return undefined;
   const format = formatOfPath(path);
-  if (!format) {
-    throw new AstrospecError('UNSUPPORTED', 'unknown spectra format: expected .csv, .csv.gz, .arrow, .feather, .ipc, .fits, .fits.gz or a folder of FITS files', {
-      file: path,
-    });
-  }
-  return format;
+  if (!format) return undefined;
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() ? { path, format } : undefined;
 }
 
-async function openOne(path: string, format: SpectraFormat, options: ReadOptions): Promise<SpectraSource> {
-  if (format === 'csv') return (await import('./csv.js')).openCsv(path, options);
-  if (format === 'arrow') return (await import('./arrow.js')).openArrow(path, options);
-  return (await import('./fits.js')).openFits(path, options);
+function isDataset(input: string | string[] | Dataset): input is Dataset {
+  return typeof input === 'object' && !Array.isArray(input);
 }
 
-export async function openSpectra(input: string | string[], options: ReadOptions = {}): Promise<SpectraSource> {
-  const paths = typeof input === 'string' ? [input] : input;
-  if (paths.length === 0) throw new AstrospecError('BAD_ARGUMENT', 'no input files given');
-  const formats = await Promise.all(paths.map(formatOf));
-  if (formats.every((f) => f === 'fits')) {
-    return (await import('./fits.js')).openFits(typeof input === 'string' ? input : paths, options);
+/** Opens a file, a dataset (several paths, a folder, a glob, @list.txt), or a dataset already listed. */
+export async function openSpectra(input: string | string[] | Dataset, options: OpenOptions = {}): Promise<SpectraSource> {
+  if (Array.isArray(input) && input.length === 0) throw new AstrospecError('BAD_ARGUMENT', 'no input files given');
+  const single = await singleFile(input, options);
+  if (single) {
+    const { shard: _shard, ...read } = options;
+    if (single.format === 'csv') return (await import('./csv.js')).openCsv(single.path, read);
+    if (single.format === 'arrow') return (await import('./arrow.js')).openArrow(single.path, read);
+    return (await import('./fits.js')).openFits(single.path, read);
   }
-  if (formats.some((f) => f === 'fits')) {
-    throw new AstrospecError('BAD_ARGUMENT', `can't mix FITS and tabular inputs in one list: ${paths.join(', ')}`);
-  }
-  if (paths.length === 1) return openOne(paths[0]!, formats[0]!, options);
-  const sources: SpectraSource[] = [];
-  try {
-    for (let i = 0; i < paths.length; i++) sources.push(await openOne(paths[i]!, formats[i]!, options));
-  } catch (error) {
-    await Promise.all(sources.map((s) => s.close()));
-    throw error;
-  }
-  return chainSources(sources);
-}
-
-/**
- * Tabular files read one after another as one source: rows keep counting across files. A batch
- * never spans two files, so the last batch of each file may be shorter than batchSize.
- */
-function chainSources(sources: SpectraSource[]): SpectraSource {
-  const first = sources[0]!;
-  for (const s of sources) {
-    if (!sameGrid(s.grid, first.grid)) {
-      throw new AstrospecError('BAD_INPUT', `has ${s.grid.length} pixels from ${s.grid.start} Å, ${first.path} has ${first.grid.length} from ${first.grid.start} Å`, {
-        file: s.path,
-      });
-    }
-  }
-  const known = sources.every((s) => s.rowCount !== undefined);
-  return {
-    path: sources.map((s) => s.path).join(','),
-    format: first.format,
-    grid: first.grid,
-    hasLabels: sources.every((s) => s.hasLabels),
-    rowCount: known ? sources.reduce((n, s) => n + s.rowCount!, 0) : undefined,
-    byteLength: sources.reduce((n, s) => n + s.byteLength, 0),
-    async countRows() {
-      let rows = 0;
-      for (const s of sources) rows += s.rowCount ?? (s.countRows ? await s.countRows() : await countByReading(s));
-      return rows;
-    },
-    async *batches(): AsyncGenerator<SpectrumBatch> {
-      const labelled = sources.every((s) => s.hasLabels);
-      let offset = 0;
-      for (const s of sources) {
-        let rows = 0;
-        for await (const batch of s.batches()) {
-          rows += batch.ids.length;
-          const out = { ...batch, firstRow: batch.firstRow + offset };
-          if (!labelled) delete out.labels;
-          yield out;
-        }
-        offset += rows;
-      }
-    },
-    async close() {
-      await Promise.all(sources.map((s) => s.close()));
-    },
-  };
+  return openDataset(input, options);
 }
 
 async function countByReading(source: SpectraSource): Promise<number> {

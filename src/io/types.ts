@@ -7,11 +7,37 @@ import type { SpectrumBatch, WavelengthGrid } from './batch.js';
 
 export type SpectraFormat = 'csv' | 'arrow' | 'fits';
 
+/** The part of a dataset a shard reads (src/io/dataset.ts). */
+export interface SourceSlice {
+  shard: { index: number; count: number };
+  /**
+   * 'rows': global rows [begin, end) of totalRows, numbered globally. 'bytes': the rows whose
+   * first byte lies in bytes [from, to) of the files laid end to end (totalBytes), numbered from 0
+   * within the shard; merge numbers them globally.
+   */
+  split: 'rows' | 'bytes';
+  begin?: number;
+  end?: number;
+  totalRows?: number;
+  bytes?: [number, number];
+  totalBytes?: number;
+  /** A "bytes" split's dataset: a hash of its files' paths, sizes and modification times. */
+  fingerprint?: string;
+  /** One line for each file that can't be split as asked (a .csv.gz), for the user. */
+  notes: string[];
+}
+
 export interface ReadOptions {
   /** Rows per yielded batch (the last may be shorter). Default 1024. */
   batchSize?: number;
-  /** Target grid for sources that must be resampled (FITS). Default COMPETITION_GRID. */
+  /**
+   * Target grid for sources that must be resampled (FITS), and the grid of tabular files that
+   * number their pixels without one (CSV, pandas Feather; its length must match). Default
+   * COMPETITION_GRID (with the file's pixel count for tabular files).
+   */
   grid?: WavelengthGrid;
+  /** Target grid for FITS only, taking precedence over `grid` there; tabular files keep their own. */
+  resampleGrid?: WavelengthGrid;
   /** Native parser threads (CSV). Default: all cores. */
   threads?: number;
 }
@@ -32,6 +58,8 @@ export interface SpectraSource {
    * over the bytes counting line ends, no number parsing). Resolves to `rowCount` when it is set.
    */
   countRows?(): Promise<number>;
+  /** Set when the source is one shard of a larger input (ReadOptions `shard`, src/io/dataset.ts). */
+  readonly slice?: SourceSlice;
   /** Streams the rows in order. Each call starts from the beginning. */
   batches(): AsyncIterable<SpectrumBatch>;
   close(): Promise<void>;

@@ -4,24 +4,15 @@
  * weights.bin, and astrospec.json (the ModelSpec). Files are written under temporary names
  * and renamed, so a directory never holds a half-written model.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { AstrospecError } from '../errors.js';
-import { temporaryPath } from '../io/columns.js';
-import { releasePartial } from '../io/partial-files.js';
+import { writeFileAtomic } from '../io/partial-files.js';
 import type { ModelSpec } from './spec.js';
 import type { Tf } from './resnet1d.js';
 
 export const MODEL_FILES = { topology: 'model.json', weights: 'weights.bin', spec: 'astrospec.json' } as const;
-
-/** Writes `data` to a registered temporary name (removed on a signal, src/cli/interrupt.ts), then renames it. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = temporaryPath(path);
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-  releasePartial(tmp);
-}
 
 function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
   if (!Array.isArray(data)) return new Uint8Array(data);
@@ -41,7 +32,7 @@ export async function saveModel(tf: Tf, model: tfType.LayersModel, dir: string, 
     tf.io.withSaveHandler(async (artifacts) => {
       if (!artifacts.weightData || !artifacts.weightSpecs) throw new AstrospecError('MODEL', 'tfjs produced a model without weights');
       const weights = concatWeightData(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
-      await writeAtomic(join(dir, MODEL_FILES.weights), weights);
+      await writeFileAtomic(join(dir, MODEL_FILES.weights), weights);
       const manifest = {
         modelTopology: artifacts.modelTopology,
         format: artifacts.format ?? 'layers-model',
@@ -49,11 +40,11 @@ export async function saveModel(tf: Tf, model: tfType.LayersModel, dir: string, 
         convertedBy: 'astrospec',
         weightsManifest: [{ paths: [MODEL_FILES.weights], weights: artifacts.weightSpecs }],
       };
-      await writeAtomic(join(dir, MODEL_FILES.topology), JSON.stringify(manifest));
+      await writeFileAtomic(join(dir, MODEL_FILES.topology), JSON.stringify(manifest));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );
-  await writeAtomic(join(dir, MODEL_FILES.spec), `${JSON.stringify(spec, null, 2)}\n`);
+  await writeFileAtomic(join(dir, MODEL_FILES.spec), `${JSON.stringify(spec, null, 2)}\n`);
 }
 
 export async function loadModelSpec(dir: string): Promise<ModelSpec> {

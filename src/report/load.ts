@@ -10,14 +10,15 @@ import { openSpectra } from '../io/open.js';
 import { readPredictions } from '../infer/predictions.js';
 import { loadModelSpec } from '../model/io.js';
 import type { ModelSpec } from '../model/spec.js';
-import type { PredictionTable } from './predictions-csv.js';
+import type { PredictionTable } from '../infer/predictions-csv.js';
 import type { ExampleSpectrum, ReportData, ReportInputs } from './report.js';
 import { readTrainingLog } from './training-log.js';
 import { fitWienCurves } from './wien.js';
 
 export interface ReportFiles {
   predictions: string;
-  data?: string;
+  /** The classified spectra: a file, several, a folder, a glob or @list.txt. */
+  data?: string | string[];
   log?: string;
   model?: string;
   /** Example spectra per class (default 2). */
@@ -82,10 +83,11 @@ export class ExamplePicker {
 }
 
 /** Streams the spectra file once, aligning labels and S/N with the predictions and picking examples. */
-export async function loadReportData(dataFile: string, predictions: PredictionTable, examplesPerClass: number): Promise<{ data: ReportData; examples: ExampleSpectrum[] }> {
+export async function loadReportData(input: string | string[], predictions: PredictionTable, examplesPerClass: number): Promise<{ data: ReportData; examples: ExampleSpectrum[] }> {
+  const dataFile = typeof input === 'string' ? input : input.join(', ');
   const lineOfRow = linesByRow(predictions);
   const lines = predictions.rows.length;
-  const source = await openSpectra(dataFile);
+  const source = await openSpectra(input);
   const picker = new ExamplePicker(examplesPerClass);
   const truth = source.hasLabels ? new Int8Array(lines).fill(NO_LABEL) : undefined;
   let snr: Float32Array | undefined;

@@ -19,7 +19,7 @@ import {
   type EpochPoint,
 } from './charts.js';
 import { escapeHtml, facts, figure, formatCount, formatNumber, missing, page, section, table, type Cell } from './html.js';
-import type { PredictionTable } from './predictions-csv.js';
+import type { PredictionTable } from '../infer/predictions-csv.js';
 import type { TrainingLog } from './training-log.js';
 
 /** The spectra file's side of the report, aligned with the predictions (index = prediction line). */

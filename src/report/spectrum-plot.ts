@@ -37,10 +37,11 @@ function take(file: string, batch: SpectrumBatch, j: number): FoundSpectrum {
 }
 
 /** Finds one spectrum by 0-based row or by id (the first row with that id), reading only as far as needed. */
-export async function findSpectrum(file: string, where: { row?: number; id?: string }): Promise<FoundSpectrum> {
+export async function findSpectrum(input: string | string[], where: { row?: number; id?: string }): Promise<FoundSpectrum> {
+  const file = typeof input === 'string' ? input : input.join(', ');
   if ((where.row === undefined) === (where.id === undefined)) throw new AstrospecError('BAD_ARGUMENT', 'give exactly one of --row and --id');
   if (where.row !== undefined && (!Number.isSafeInteger(where.row) || where.row < 0)) throw new AstrospecError('BAD_ARGUMENT', `--row must be a non-negative integer, got ${where.row}`);
-  const source = await openSpectra(file);
+  const source = await openSpectra(input);
   let rows = 0;
   try {
     for await (const batch of source.batches()) {

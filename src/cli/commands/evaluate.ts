@@ -1,14 +1,13 @@
 import type { CommandModule } from 'yargs';
-import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../../errors.js';
 import { classifyFile } from '../../infer/classify.js';
 import { evaluatePredictionsAgainstLabels, evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
 import { readPredictions } from '../../infer/predictions.js';
-import { temporaryPath } from '../../io/columns.js';
 import { describeDuplicateIds } from '../../io/duplicate-ids.js';
-import { releasePartial } from '../../io/partial-files.js';
+import { writeFileAtomic } from '../../io/partial-files.js';
 import { runInterruptible } from '../interrupt.js';
 import { formatMetrics } from '../../metrics/classification.js';
 
@@ -18,7 +17,8 @@ export interface EvaluateArgs {
   /** Labels CSV joined by id / file name (src/io/labels.ts), instead of --truth or the data's own labels. */
   labels?: string;
   model?: string;
-  data?: string;
+  /** Labelled spectra for --model: a file, several, a folder, a glob or @list.txt. */
+  data?: string | string[];
   /** Keep the predictions made with --model here. */
   output?: string;
   /** '' = JSON on stdout (the table then goes to stderr); a path = write the JSON there. */
@@ -49,6 +49,7 @@ export function evaluationJson(e: Evaluation): object {
 
 export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
   let evaluation: Evaluation;
+  const dataName = args.data === undefined ? undefined : typeof args.data === 'string' ? args.data : args.data.join(', ');
   if (args.model !== undefined || args.data !== undefined) {
     if (args.model === undefined || args.data === undefined) throw new AstrospecError('BAD_ARGUMENT', 'evaluate --model needs --data (and --data needs --model)');
     if (args.predictions !== undefined || args.truth !== undefined) throw new AstrospecError('BAD_ARGUMENT', 'give either a predictions file with --truth or --labels, or --model with --data');
@@ -60,8 +61,8 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
         (signal) => classifyFile(args.data!, { model: args.model!, output, batchSize: args.batchSize, intraOpThreads: args.threads, keepLabels: true, labels: args.labels, signal }),
         { cooperative: true },
       );
-      if (!result.truth) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: args.data });
-      evaluation = scorePredictions(await readPredictions(output), { file: args.labels ?? args.data, ...result.truth });
+      if (!result.truth) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: dataName });
+      evaluation = scorePredictions(await readPredictions(output), { file: args.labels ?? dataName!, ...result.truth });
     } finally {
       if (dir) await rm(dir, { recursive: true, force: true });
     }
@@ -75,7 +76,7 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
     }
     evaluation = args.labels !== undefined ? await evaluatePredictionsAgainstLabels(args.predictions, args.labels) : await evaluatePredictionsFile(args.predictions, args.truth!, { partial: args.partial });
   }
-  const duplicates = describeDuplicateIds(args.truth ?? args.data ?? '', evaluation.duplicateIds);
+  const duplicates = describeDuplicateIds(args.truth ?? dataName ?? '', evaluation.duplicateIds);
   if (duplicates) process.stderr.write(duplicates);
   const skipped = [
     ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
@@ -89,14 +90,7 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
   } else {
     if (!args.quiet) process.stdout.write(table);
     if (args.json !== undefined) {
-      const tmp = temporaryPath(args.json);
-      try {
-        await writeFile(tmp, json);
-        await rename(tmp, args.json);
-      } finally {
-        await rm(tmp, { force: true });
-        releasePartial(tmp);
-      }
+      await writeFileAtomic(args.json, json);
     }
   }
   return evaluation;
@@ -111,7 +105,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('truth', { type: 'string', describe: 'Known classes: a labelled spectra file, or a CSV with id and label/answer/class columns (matched by row)' })
       .option('labels', { type: 'string', describe: 'Known classes from a CSV with file (or id) and class (or label) columns, matched by id / file name without .fits; with --model, joined to --data' })
       .option('model', { alias: 'm', type: 'string', describe: 'Classify --data with this ONNX model first' })
-      .option('data', { type: 'string', describe: 'Labelled spectra to classify with --model' })
+      .option('data', { type: 'string', array: true, describe: 'Labelled spectra to classify with --model: files, a folder, a glob or @list.txt' })
       .option('output', { alias: 'o', type: 'string', describe: 'With --model: keep the predictions in this file' })
       .option('json', { type: 'string', describe: 'Write the scores as JSON to this file (no file: JSON on stdout, table on stderr)' })
       .option('partial', { type: 'boolean', default: false, describe: 'With --truth: the predictions are one contiguous part of it (a --shard or --limit run); score those rows only' })

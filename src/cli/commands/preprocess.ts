@@ -114,7 +114,7 @@ export const preprocessCommand: CommandModule<object, PreprocessArgs> = {
   describe: 'Normalise, smooth and bin spectra, and add Wien-fit features as extra columns',
   builder: (y) =>
     y
-      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'Input files (.csv, .csv.gz, .arrow, .feather, .ipc, .fits) or a FITS folder' })
+      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'Input files (.csv, .csv.gz, .arrow, .feather, .ipc, .fits), folders, globs or @list.txt, read in order as one input' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Output file: .arrow, .feather, .ipc, .csv or .csv.gz' })
       .option('norm', { type: 'string', choices: NORMALISATIONS as string[], default: 'l2', describe: 'Flux normalisation' })
       .option('bin', { type: 'number', default: 1, describe: 'Average every N pixels (trailing partial bin dropped)' })

@@ -1,13 +1,11 @@
 import type { CommandModule } from 'yargs';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { temporaryPath } from '../../io/columns.js';
-import { releasePartial } from '../../io/partial-files.js';
+import { writeFileAtomic } from '../../io/partial-files.js';
 import { loadReportInputs } from '../../report/load.js';
 import { buildReport } from '../../report/report.js';
 
 export interface ReportArgs {
   predictions: string;
-  data?: string;
+  data?: string | string[];
   log?: string;
   model?: string;
   examples?: number;
@@ -15,24 +13,10 @@ export interface ReportArgs {
   quiet?: boolean;
 }
 
-/** Writes `text` to a temporary file beside `path` (registered: a signal removes it), then renames it into place. */
-export async function writeFileAtomically(path: string, text: string): Promise<void> {
-  const temporary = temporaryPath(path);
-  try {
-    await writeFile(temporary, text, 'utf8');
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  } finally {
-    releasePartial(temporary);
-  }
-}
-
 export async function reportHandler(args: ReportArgs): Promise<{ output: string; bytes: number }> {
   const inputs = await loadReportInputs({ predictions: args.predictions, data: args.data, log: args.log, model: args.model, examplesPerClass: args.examples });
   const html = await buildReport(inputs);
-  await writeFileAtomically(args.output, html);
+  await writeFileAtomic(args.output, html);
   const bytes = Buffer.byteLength(html);
   if (!args.quiet) process.stderr.write(`report: ${args.output} (${(bytes / 1024).toFixed(0)} KiB)\n`);
   return { output: args.output, bytes };
@@ -44,7 +28,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
   builder: (y) =>
     y
       .option('predictions', { alias: 'p', type: 'string', demandOption: true, describe: 'Predictions written by classify (CSV or Arrow)' })
-      .option('data', { alias: 'd', type: 'string', describe: 'The classified spectra (labels, S/N and example spectra come from it)' })
+      .option('data', { alias: 'd', type: 'string', array: true, describe: 'The classified spectra (labels, S/N and example spectra come from it): files, a folder, a glob or @list.txt' })
       .option('log', { type: 'string', describe: 'Training log, runs/x/train-log.jsonl' })
       .option('model', { alias: 'm', type: 'string', describe: 'Model folder or .onnx file, to describe it' })
       .option('examples', { type: 'number', default: 2, describe: 'Example spectra per class' })

@@ -4,57 +4,11 @@
  * line and only needs the `row` cell of each line, so it reads them here rather than parsing
  * whole tables.
  */
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
-
-/** Splits one CSV line into cells (RFC 4180 quoting; a quoted cell may contain commas and ""). */
-export function splitCsvLine(line: string, where: { file: string; row?: number }): string[] {
-  const cells: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (line[i] === '"') {
-      let cell = '';
-      i++;
-      for (;;) {
-        const close = line.indexOf('"', i);
-        if (close < 0) throw new AstrospecError('BAD_INPUT', `unterminated quoted cell ${cells.length + 1}`, where);
-        cell += line.slice(i, close);
-        if (line[close + 1] === '"') {
-          cell += '"';
-          i = close + 2;
-        } else {
-          i = close + 1;
-          break;
-        }
-      }
-      cells.push(cell);
-      if (i === line.length) return cells;
-      if (line[i] !== ',') throw new AstrospecError('BAD_INPUT', `text after the closing quote of cell ${cells.length}`, where);
-      i++;
-    } else {
-      const comma = line.indexOf(',', i);
-      if (comma < 0) {
-        cells.push(line.slice(i));
-        return cells;
-      }
-      cells.push(line.slice(i, comma));
-      i = comma + 1;
-    }
-  }
-}
-
-/** Lines of a text file without their line ends (CRLF or LF), skipping a final empty line. */
-export async function* textLines(path: string): AsyncGenerator<string> {
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  try {
-    for await (const line of lines) yield line;
-  } finally {
-    lines.close();
-  }
-}
+import { splitCsvLine, textLines } from '../io/csv-lines.js';
+import { SHARD_LINE_PREFIX, shardLocalError } from './shard-output.js';
 
 /** Parses a `row` cell: a non-negative integer written in decimal. */
 export function parseRowIndex(text: string, where: { file: string; row: number }): number {
@@ -92,7 +46,8 @@ export interface PredictionTable {
   status: string[];
 }
 
-const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+/** The columns of a predictions file, in order. */
+export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
 
 /** Reads a whole predictions CSV into memory, validating every cell. */
 export async function readPredictionsCsv(file: string): Promise<PredictionTable> {
@@ -104,6 +59,7 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
   for await (const line of textLines(file)) {
     lineNumber++;
     if (columns === undefined) {
+      if (line.startsWith(SHARD_LINE_PREFIX)) throw shardLocalError(file);
       const names = splitCsvLine(line.replace(/^\uFEFF/, ''), { file }).map((n) => n.trim());
       columns = PREDICTION_COLUMNS.map((name) => {
         const at = names.indexOf(name);
