@@ -262,8 +262,10 @@ export function readTableColumn(bytes: Uint8Array, hdu: Hdu, name: string, file:
   if (!'BIJKED'.includes(column.type)) {
     throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${column.name} has TFORM type ${column.type}; expected a number (B, I, J, K, E or D)`, { file, column: column.name });
   }
-  if (!(Number.isInteger(element) && element >= 0 && element < column.repeat)) {
-    throw new RangeError(`readTableColumn: element ${element} of ${column.name}, which has ${column.repeat}`);
+  if (!(Number.isInteger(element) && element >= 0)) throw new RangeError(`readTableColumn: element ${element} of ${column.name}`);
+  if (element >= column.repeat) {
+    // The file's TFORMn (e.g. '0E') gives the column fewer values per row than are read.
+    throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): column ${column.name} holds ${column.repeat} values per row (TFORM${number}), element ${element + 1} is read`, { file, column: column.name });
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + hdu.dataOffset, rows * rowBytes);
   const scale = headerNumber(hdu.header, `TSCAL${number}`) ?? 1;
