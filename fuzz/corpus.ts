@@ -24,7 +24,7 @@ export interface Seed {
   /** Relative chance of being picked: small for the slow 3 MB peer files. */
   weight: number;
   /** For the seeds made here: what they hold, so mutated values can be re-encoded (value oracle). */
-  arrow?: Omit<ArrowSpec, 'flux'> & { flux: number[] };
+  arrow?: Omit<ArrowSpec, 'flux'> & { flux: number[]; nullable?: boolean };
   /** Where the file came from. */
   origin: string;
 }
@@ -214,13 +214,17 @@ export function buildCorpus(dir: string): Seed[] {
     for (const layout of ['compact', 'wide'] as const) {
       for (const container of ['file', 'stream'] as const) {
         const pixels = layout === 'wide' ? 12 : 24;
+        // Variety across the seeds: pandas' Int64 ids, a dictionary-encoded label (category),
+        // nullable pixel columns (the re-encoding oracle then also writes nulls).
+        const int64Ids = k % 4 === 3;
         const spec: ArrowSpec = {
-          layout, container, codec, pixels, batchRows: container === 'file' ? 2 : 3, ids, labels: k % 3 === 2 ? undefined : labels,
+          layout, container, codec, pixels, batchRows: container === 'file' ? 2 : 3, ids: int64Ids ? ['101', '2', '-3', '9007199254740993', '0'] : ids,
+          labels: k % 3 === 2 ? undefined : labels, int64Ids, labelDictionary: k % 3 === 1,
           flux: peerFlux(ids.length, pixels), float64: layout === 'wide' && k % 2 === 1, rawEvery: k % 4 === 1 ? 3 : 0,
           lz4: { contentChecksum: k % 2 === 0, contentSize: k % 3 === 0, blockSizeCode: 4 + (k % 4) }, zstdBlock: k % 2 === 0 ? 64 : 128 << 10,
         };
         const format = codec === 'none' ? 'arrow' : codec === 'lz4' ? 'feather-lz4' : 'feather-zstd';
-        add({ name: `${format}-${layout}-${container}`, format, ext: container === 'file' ? '.feather' : '.arrow', weight: 1, origin: 'generated', arrow: { ...spec, flux: Array.from(spec.flux) } }, writeArrowSpec(spec));
+        add({ name: `${format}-${layout}-${container}`, format, ext: container === 'file' ? '.feather' : '.arrow', weight: 1, origin: 'generated', arrow: { ...spec, flux: Array.from(spec.flux), nullable: k % 2 === 0 } }, writeArrowSpec(spec));
         k++;
       }
     }

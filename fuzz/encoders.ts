@@ -9,10 +9,13 @@
 import { BufferRegion } from 'apache-arrow/ipc/metadata/message';
 import {
   CompressionType,
+  Dictionary,
   Field,
   FixedSizeList,
   Float32,
   Float64,
+  Int32,
+  Int64,
   makeData,
   RecordBatch,
   RecordBatchFileWriter,
@@ -185,6 +188,12 @@ export interface ArrowSpec {
   /** rows × pixels, row-major. */
   flux: Float32Array;
   pixels: number;
+  /** `id` column as Int64 (pandas writes integer ids so) instead of Utf8; ids must then be integers. */
+  int64Ids?: boolean;
+  /** `label` dictionary-encoded (pandas' category dtype) instead of plain Utf8. */
+  labelDictionary?: boolean;
+  /** Flux values stored as null (indices into flux): nullable pixel columns, as pandas writes them. */
+  nullFlux?: number[];
   /** Store every n-th compressed buffer raw (length prefix −1), as Arrow allows. */
   rawEvery?: number;
   /** Frame options, varied per seed so the decoders see checksums, content sizes, raw blocks. */
@@ -193,33 +202,61 @@ export interface ArrowSpec {
 }
 
 const LABELS = ['star', 'galaxy', 'qso'];
+const LABEL_DICTIONARY = vectorFromArray(LABELS, new Utf8());
+
+/** A validity bitmap for `count` values, null where `isNull(k)`; undefined when none is null. */
+function validity(count: number, isNull: (k: number) => boolean): { nullBitmap?: Uint8Array; nullCount: number } {
+  const bitmap = new Uint8Array(Math.ceil(count / 8));
+  let nulls = 0;
+  for (let k = 0; k < count; k++) {
+    if (isNull(k)) nulls++;
+    else bitmap[k >> 3]! |= 1 << (k & 7);
+  }
+  return nulls > 0 ? { nullBitmap: bitmap, nullCount: nulls } : { nullCount: 0 };
+}
 
 function batchData(spec: ArrowSpec, schema: Schema, from: number, to: number): RecordBatch {
   const n = to - from;
   const L = spec.pixels;
   const flux = spec.flux.slice(from * L, to * L);
-  const children: Data[] = [vectorFromArray(spec.ids.slice(from, to), new Utf8()).data[0]!];
+  const nulls = new Set(spec.nullFlux ?? []);
+  const children: Data[] = [
+    spec.int64Ids
+      ? makeData({ type: new Int64(), length: n, nullCount: 0, data: BigInt64Array.from(spec.ids.slice(from, to), (id) => BigInt(id)) })
+      : vectorFromArray(spec.ids.slice(from, to), new Utf8()).data[0]!,
+  ];
   if (spec.layout === 'compact') {
     const type = schema.fields[1]!.type as FixedSizeList;
-    children.push(makeData({ type, length: n, nullCount: 0, child: makeData({ type: new Float32(), length: n * L, nullCount: 0, data: flux }) }));
+    const child = makeData({ type: new Float32(), length: n * L, data: flux, ...validity(n * L, (k) => nulls.has(from * L + k)) });
+    children.push(makeData({ type, length: n, nullCount: 0, child }));
   } else {
     for (let j = 0; j < L; j++) {
       const column = spec.float64 ? new Float64Array(n) : new Float32Array(n);
       for (let r = 0; r < n; r++) column[r] = flux[r * L + j]!;
-      children.push(spec.float64 ? makeData({ type: new Float64(), length: n, nullCount: 0, data: column as Float64Array }) : makeData({ type: new Float32(), length: n, nullCount: 0, data: column as Float32Array }));
+      const valid = validity(n, (r) => nulls.has((from + r) * L + j));
+      children.push(spec.float64 ? makeData({ type: new Float64(), length: n, data: column as Float64Array, ...valid }) : makeData({ type: new Float32(), length: n, data: column as Float32Array, ...valid }));
     }
   }
-  if (spec.labels) children.push(vectorFromArray(spec.labels.slice(from, to).map((k) => (k < 0 ? null : LABELS[k]!)), new Utf8()).data[0]!);
+  if (spec.labels) {
+    const labels = spec.labels.slice(from, to).map((k) => (k < 0 ? null : LABELS[k]!));
+    if (spec.labelDictionary) {
+      // One dictionary for every batch: the file format allows no replacement dictionaries.
+      const type = schema.fields[schema.fields.length - 1]!.type as Dictionary<Utf8, Int32>;
+      const indices = Int32Array.from(spec.labels.slice(from, to), (k) => Math.max(k, 0));
+      children.push(makeData({ type, length: n, data: indices, dictionary: LABEL_DICTIONARY, ...validity(n, (r) => spec.labels![from + r]! < 0) }));
+    } else children.push(vectorFromArray(labels, new Utf8()).data[0]!);
+  }
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
 }
 
 /** The bytes of an Arrow IPC file or stream holding `spec`, compressed as it says. */
 export function writeArrowSpec(spec: ArrowSpec): Uint8Array {
   const L = spec.pixels;
-  const fields: Field[] = [new Field('id', new Utf8(), false)];
-  if (spec.layout === 'compact') fields.push(new Field('flux', new FixedSizeList(L, new Field('item', new Float32(), false)), false));
-  else for (let j = 0; j < L; j++) fields.push(new Field(`FE${j}`, spec.float64 ? new Float64() : new Float32(), false));
-  if (spec.labels) fields.push(new Field('label', new Utf8(), true));
+  const nullable = (spec.nullFlux ?? []).length > 0;
+  const fields: Field[] = [new Field('id', spec.int64Ids ? new Int64() : new Utf8(), false)];
+  if (spec.layout === 'compact') fields.push(new Field('flux', new FixedSizeList(L, new Field('item', new Float32(), nullable)), false));
+  else for (let j = 0; j < L; j++) fields.push(new Field(`FE${j}`, spec.float64 ? new Float64() : new Float32(), nullable));
+  if (spec.labels) fields.push(new Field('label', spec.labelDictionary ? new Dictionary(new Utf8(), new Int32(), 0) : new Utf8(), true));
   const metadata = spec.layout === 'compact' ? new Map([['astrospec.grid', JSON.stringify({ start: 3800, step: 2, length: L })]]) : new Map<string, string>();
   const schema = new Schema(fields, metadata);
   const codec = spec.codec === 'lz4' ? CompressionType.LZ4_FRAME : spec.codec === 'zstd' ? CompressionType.ZSTD : undefined;

@@ -308,6 +308,7 @@ function arrowBytesCase(p: Prepared, rng: Rng): { bytes: Uint8Array; note: strin
   return { bytes, note: `values in place: ${notes.join(', ')}`, expect: finite ? { kind: 'arrow-values-in-place', flux: expected } : { kind: 'arrow-non-finite', error: /NaN and infinite flux are rejected/ } };
 }
 
+const INT64_IDS = ['0', '-1', '42', '9007199254740993', '-9223372036854775808', '9223372036854775807'];
 const ID_TEXT = ['', ' ', 'ü', '😀', 'a"b', 'x,y', '\n', 'long-'.repeat(40), '0', '-1', 'NaN', '\u0000'];
 
 function arrowSpecCase(p: Prepared, rng: Rng): { bytes: Uint8Array; note: string; expect: Expect } {
@@ -321,9 +322,13 @@ function arrowSpecCase(p: Prepared, rng: Rng): { bytes: Uint8Array; note: string
       const v = interestingFloat(rng);
       spec.flux[i] = v;
       notes.push(`flux value ${i} = ${v}`);
+    } else if (what < 8 && p.seed.arrow?.nullable) {
+      const i = rng.int(spec.flux.length);
+      spec.nullFlux = [...(spec.nullFlux ?? []), i];
+      notes.push(`flux value ${i} = null`);
     } else if (what < 9 || !spec.labels) {
       const r = rng.int(spec.ids.length);
-      spec.ids[r] = rng.pick(ID_TEXT);
+      spec.ids[r] = rng.pick(spec.int64Ids ? INT64_IDS : ID_TEXT);
       notes.push(`id ${r} = ${JSON.stringify(spec.ids[r])}`);
     } else {
       const r = rng.int(spec.labels.length);
@@ -336,6 +341,12 @@ function arrowSpecCase(p: Prepared, rng: Rng): { bytes: Uint8Array; note: string
     notes.push(`${spec.batchRows} rows per batch`);
   }
   const finite = spec.flux.every(Number.isFinite);
+  const nulls = (spec.nullFlux ?? []).length > 0;
+  if (nulls) {
+    // Which comes first, a null or a non-finite value, depends on how the reader cuts batches.
+    const error = finite ? /missing pixel value \(null\)/ : /missing pixel value \(null\)|NaN and infinite flux are rejected/;
+    return { bytes: writeArrowSpec(spec), note: `re-encoded: ${notes.join(', ')}`, expect: { kind: 'arrow-null-flux', error } };
+  }
   return {
     bytes: writeArrowSpec(spec),
     note: `re-encoded: ${notes.join(', ')}`,

@@ -44,6 +44,10 @@ const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
     found: 'escape: with its NAXIS card overwritten, an SDSS table\'s data unit was empty, and reading NAXIS2 × NAXIS1 bytes from it threw a bare RangeError',
     expect: { error: 'BAD_INPUT', message: /row 1, column loglam: HDU 1 \(COADD\): a table of 4620 rows of 32 bytes \(NAXIS2 × NAXIS1\) doesn't fit its 0-byte data unit/ },
   },
+  'fits-sdss-tform-zero-repeat.fits.gz': {
+    found: "escape: an SDSS flux column with TFORM1 = '0E' (no values per row) threw readTableColumn's bare RangeError",
+    expect: { error: 'BAD_INPUT', message: /row 1, column flux: HDU 1 \(COADD\): column flux holds 0 values per row \(TFORM1\)/ },
+  },
   'csv-label-error-before-cut-last-line.csv.gz': {
     found: 'the native and TS readers named different errors (row 1 label, row 4 too few fields): the first in row order is the one',
     expect: { error: 'BAD_INPUT', message: /row 1, column label: unknown label "123456789012345678901234567890"/ },
