@@ -3,9 +3,10 @@
 #  1. installs Debian's slurm-wlm and munge if missing, starts munged, slurmctld and slurmd
 #     (scripts/slurm/start-local.sh) and stops them on exit, whatever happens;
 #  2. runs a trivial 4-task array job and checks each task saw its index and the task count;
-#  3. classifies a small synthetic file as a 4-task array (scripts/slurm/submit.sh --wait, which
-#     also merges) and checks the merged file against a single-process classify: same rows,
-#     ids, classes and statuses, probabilities within 1e-5.
+#  3. classifies a small synthetic survey as a folder of Arrow chunks and as a CSV, each as a job
+#     array (scripts/slurm/submit.sh --wait, which also merges), and checks each merged file is
+#     identical to a single-process classify; then removes one shard, cuts another, and checks
+#     submit.sh --resume reruns only those two and the merge is identical again.
 # Not part of `npm test` (needs root, apt and a few minutes). DAEMONS_ONLY=1 stops after step 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,25 +44,56 @@ done
 echo "test:slurm: trivial 4-task array ran: $(cat "$work"/trivial/task.* | tr '\n' ' ')"
 if [[ -n ${DAEMONS_ONLY:-} ]]; then echo "test:slurm: 1 passed, 0 failed"; exit 0; fi
 
-# 3. The real thing.
+# 3. The real thing: a folder of Arrow chunks and a CSV, each as a job array merged and compared
+# with one process; then a resubmission after losing two shards reruns only those two.
 npx tsc -p tsconfig.json
 astrospec=(node "$root/bin/astrospec.js")
 # `<command> --help` succeeds even for unknown commands (it prints the main help): look in the list.
 has_command() { "${astrospec[@]}" --help 2>/dev/null | grep -q "astrospec $1 "; }
-if ! has_command classify; then
-  echo "test:slurm: FAIL the classify command is not available (node bin/astrospec.js --help)"; exit 1
-fi
+for command in classify plan merge; do
+  if ! has_command $command; then
+    echo "test:slurm: FAIL the $command command is not available (node bin/astrospec.js --help)"; exit 1
+  fi
+done
 "${astrospec[@]}" synth -n "$rows" --seed 11 -o "$work/spectra.arrow" --quiet
+"${astrospec[@]}" convert "$work/spectra.arrow" --chunk-rows $((rows / 4 + 7)) -o "$work/chunks" --quiet
+"${astrospec[@]}" convert "$work/spectra.arrow" -o "$work/spectra.csv" --quiet
 # The shipped model, unless MODEL names another ONNX file.
 model=${MODEL:-$root/models/default.onnx}
+passed=0
 
-start=$(date +%s)
-bash scripts/slurm/submit.sh --input "$work/spectra.arrow" --model "$model" --outdir "$work/run" --shards $shards --cpus 1 --wait
-echo "test:slurm: array + merge took $(( $(date +%s) - start )) s"
-"${astrospec[@]}" classify "$work/spectra.arrow" --model "$model" -o "$work/single.csv"
+# run <name> <submit.sh sizing...> -- <inputs...>: array + merge, then one process, then identical files.
+run() {
+  local name=$1; shift
+  local sizing=() inputs=()
+  while [[ $1 != -- ]]; do sizing+=("$1"); shift; done
+  shift
+  for input in "$@"; do inputs+=(--input "$input"); done
+  local start; start=$(date +%s)
+  bash scripts/slurm/submit.sh "${inputs[@]}" --model "$model" --outdir "$work/$name" "${sizing[@]}" --cpus 1 --wait
+  echo "test:slurm: $name: array + merge took $(( $(date +%s) - start )) s"
+  "${astrospec[@]}" classify "$@" --model "$model" -o "$work/$name.single.csv" --quiet
+  node --import tsx scripts/slurm/compare-predictions.ts "$work/$name/predictions.csv" "$work/$name.single.csv" "$rows"
+  cmp "$work/$name/predictions.csv" "$work/$name.single.csv" || { echo "test:slurm: FAIL $name: merged file differs from the single-process one"; exit 1; }
+  local n; n=$(cat "$work/$name/shards")
+  for ((i = 0; i < n; i++)); do
+    echo "test:slurm: $name shard $i: $(grep -vc '^#' "$work/$name/pred.$i.csv") lines"
+  done
+  echo "test:slurm: $name: merged file identical to one process"
+  passed=$((passed + 1))
+}
+run chunks --shards 4 -- "$work/chunks"
+run csv --rows-per-shard $((rows / 3)) -- "$work/spectra.csv"
 
-node --import tsx scripts/slurm/compare-predictions.ts "$work/run/predictions.csv" "$work/single.csv" "$rows"
-for i in $(seq 0 $((shards - 1))); do
-  echo "test:slurm: shard $i: $(( $(wc -l <"$work/run/pred.$i.csv") - 1 )) rows"
-done
-echo "test:slurm: 2 passed, 0 failed"
+# Lose shard 1 (cut short) and shard 2 (removed) and the merged file; --resume reruns only those.
+n=$(cat "$work/csv/shards")
+head -n 20 "$work/csv/pred.1.csv" >"$work/cut" && mv "$work/cut" "$work/csv/pred.1.csv"
+rm "$work/csv/pred.2.csv" "$work/csv/predictions.csv"
+before=$(ls "$work"/csv/logs/classify.*.out | wc -l)
+bash scripts/slurm/submit.sh --outdir "$work/csv" --model "$model" --resume --wait
+after=$(ls "$work"/csv/logs/classify.*.out | wc -l)
+[[ $((after - before)) == 2 ]] || { echo "test:slurm: FAIL --resume ran $((after - before)) tasks, expected 2 (shards 1 and 2)"; exit 1; }
+cmp "$work/csv/predictions.csv" "$work/csv.single.csv" || { echo "test:slurm: FAIL resumed merge differs"; exit 1; }
+echo "test:slurm: --resume reran 2 of $n shards; merged file identical again"
+passed=$((passed + 1))
+echo "test:slurm: $((passed + 1)) passed, 0 failed"

@@ -65,7 +65,7 @@ export async function classifyHandler(args: ClassifyArgs): Promise<ClassifyResul
       labels: args.labels,
       signal,
       onResume: (reason) => {
-        if (!args.quiet) process.stderr.write(`classify: ${args.output} is not this shard's complete output (${reason}): classifying it again\n`);
+        if (!args.quiet && reason !== 'no output yet') process.stderr.write(`classify: ${args.output} is not this shard's complete output (${reason}): classifying it again\n`);
       },
       onStart: ({ rows, slice }) => {
         for (const note of slice?.notes ?? []) process.stderr.write(`astrospec: note: ${note}\n`);
