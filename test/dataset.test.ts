@@ -257,6 +257,11 @@ test('files on different grids, and a manifest that does not match its chunks: o
   await writeSpectra(other, 10, 0, { start: 3800, step: 2, length: 300 });
   await assert.rejects(readAll([join(dir, 'a.arrow'), other]), expectError('BAD_INPUT', other, /300 pixels .* 256 pixels.*share one grid/));
   await assert.rejects(readAll([join(dir, 'a.arrow'), other], { shard: { index: 1, count: 2 } }), expectError('BAD_INPUT', other, /share one grid/));
+  // An empty file owns no byte, but still fails in the shard whose range holds it, as in one process.
+  const empty = join(dir, 'empty.csv');
+  await writeFile(empty, '');
+  await assert.rejects(readAll([join(dir, 'b.csv'), empty]), expectError('BAD_INPUT', empty, /empty file/));
+  await assert.rejects(readAll([join(dir, 'b.csv'), empty], { shard: { index: 2, count: 3 } }), expectError('BAD_INPUT', empty, /empty file/));
 
   const chunks = join(dir, 'bad-chunks');
   await convertHandler({ inputs: [join(dir, 'a.arrow')], output: chunks, chunkRows: 400, quiet: true });

@@ -464,11 +464,22 @@ async function byteSegments(reader: DatasetReader, identities: FileIdentity[], f
     if (fitsRun) segments.push(reader.fitsRun(fitsRun.first, fitsRun.last + 1));
     fitsRun = undefined;
   };
+  const total = identities.reduce((n, id) => n + id.size, 0);
   for (let k = 0; k < files.length; k++) {
     const file = files[k]!;
     const size = identities[k]!.size;
     const start = offset;
     offset += size;
+    if (size === 0) {
+      // An empty file holds no byte to own: the shard whose range holds its position opens it,
+      // so it fails there as it does in one process.
+      if (from <= start && (start < to || to === total)) {
+        flushFits();
+        const index = k;
+        segments.push({ open: () => (file.format === 'fits' ? reader.fitsRun(index, index + 1).open() : reader.openFile(index)) });
+      }
+      continue;
+    }
     if (file.format === 'fits') {
       // A FITS file is one row, at the file's first byte.
       if (from <= start && start < to) {
@@ -524,16 +535,21 @@ export async function openDataset(input: string | string[] | Dataset, options: D
     if (!shard) {
       // Every tabular file is opened now (its header or footer), as a list always was: grids and
       // labels are known up front, and rowCount when no file is CSV.
+      // Chunks a manifest lists are opened only when read: it gives their rows and sizes.
+      await reader.fixReference();
       const counts: (number | undefined)[] = [];
       for (let k = 0; k < files.length; k++) {
-        if (files[k]!.format === 'fits') counts.push(1);
-        else {
+        const file = files[k]!;
+        if (file.format === 'fits') counts.push(1);
+        else if (file.listed) {
+          counts.push(file.listed.rows);
+          byteLength += file.listed.bytes;
+        } else {
           const source = await reader.openFile(k);
           counts.push(source.rowCount);
           byteLength += source.byteLength;
         }
       }
-      await reader.fixReference();
       segments = reader.wholeSegments();
       rowCount = counts.every((c) => c !== undefined) ? counts.reduce<number>((n, c) => n + c!, 0) : undefined;
     } else {
