@@ -217,7 +217,7 @@ rmSync(scratch, { recursive: true, force: true });
 if (worker.script !== workerSource) rmSync(worker.script, { force: true });
 
 const total = Object.values(executions).reduce((a, b) => a + b, 0);
-const byKind: Record<string, number> = {};
+const byKind: Record<FindingKind, number> = { crash: 0, hang: 0, memory: 0, escape: 0, unnamed: 0, misread: 0, disagreement: 0 };
 for (const f of findings) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
 const unique = new Map<string, Finding & { count: number }>();
 for (const f of findings) {
@@ -247,7 +247,7 @@ const summary = {
 if (!json) {
   log(`${total} executions in ${elapsed.toFixed(1)} s (${summary.executionsPerSecond}/s): ${Object.entries(executions).map(([f, n]) => `${f} ${n}`).join(', ')}`);
   log(`value oracle: ${Object.entries(oracle).map(([k, n]) => `${k} ${n}`).join(', ')}`);
-  log(`findings: ${findings.length}${findings.length ? ` (${Object.entries(byKind).map(([k, n]) => `${k} ${n}`).join(', ')}; ${unique.size} distinct)` : ''}`);
+  log(`findings: ${findings.length}${findings.length ? ` (${Object.entries(byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}; ${unique.size} distinct)` : ''}`);
   for (const u of unique.values()) log(`  ${u.kind} ${u.format} ×${u.count}: ${u.message.slice(0, 300)}${u.file ? `\n    ${u.file}` : ''}`);
 } else process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exit(findings.length > 0 ? 1 : 0);
