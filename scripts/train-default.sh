@@ -35,11 +35,12 @@ $cli train --data "$WORK/train.arrow" --val-data "$WORK/val.arrow" --width "$WID
 $cli calibrate "$WORK/run" --data "$WORK/val.arrow"
 $cli export "$WORK/run" -o "$WORK/default.onnx"
 
-evaluate() { # name input [evaluate options]
+evaluate() { # name input [evaluate options]: metrics JSON and the model card's markdown tables
   local name=$1 input=$2
   shift 2
   $cli classify "$input" --model "$WORK/default.onnx" -o "$WORK/$name-predictions.csv" --quiet
   $cli evaluate "$WORK/$name-predictions.csv" "$@" --json "$WORK/$name-metrics.json"
+  node --import tsx scripts/score-tables.ts "$WORK/$name-predictions.csv" "$@" --title "$name" > "$WORK/$name-tables.md"
 }
 evaluate test "$WORK/test.arrow" --truth "$WORK/test.arrow"
 evaluate heldout "$WORK/heldout.arrow" --truth "$WORK/heldout.arrow"
