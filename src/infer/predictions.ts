@@ -9,10 +9,8 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
-import { readArrowTable } from '../io/arrow.js';
 import { commitPartial, discardPartial, temporaryPath } from '../io/partial-files.js';
 import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
@@ -52,7 +50,7 @@ export interface PredictionWriter {
   abort(): Promise<void>;
 }
 
-function argmax3(p: Float32Array, at: number): number {
+export function argmax3(p: Float32Array, at: number): number {
   const a = p[at]!, b = p[at + 1]!, c = p[at + 2]!;
   return a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2;
 }
@@ -61,7 +59,7 @@ function csvCell(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-abstract class BaseWriter implements PredictionWriter {
+export abstract class BaseWriter implements PredictionWriter {
   rowsWritten = 0;
   readonly statusCounts = new Map<string, number>();
   constructor(
@@ -142,69 +140,6 @@ class CsvPredictionWriter extends BaseWriter {
   }
 }
 
-const ARROW_SCHEMA = new Schema([
-  new Field('row', new Int32(), false),
-  new Field('id', new Utf8(), false),
-  new Field('predicted', new Utf8(), true),
-  new Field('p_star', new Float32(), true),
-  new Field('p_galaxy', new Float32(), true),
-  new Field('p_qso', new Float32(), true),
-  new Field('status', new Utf8(), false),
-]);
-
-class ArrowPredictionWriter extends BaseWriter {
-  private readonly writer = new RecordBatchFileWriter();
-  private readonly out: WriteStream;
-  private error?: Error;
-
-  constructor(path: string, temp: string) {
-    super(path, temp);
-    this.out = createWriteStream(temp);
-    this.out.on('error', (e) => (this.error = e));
-    this.writer.reset(undefined, ARROW_SCHEMA);
-    this.writer.toNodeStream().pipe(this.out);
-  }
-
-  async write(rows: PredictionRows): Promise<void> {
-    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
-    const n = this.check(rows);
-    if (n === 0) return;
-    const row = new Int32Array(n);
-    const predicted: (string | null)[] = [];
-    const p = [0, 1, 2].map(() => [] as (number | null)[]);
-    for (let i = 0; i < n; i++) {
-      row[i] = rows.firstRow + i;
-      const ok = rows.status[i] === STATUS_OK;
-      predicted.push(ok ? CLASS_NAMES[argmax3(rows.probabilities, 3 * i)] : null);
-      for (let k = 0; k < 3; k++) p[k]!.push(ok ? rows.probabilities[3 * i + k]! : null);
-    }
-    const children = [
-      makeData({ type: new Int32(), length: n, nullCount: 0, data: row }),
-      vectorFromArray(rows.ids, new Utf8()).data[0]!,
-      vectorFromArray(predicted, new Utf8()).data[0]!,
-      ...p.map((column) => vectorFromArray(column, new Float32()).data[0]!),
-      vectorFromArray(rows.status, new Utf8()).data[0]!,
-    ];
-    this.writer.write(new RecordBatch(ARROW_SCHEMA, makeData({ type: new Struct(ARROW_SCHEMA.fields), length: n, nullCount: 0, children })));
-    this.rowsWritten += n;
-    if (this.out.writableNeedDrain) await once(this.out, 'drain');
-  }
-
-  async close(): Promise<void> {
-    const closed = once(this.out, 'close');
-    this.writer.close();
-    await closed;
-    if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
-    await commitPartial(this.temp, this.path);
-  }
-
-  async abort(): Promise<void> {
-    this.writer.abort();
-    await endStream(this.out).catch(() => undefined);
-    await discardPartial(this.temp);
-  }
-}
-
 /** First and last line of a shard whose rows are numbered within it (src/infer/shard-output.ts). */
 export interface ShardLines {
   head: string;
@@ -218,40 +153,9 @@ export async function createPredictionWriter(path: string, options: { format?: P
     throw new AstrospecError('BAD_ARGUMENT', 'a shard of a CSV input numbers its rows within the shard, for astrospec merge to join: write it as .csv', { file: path });
   }
   const temp = temporaryPath(path);
-  const writer = format === 'csv' ? new CsvPredictionWriter(path, temp, options.shardLines) : new ArrowPredictionWriter(path, temp);
-  return writer;
-}
-
-function readPredictionsArrow(file: string, table: Table): PredictionTable {
-  const column = (name: string) => {
-    const c = table.getChild(name);
-    if (!c) throw new AstrospecError('BAD_INPUT', `no "${name}" column (columns: ${table.schema.fields.map((f) => f.name).join(', ')})`, { file });
-    return c;
-  };
-  const n = table.numRows;
-  const rowColumn = column('row');
-  const idColumn = column('id');
-  const predictedColumn = column('predicted');
-  const pColumns = [column('p_star'), column('p_galaxy'), column('p_qso')];
-  const statusColumn = column('status');
-  const out: PredictionTable = { file, rows: new Array(n), ids: new Array(n), predicted: new Int8Array(n), probabilities: new Float32Array(3 * n), status: new Array(n) };
-  for (let i = 0; i < n; i++) {
-    out.rows[i] = Number(rowColumn.get(i));
-    out.ids[i] = String(idColumn.get(i) ?? '');
-    const status = String(statusColumn.get(i) ?? '');
-    out.status[i] = status;
-    if (status === STATUS_OK) {
-      const label = String(predictedColumn.get(i));
-      const k = (CLASS_NAMES as readonly string[]).indexOf(label);
-      if (k < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { file, row: i + 1, column: 'predicted' });
-      out.predicted[i] = k;
-      for (let c = 0; c < 3; c++) out.probabilities[3 * i + c] = Number(pColumns[c]!.get(i));
-    } else {
-      out.predicted[i] = -1;
-      out.probabilities.fill(Number.NaN, 3 * i, 3 * i + 3);
-    }
-  }
-  return out;
+  if (format === 'csv') return new CsvPredictionWriter(path, temp, options.shardLines);
+  // apache-arrow is loaded only for Arrow predictions: a CSV run starts without it.
+  return new (await import('./predictions-arrow.js')).ArrowPredictionWriter(path, temp);
 }
 
 /** Reads a whole predictions file (CSV or Arrow) written by classify or merge. */
@@ -259,7 +163,7 @@ export async function readPredictions(path: string): Promise<PredictionTable> {
   const format = predictionsFormatOfPath(path);
   if (format === 'arrow') {
     // Through the checked reader: apache-arrow alone can hang or allocate gigabytes on a damaged file.
-    return readPredictionsArrow(path, await readArrowTable(path));
+    return (await import('./predictions-arrow.js')).readPredictionsArrow(path);
   }
   return readPredictionsCsv(path);
 }
