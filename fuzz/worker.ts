@@ -626,7 +626,6 @@ async function main(): Promise<void> {
     lastSend = performance.now();
   };
   let current: Case | undefined;
-  let currentPath = '';
   let previous: Case | undefined;
   const crashed = (what: string, error: unknown) => {
     // An error nothing could catch (e.g. an 'error' event from a stream inside a reader): a crash.
@@ -650,7 +649,7 @@ async function main(): Promise<void> {
     }
     previous = current;
     current = c;
-    currentPath = join(config.caseDir, `case${c.ext}`);
+    const currentPath = join(config.caseDir, `case${c.ext}`);
     writeFileSync(join(config.caseDir, 'case.json'), JSON.stringify({ format: c.format, seed: c.seed, ext: c.ext, mutations: c.mutations, oracle: c.oracle } satisfies CaseInfo));
     writeFileSync(currentPath, c.bytes);
     const started = performance.now();
@@ -692,7 +691,6 @@ async function main(): Promise<void> {
     }
     if (performance.now() - lastSend > 100) flush();
   }
-  void current;
   flush();
   process.disconnect?.();
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { openCsv } from '../src/io/csv.js';
 import { readCsvBatches } from '../web/src/csv.js';
 import type { ChildReport } from './read-spectra-child.js';
 
@@ -55,6 +56,10 @@ const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
   'csv-two-boms.csv': {
     found: 'the TS reader skipped two byte-order marks (TextDecoder dropped one more), the native one skips one',
     expect: { error: 'BAD_INPUT', message: /row 0, column 1: header column 1 is "\ufeffid0"/ },
+  },
+  'csv-last-line-without-end-small-chunks.csv': {
+    found: 'misread: read in 300-byte chunks, the last row (no line end) came back with id "\\r": the reader had moved it inside its buffer before finding the end of the file',
+    expect: { rows: 5 },
   },
   'csv-extra-kinds-last-line-without-end.csv': {
     found: 'with no line end after the last row, the native reader decided the snr column was numeric without that row, then refused its "1e"',
@@ -119,6 +124,23 @@ for (const [name, { found, expect }] of Object.entries(EXPECTED)) {
     }
   });
 }
+
+test('CSV: any read chunk size gives the same rows, the last one without a line end included', async () => {
+  const path = join(fixtures, 'csv-last-line-without-end-small-chunks.csv');
+  const read = async (chunkBytes?: number) => {
+    const source = await openCsv(path, { chunkBytes, batchSize: 1 });
+    const ids: string[] = [];
+    const flux: number[] = [];
+    for await (const b of source.batches()) {
+      ids.push(...b.ids);
+      flux.push(...b.flux);
+    }
+    return { ids, flux };
+  };
+  const whole = await read();
+  assert.deepEqual(whole.ids, ['a,1', 'b2', 'b2', 'q"3', '4']);
+  for (let chunkBytes = 40; chunkBytes <= 700; chunkBytes += 13) assert.deepEqual(await read(chunkBytes), whole, `chunkBytes ${chunkBytes}`);
+});
 
 test('CSV: the same rows give the same columns with and without a line end after the last row', async () => {
   const text = readFileSync(join(fixtures, 'csv-extra-kinds-last-line-without-end.csv'), 'latin1');
