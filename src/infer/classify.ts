@@ -355,17 +355,25 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | 
     return;
   }
   const iterator = source[Symbol.asyncIterator]();
-  let onAbort = () => {};
-  const stop = new Promise<never>((_, reject) => {
-    onAbort = () => reject(interrupted());
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  stop.catch(() => undefined);
   let finished = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), stop]);
+      // A stop promise per read, dropped after it: racing every read against one promise that
+      // never settles leaves a reaction on it per read, each holding that read's result, so every
+      // batch of the input stayed reachable (a CLI classify grew to the size of its input).
+      let onAbort = () => {};
+      const stop = new Promise<never>((_, reject) => {
+        onAbort = () => reject(interrupted());
+      });
+      stop.catch(() => undefined);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      let next: IteratorResult<T>;
+      try {
+        next = await Promise.race([iterator.next(), stop]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
       if (next.done) {
         finished = true;
         return;
@@ -373,7 +381,6 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | 
       yield next.value;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     if (!finished) {
       const closing = Promise.resolve(iterator.return?.()).catch(() => undefined);
       if (!signal.aborted) await closing;

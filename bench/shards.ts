@@ -1,0 +1,268 @@
+/**
+ * Sharding benchmark: how much a split `classify --shard i/N` run reads and costs compared with
+ * one process, on one Arrow file and one CSV of the same synthetic survey.
+ *
+ *   npm run -s bench:shards -- [--rows 200000] [--shards 1,8,32] [--formats arrow,csv]
+ *                              [--model models/default.onnx] [--processes] [--json]
+ *
+ * The survey is made once with `astrospec synth` (seed 7) and converted to CSV, both cached in
+ * .bench-cache/. For each format and N = 1, 8, 32: the N shards one after another, between two
+ * unsharded classify runs (the baseline is their mean, so both sides see the same machine), each a whole
+ * classifyFile call in this process (its own sessions, its own open of the input), the same call a
+ * Slurm task makes. Reported per format and N:
+ *   bytes_read_ratio  bytes all N shards read from the input (src/io/read-stats.ts) / file size
+ *   shard_overhead    sum of the N shards' wall times / the unsharded wall time
+ *   shard_cpu_overhead  the same with CPU time (all threads), which other work on the machine barely changes
+ * and the start-up of one shard: in this process (sessions, open, an empty slice), and as a new
+ * process (`node bin/astrospec.js classify … --limit 0`: Node, the CLI's modules, sessions), with
+ * what N such processes add. --processes also runs every shard as its own process. Everything
+ * runs the compiled package (dist/: npm run build:ts), as the CLI does. Progress on stderr; the
+ * last stdout line is one JSON object.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import { readdirSync, statSync } from 'node:fs';
+
+const require = createRequire(import.meta.url);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The compiled package (dist/), as `astrospec` runs: under tsx, every shard's worker threads would
+ * load tsx and compile the session worker first, a start-up cost users never pay.
+ */
+function checkDistIsCurrent(): void {
+  const stale: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) {
+        const js = join(root, 'dist', path.slice('src/'.length).replace(/\.ts$/, '.js'));
+        const built = statSync(js, { throwIfNoEntry: false });
+        if (!built || built.mtimeMs < statSync(join(root, path)).mtimeMs) stale.push(path);
+      }
+    }
+  };
+  walk('src');
+  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}: run npm run build:ts first`);
+}
+checkDistIsCurrent();
+const dist = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href);
+const { synthHandler } = (await dist('cli/commands/synth.js')) as typeof import('../src/cli/commands/synth.js');
+const { convertHandler } = (await dist('cli/commands/convert.js')) as typeof import('../src/cli/commands/convert.js');
+const { classifyFile } = (await dist('infer/classify.js')) as typeof import('../src/infer/classify.js');
+const { mergePredictionShards } = (await dist('infer/merge.js')) as typeof import('../src/infer/merge.js');
+const { native } = (await dist('native/binding.js')) as typeof import('../src/native/binding.js');
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '200000' },
+    shards: { type: 'string', default: '1,8,32' },
+    formats: { type: 'string', default: 'arrow,csv' },
+    model: { type: 'string', default: join(root, 'models/default.onnx') },
+    processes: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+});
+const rows = Number(args.rows);
+if (!Number.isSafeInteger(rows) || rows < 1) throw new Error('--rows must be a positive integer');
+const shardCounts = args.shards!.split(',').map(Number);
+const formats = args.formats!.split(',') as ('arrow' | 'csv')[];
+const model = args.model!;
+const log = (message: string) => process.stderr.write(`[bench:shards] ${message}\n`);
+const cache = join(root, '.bench-cache');
+const work = join(cache, 'shards-out');
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** The cached survey: Arrow from astrospec synth, CSV converted from it. */
+async function inputs(): Promise<Record<'arrow' | 'csv', string>> {
+  await mkdir(cache, { recursive: true });
+  const arrow = join(cache, `shards-${rows}.arrow`);
+  const csv = join(cache, `shards-${rows}.csv`);
+  if (!(await exists(arrow))) {
+    log(`synthesising ${rows} spectra → ${arrow}`);
+    await synthHandler({ n: rows, seed: 7, output: arrow, quiet: true });
+  }
+  if (formats.includes('csv') && !(await exists(csv))) {
+    log(`converting to ${csv}`);
+    await convertHandler({ inputs: [arrow], output: csv, quiet: true });
+  }
+  return { arrow, csv };
+}
+
+const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+const cpuSeconds = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+
+interface ProcessRun {
+  seconds: number;
+  json: Record<string, unknown>;
+}
+
+/** `node bin/astrospec.js classify …` as a new process: its wall time and its --json line. */
+function classifyProcess(input: string, output: string, extra: string[]): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, [join(root, 'bin/astrospec.js'), 'classify', input, '--model', model, '-o', output, '--quiet', '--json', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`classify exited ${code}: ${stderr}`));
+      else resolve({ seconds: seconds(t0), json: JSON.parse(stdout.trim().split('\n').at(-1)!) });
+    });
+  });
+}
+
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+
+async function benchFormat(format: 'arrow' | 'csv', input: string) {
+  const size = (await stat(input)).size;
+  const out = join(work, format);
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+
+  // The baseline: one run over the whole file, no --shard (repeated before each N).
+  const unsharded = async () => {
+    const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
+    const result = await classifyFile(input, { model, output: join(out, 'single.csv') });
+    const s = seconds(t0);
+    const cpu = cpuSeconds(c0);
+    log(`${format}: unsharded ${result.rows} rows in ${s.toFixed(1)} s (${Math.round(result.rows / s)}/s, ${cpu.toFixed(1)} CPU s), read ${(result.read.bytes / 1e6).toFixed(0)} MB of ${(size / 1e6).toFixed(0)} MB`);
+    return { result, seconds: s, cpu };
+  };
+  const first = await unsharded();
+  const single = first.result;
+  let t0: bigint;
+
+  // Start-up of one shard: an empty slice (--limit 0), in this process and as a new process.
+  const inProcess: number[] = [];
+  const asProcess: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    t0 = process.hrtime.bigint();
+    await classifyFile(input, { model, output: join(out, 'empty.csv'), shard: { index: 1, count: 32 }, limit: 0 });
+    inProcess.push(seconds(t0));
+    asProcess.push((await classifyProcess(input, join(out, 'empty.csv'), ['--shard', '1/32', '--limit', '0'])).seconds);
+  }
+  const startupIn = Math.min(...inProcess);
+  const startupProcess = Math.min(...asProcess);
+  log(`${format}: start-up of one shard: ${startupIn.toFixed(2)} s in process, ${startupProcess.toFixed(2)} s as a new process`);
+
+  const runs = [];
+  const baselines: number[] = [first.seconds];
+  // Each N is compared with the unsharded runs just before and just after it (their mean): on a
+  // shared machine the load drifts, and both sides of the ratio should see the same drift.
+  let before = first;
+  let processBefore: ProcessRun | undefined;
+  for (const n of shardCounts) {
+    const files: string[] = [];
+    let cpu = 0;
+    let wall = 0;
+    let bytes = 0;
+    let decoded = 0;
+    let slowest = 0;
+    for (let i = 0; i < n; i++) {
+      const file = join(out, `n${n}.pred.${i}.csv`);
+      t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
+      const r = await classifyFile(input, { model, output: file, shard: { index: i, count: n } });
+      const s = seconds(t0);
+      cpu += cpuSeconds(c0);
+      wall += s;
+      slowest = Math.max(slowest, s);
+      bytes += r.read.bytes;
+      decoded += r.read.rows;
+      files.push(file);
+    }
+    const after = await unsharded();
+    baselines.push(after.seconds);
+    const base = { seconds: (before.seconds + after.seconds) / 2, cpu: (before.cpu + after.cpu) / 2 };
+    before = after;
+    const singleSeconds = base.seconds;
+    // The shards must join into exactly the unsharded file.
+    const merged = join(out, `n${n}.merged.csv`);
+    await mergePredictionShards(files, merged, { rows: single.rows });
+    const same = (await readFile(merged, 'utf8')) === (await readFile(join(out, 'single.csv'), 'utf8'));
+    const run: Record<string, unknown> = {
+      shards: n,
+      unsharded_s: round(singleSeconds, 2),
+      wall_s: round(wall, 2),
+      slowest_shard_s: round(slowest, 2),
+      bytes_read: bytes,
+      bytes_read_ratio: round(bytes / size, 4),
+      rows_decoded: decoded,
+      shard_overhead: round(wall / singleSeconds),
+      shard_cpu_overhead: round(cpu / base.cpu),
+      // What N separate processes (a Slurm array) add over N in-process calls: N × the extra start-up.
+      shard_overhead_as_processes_estimated: round((wall + n * Math.max(0, startupProcess - startupIn)) / singleSeconds),
+      merged_identical: same,
+    };
+    log(`${format}: N=${n}: bytes read ${(bytes / size).toFixed(3)}× the file, shards ${wall.toFixed(1)} s = ${(wall / singleSeconds).toFixed(3)}× unsharded (CPU ${(cpu / base.cpu).toFixed(3)}×); merged ${same ? 'identical' : 'DIFFERENT'}`);
+    if (args.processes) {
+      const one = processBefore ?? (await classifyProcess(input, join(out, 'p.single.csv'), []));
+      let processWall = 0;
+      let processBytes = 0;
+      for (let i = 0; i < n; i++) {
+        const r = await classifyProcess(input, join(out, `p${n}.pred.${i}.csv`), ['--shard', `${i}/${n}`]);
+        processWall += r.seconds;
+        processBytes += r.json.bytes_read as number;
+      }
+      const next = await classifyProcess(input, join(out, 'p.single.csv'), []);
+      processBefore = next;
+      const oneSeconds = (one.seconds + next.seconds) / 2;
+      run.processes = { wall_s: round(processWall, 2), unsharded_s: round(oneSeconds, 2), shard_overhead: round(processWall / oneSeconds), bytes_read_ratio: round(processBytes / size, 4) };
+      log(`${format}: N=${n} as processes: ${processWall.toFixed(1)} s = ${(processWall / oneSeconds).toFixed(3)}× one process (${one.seconds.toFixed(1)} s before, ${next.seconds.toFixed(1)} s after)`);
+    }
+    runs.push(run);
+    await Promise.all(files.map((f) => rm(f, { force: true })));
+  }
+  return {
+    file_bytes: size,
+    rows: single.rows,
+    unsharded_s: baselines.map((b) => round(b, 2)),
+    unsharded_spectra_per_s: Math.round(single.rows / Math.min(...baselines)),
+    unsharded_bytes_read_ratio: round(single.read.bytes / size, 4),
+    // Throughput per core: CPU time (all threads) per spectrum of the unsharded run.
+    unsharded_cpu_us_per_spectrum: round((first.cpu / single.rows) * 1e6, 1),
+    startup_in_process_s: round(startupIn),
+    startup_process_s: round(startupProcess),
+    runs,
+  };
+}
+
+const files = await inputs();
+const results: Record<string, unknown> = {};
+for (const format of formats) results[format] = await benchFormat(format, files[format]);
+await rm(work, { recursive: true, force: true });
+const info = native().info();
+const result = {
+  benchmark: 'shards',
+  rows,
+  model,
+  formats: results,
+  load_average_1min: Number(loadavg()[0]!.toFixed(2)),
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    isa: info.isa,
+    node: process.version,
+    onnxruntime: (require('onnxruntime-node/package.json') as { version: string }).version,
+    platform: `${process.platform}-${process.arch}`,
+  },
+};
+if (!args.json) log(JSON.stringify(result, null, 2));
+process.stdout.write(`${JSON.stringify(result)}\n`);
