@@ -52,6 +52,9 @@ const findings: Finding[] = [];
 let slowest = 0;
 let restarts = 0;
 const fuzzerErrors: string[] = [];
+/** CPU time the workers used while the clock ran (reports during start-up are left out). */
+let workerCpuMs = 0;
+let fuzzing = false;
 let spawned = 0;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const workerSource = join(root, 'fuzz', 'worker.ts');
@@ -163,6 +166,7 @@ function start(): void {
       if (findings.length <= 20) log(`finding: ${f.kind} ${f.format} (${f.seed}; ${f.mutations.join('; ').slice(0, 200)}): ${f.message.slice(0, 300)}`);
     }
     slowest = Math.max(slowest, m.slowest);
+    if (fuzzing) workerCpuMs += m.cpuMs;
     for (const e of m.fuzzerErrors) if (fuzzerErrors.push(e) <= 5) log(`fuzzer error (not a finding): ${e}`);
   });
   running.add(w);
@@ -184,6 +188,7 @@ for (let k = 0; k < workers; k++) start();
 for (const deadline = performance.now() + 120_000; performance.now() < deadline && [...running].some((w) => !w.ready); ) await new Promise((r) => setTimeout(r, 50));
 const fuzzStart = performance.now();
 for (const format of Object.keys(executions)) executions[format] = 0; // cases read while others were still starting
+fuzzing = true;
 const watchdog = setInterval(() => {
   const now = performance.now();
   for (const w of running) {
@@ -236,6 +241,9 @@ const summary = {
   seed: baseSeed,
   executions: total,
   executionsPerSecond: Math.round(total / elapsed),
+  // On a busy machine the workers get less than their cores: what they did per CPU-second used.
+  workerCpuSeconds: Math.round(workerCpuMs / 1000),
+  executionsPerWorkerCpuSecond: Math.round(total / Math.max(1e-3, workerCpuMs / 1000)),
   perFormat: executions,
   oracleChecked: oracle,
   slowestCaseMs: Math.round(slowest),
@@ -245,7 +253,7 @@ const summary = {
   machine: { cpu, cores: availableParallelism(), node: process.version, loadAverage1m: Number(loadavg()[0]!.toFixed(2)) },
 };
 if (!json) {
-  log(`${total} executions in ${elapsed.toFixed(1)} s (${summary.executionsPerSecond}/s): ${Object.entries(executions).map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  log(`${total} executions in ${elapsed.toFixed(1)} s (${summary.executionsPerSecond}/s; ${summary.executionsPerWorkerCpuSecond} per worker CPU-second, ${summary.workerCpuSeconds} CPU-s): ${Object.entries(executions).map(([f, n]) => `${f} ${n}`).join(', ')}`);
   log(`value oracle: ${Object.entries(oracle).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   log(`findings: ${findings.length}${findings.length ? ` (${Object.entries(byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}; ${unique.size} distinct)` : ''}`);
   for (const u of unique.values()) log(`  ${u.kind} ${u.format} ×${u.count}: ${u.message.slice(0, 300)}${u.file ? `\n    ${u.file}` : ''}`);
