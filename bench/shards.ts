@@ -7,9 +7,9 @@
  *
  * The survey is made once with `astrospec synth` (seed 7) and converted to CSV, both cached in
  * .bench-cache/. For each format and N = 1, 8, 32: the N shards one after another, between two
- * unsharded classify runs (the baseline is their mean, so both sides see the same machine), each a whole
- * classifyFile call in this process (its own sessions, its own open of the input), the same call a
- * Slurm task makes. Reported per format and N:
+ * unsharded classify runs (the baseline is their mean, so both sides see the same machine), each a
+ * whole classifyFile call (its own sessions, its own open of the input: what a Slurm task does),
+ * in one plain Node process (bench/shards-runner.mjs). Reported per format and N:
  *   bytes_read_ratio  bytes all N shards read from the input (src/io/read-stats.ts) / file size
  *   shard_overhead    sum of the N shards' wall times / the unsharded wall time
  *   shard_cpu_overhead  the same with CPU time (all threads), which other work on the machine barely changes
@@ -55,7 +55,6 @@ checkDistIsCurrent();
 const dist = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href);
 const { synthHandler } = (await dist('cli/commands/synth.js')) as typeof import('../src/cli/commands/synth.js');
 const { convertHandler } = (await dist('cli/commands/convert.js')) as typeof import('../src/cli/commands/convert.js');
-const { classifyFile } = (await dist('infer/classify.js')) as typeof import('../src/infer/classify.js');
 const { mergePredictionShards } = (await dist('infer/merge.js')) as typeof import('../src/infer/merge.js');
 const { native } = (await dist('native/binding.js')) as typeof import('../src/native/binding.js');
 const { values: args } = parseArgs({
@@ -98,33 +97,55 @@ async function inputs(): Promise<Record<'arrow' | 'csv', string>> {
 }
 
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
-const cpuSeconds = (c0: NodeJS.CpuUsage) => {
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1e6;
-};
 
 interface ProcessRun {
   seconds: number;
   json: Record<string, unknown>;
 }
 
-/** `node bin/astrospec.js classify …` as a new process: its wall time and its --json line. */
-function classifyProcess(input: string, output: string, extra: string[]): Promise<ProcessRun> {
+function runNode(args: string[]): Promise<{ seconds: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [join(root, 'bin/astrospec.js'), 'classify', input, '--model', model, '-o', output, '--quiet', '--json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`classify exited ${code}: ${stderr}`));
-      else resolve({ seconds: seconds(t0), json: JSON.parse(stdout.trim().split('\n').at(-1)!) });
+      if (code !== 0) reject(new Error(`${args.slice(0, 2).join(' ')} exited ${code}: ${stderr}`));
+      else resolve({ seconds: seconds(t0), stdout });
     });
   });
+}
+
+/** `node bin/astrospec.js classify …` as a new process: its wall time and its --json line. */
+async function classifyProcess(input: string, output: string, extra: string[]): Promise<ProcessRun> {
+  const r = await runNode([join(root, 'bin/astrospec.js'), 'classify', input, '--model', model, '-o', output, '--quiet', '--json', ...extra]);
+  return { seconds: r.seconds, json: JSON.parse(r.stdout.trim().split('\n').at(-1)!) };
+}
+
+interface Call {
+  seconds: number;
+  cpu_s: number;
+  bytes_read: number;
+  rows_decoded: number;
+  rows: number;
+}
+interface Job {
+  input: string;
+  output: string;
+  shard?: [number, number];
+  limit?: number;
+}
+
+/**
+ * classifyFile calls one after another in one process (bench/shards-runner.mjs, plain Node: this
+ * benchmark runs under tsx, whose loader every worker thread would inherit and start first).
+ */
+async function inProcess(jobs: Job[]): Promise<Call[]> {
+  const r = await runNode([join(root, 'bench/shards-runner.mjs'), JSON.stringify(jobs.map((j) => ({ ...j, model })))]);
+  return r.stdout.trim().split('\n').map((line) => JSON.parse(line) as Call);
 }
 
 const round = (x: number, digits = 3) => Number(x.toFixed(digits));
@@ -134,84 +155,60 @@ async function benchFormat(format: 'arrow' | 'csv', input: string) {
   const out = join(work, format);
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
+  const single = join(out, 'single.csv');
+  const describe = (c: Call) => `${c.rows} rows in ${c.seconds.toFixed(1)} s (${Math.round(c.rows / c.seconds)}/s, ${c.cpu_s.toFixed(1)} CPU s), read ${(c.bytes_read / 1e6).toFixed(0)} MB of ${(size / 1e6).toFixed(0)} MB`;
 
-  // The baseline: one run over the whole file, no --shard (repeated before each N).
-  const unsharded = async () => {
-    const t0 = process.hrtime.bigint();
-    const c0 = process.cpuUsage();
-    const result = await classifyFile(input, { model, output: join(out, 'single.csv') });
-    const s = seconds(t0);
-    const cpu = cpuSeconds(c0);
-    log(`${format}: unsharded ${result.rows} rows in ${s.toFixed(1)} s (${Math.round(result.rows / s)}/s, ${cpu.toFixed(1)} CPU s), read ${(result.read.bytes / 1e6).toFixed(0)} MB of ${(size / 1e6).toFixed(0)} MB`);
-    return { result, seconds: s, cpu };
-  };
-  const first = await unsharded();
-  const single = first.result;
-  let t0: bigint;
-
-  // Start-up of one shard: an empty slice (--limit 0), in this process and as a new process.
-  const inProcess: number[] = [];
+  // Start-up of one shard: an empty slice (--limit 0), in a process already running, and as a new process.
+  const startup = await inProcess([0, 1, 2].map(() => ({ input, output: join(out, 'empty.csv'), shard: [1, 32] as [number, number], limit: 0 })));
   const asProcess: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    t0 = process.hrtime.bigint();
-    await classifyFile(input, { model, output: join(out, 'empty.csv'), shard: { index: 1, count: 32 }, limit: 0 });
-    inProcess.push(seconds(t0));
-    asProcess.push((await classifyProcess(input, join(out, 'empty.csv'), ['--shard', '1/32', '--limit', '0'])).seconds);
-  }
-  const startupIn = Math.min(...inProcess);
+  for (let k = 0; k < 3; k++) asProcess.push((await classifyProcess(input, join(out, 'empty.csv'), ['--shard', '1/32', '--limit', '0'])).seconds);
+  // The first call of a process also loads the modules; the others show what each further shard costs.
+  const startupIn = Math.min(...startup.slice(1).map((c) => c.seconds));
   const startupProcess = Math.min(...asProcess);
-  log(`${format}: start-up of one shard: ${startupIn.toFixed(2)} s in process, ${startupProcess.toFixed(2)} s as a new process`);
+  log(`${format}: start-up of one shard: ${startupIn.toFixed(2)} s in a running process, ${startupProcess.toFixed(2)} s as a new process`);
 
+  // The baseline: one run over the whole file, no --shard.
+  let before = (await inProcess([{ input, output: single }]))[0]!;
+  log(`${format}: unsharded ${describe(before)}`);
+  const rows = before.rows;
+  const baselines: number[] = [before.seconds];
+  const firstCpu = before.cpu_s;
   const runs = [];
-  const baselines: number[] = [first.seconds];
-  // Each N is compared with the unsharded runs just before and just after it (their mean): on a
-  // shared machine the load drifts, and both sides of the ratio should see the same drift.
-  let before = first;
   let processBefore: ProcessRun | undefined;
   for (const n of shardCounts) {
-    const files: string[] = [];
-    let cpu = 0;
-    let wall = 0;
-    let bytes = 0;
-    let decoded = 0;
-    let slowest = 0;
-    for (let i = 0; i < n; i++) {
-      const file = join(out, `n${n}.pred.${i}.csv`);
-      t0 = process.hrtime.bigint();
-      const c0 = process.cpuUsage();
-      const r = await classifyFile(input, { model, output: file, shard: { index: i, count: n } });
-      const s = seconds(t0);
-      cpu += cpuSeconds(c0);
-      wall += s;
-      slowest = Math.max(slowest, s);
-      bytes += r.read.bytes;
-      decoded += r.read.rows;
-      files.push(file);
-    }
-    const after = await unsharded();
+    // The N shards, then the unsharded run again, in one process; each N is compared with the
+    // unsharded runs just before and after it (their mean): on a shared machine the load drifts,
+    // and both sides of the ratio should see the same drift.
+    const files = Array.from({ length: n }, (_, i) => join(out, `n${n}.pred.${i}.csv`));
+    const calls = await inProcess([...files.map((output, i) => ({ input, output, shard: [i, n] as [number, number] })), { input, output: single }]);
+    const after = calls.pop()!;
+    log(`${format}: unsharded ${describe(after)}`);
     baselines.push(after.seconds);
-    const base = { seconds: (before.seconds + after.seconds) / 2, cpu: (before.cpu + after.cpu) / 2 };
+    const base = { seconds: (before.seconds + after.seconds) / 2, cpu: (before.cpu_s + after.cpu_s) / 2 };
     before = after;
-    const singleSeconds = base.seconds;
+    const wall = calls.reduce((t, c) => t + c.seconds, 0);
+    const cpu = calls.reduce((t, c) => t + c.cpu_s, 0);
+    const bytes = calls.reduce((t, c) => t + c.bytes_read, 0);
+    const decoded = calls.reduce((t, c) => t + c.rows_decoded, 0);
     // The shards must join into exactly the unsharded file.
     const merged = join(out, `n${n}.merged.csv`);
-    await mergePredictionShards(files, merged, { rows: single.rows });
-    const same = (await readFile(merged, 'utf8')) === (await readFile(join(out, 'single.csv'), 'utf8'));
+    await mergePredictionShards(files, merged, { rows });
+    const same = (await readFile(merged, 'utf8')) === (await readFile(single, 'utf8'));
     const run: Record<string, unknown> = {
       shards: n,
-      unsharded_s: round(singleSeconds, 2),
+      unsharded_s: round(base.seconds, 2),
       wall_s: round(wall, 2),
-      slowest_shard_s: round(slowest, 2),
+      slowest_shard_s: round(Math.max(...calls.map((c) => c.seconds)), 2),
       bytes_read: bytes,
       bytes_read_ratio: round(bytes / size, 4),
       rows_decoded: decoded,
-      shard_overhead: round(wall / singleSeconds),
+      shard_overhead: round(wall / base.seconds),
       shard_cpu_overhead: round(cpu / base.cpu),
-      // What N separate processes (a Slurm array) add over N in-process calls: N × the extra start-up.
-      shard_overhead_as_processes_estimated: round((wall + n * Math.max(0, startupProcess - startupIn)) / singleSeconds),
+      // What is left once the N shards' start-up (measured above) is taken out: reading and the pipeline.
+      shard_overhead_without_startup: round((wall - (n - 1) * startupIn) / base.seconds),
       merged_identical: same,
     };
-    log(`${format}: N=${n}: bytes read ${(bytes / size).toFixed(3)}× the file, shards ${wall.toFixed(1)} s = ${(wall / singleSeconds).toFixed(3)}× unsharded (CPU ${(cpu / base.cpu).toFixed(3)}×); merged ${same ? 'identical' : 'DIFFERENT'}`);
+    log(`${format}: N=${n}: bytes read ${(bytes / size).toFixed(3)}× the file, shards ${wall.toFixed(1)} s = ${(wall / base.seconds).toFixed(3)}× unsharded (CPU ${(cpu / base.cpu).toFixed(3)}×); merged ${same ? 'identical' : 'DIFFERENT'}`);
     if (args.processes) {
       const one = processBefore ?? (await classifyProcess(input, join(out, 'p.single.csv'), []));
       let processWall = 0;
@@ -232,12 +229,11 @@ async function benchFormat(format: 'arrow' | 'csv', input: string) {
   }
   return {
     file_bytes: size,
-    rows: single.rows,
+    rows,
     unsharded_s: baselines.map((b) => round(b, 2)),
-    unsharded_spectra_per_s: Math.round(single.rows / Math.min(...baselines)),
-    unsharded_bytes_read_ratio: round(single.read.bytes / size, 4),
-    // Throughput per core: CPU time (all threads) per spectrum of the unsharded run.
-    unsharded_cpu_us_per_spectrum: round((first.cpu / single.rows) * 1e6, 1),
+    unsharded_spectra_per_s: Math.round(rows / Math.min(...baselines)),
+    // Throughput per core: CPU time (all threads) per spectrum of the first unsharded run.
+    unsharded_cpu_us_per_spectrum: round((firstCpu / rows) * 1e6, 1),
     startup_in_process_s: round(startupIn),
     startup_process_s: round(startupProcess),
     runs,

@@ -588,10 +588,15 @@ interface Located {
  * Reads the message at `position` ([0xFFFFFFFF] int32 length, flatbuffer; pre-0.15 streams have
  * no 0xFFFFFFFF), whose metadata must end by `limit`. Returns undefined at an end-of-stream marker.
  */
-async function readMessageAt(fh: FileHandle, position: number, limit: number, fail: Fail): Promise<Located | undefined> {
+async function readMessageAt(fh: FileHandle, position: number, limit: number, fail: Fail, preloaded?: Uint8Array): Promise<Located | undefined> {
   if (position + 4 > limit) fail(`file ends at byte ${limit}, where a message should start`, 'TRUNCATED');
+  // `preloaded`: the bytes [position, limit), already read (a footer block's whole metadata).
+  const read = async (into: Uint8Array, at: number) => {
+    if (preloaded) into.set(preloaded.subarray(at - position, at - position + into.length));
+    else await readExactly(fh, into, at, fail);
+  };
   const word = Buffer.alloc(8);
-  await readExactly(fh, word.subarray(0, Math.min(8, limit - position)), position, fail);
+  await read(word.subarray(0, Math.min(8, limit - position)), position);
   let prefix = 4;
   let length = word.readInt32LE(0);
   if (length === -1) {
@@ -604,7 +609,7 @@ async function readMessageAt(fh: FileHandle, position: number, limit: number, fa
   const flatbufferOffset = position + prefix;
   if (length > limit - flatbufferOffset) fail(`message at byte ${position} has ${length} bytes of metadata, past the end of the file (${limit})`, 'TRUNCATED');
   const bytes = new Uint8Array(length);
-  await readExactly(fh, bytes, flatbufferOffset, fail);
+  await read(bytes, flatbufferOffset);
   return { message: parseMessage(bytes, fail), flatbufferOffset, flatbufferLength: length, end: flatbufferOffset + length };
 }
 
@@ -661,6 +666,10 @@ export async function indexIpc(fh: FileHandle, size: number, kind: 'file' | 'str
     // Block: int64 offset, int32 metaDataLength (+4 padding), int64 bodyLength.
     for (const [slot, want] of [[2, 'dictionary'], [3, 'recordBatch']] as const) {
       const blocks = footer.vector(slot, 24) ?? { start: 0, length: 0 };
+      // Each block's metadata is read in one read, several at a time (a 2 GB file has ~500 of
+      // them, and a shard indexes the file before it reads its slice), then checked in order.
+      let window: Promise<Uint8Array | undefined>[] = [];
+      const windowStart = { b: 0 };
       for (let b = 0; b < blocks.length; b++) {
         const at = blocks.start + 24 * b;
         const offset = footer.structI64(at, 0);
@@ -670,7 +679,26 @@ export async function indexIpc(fh: FileHandle, size: number, kind: 'file' | 'str
         if (offset < 8 || metadataLength < 8 || bodyLength < 0 || offset + metadataLength + bodyLength > footerStart) {
           fail(`${what} at bytes ${offset}…${offset + metadataLength + bodyLength} lies outside the data (bytes 8…${footerStart})`);
         }
-        const message = await readMessageAt(fh, offset, offset + metadataLength, fail);
+        if (b === windowStart.b) {
+          // Read ahead the next blocks' metadata (up to 64 blocks, each at most 1 MB; larger ones are read as they come).
+          window = [];
+          for (let k = b; k < Math.min(blocks.length, b + 64); k++) {
+            const kAt = blocks.start + 24 * k;
+            const kOffset = footer.structI64(kAt, 0);
+            const kLength = footer.structI32(kAt, 8);
+            if (kOffset < 8 || kLength < 8 || kLength > 1 << 20 || kOffset + kLength > footerStart) {
+              window.push(Promise.resolve(undefined));
+              continue;
+            }
+            const bytes = new Uint8Array(kLength);
+            const done = readExactly(fh, bytes, kOffset, fail).then(() => bytes);
+            done.catch(() => undefined); // surfaces, in block order, when awaited below
+            window.push(done);
+          }
+          windowStart.b = b + window.length;
+        }
+        const preloaded = await window[b - (windowStart.b - window.length)]!;
+        const message = await readMessageAt(fh, offset, offset + metadataLength, fail, preloaded);
         if (!message) fail(`${what} points at an end-of-stream marker`);
         if (message!.message.bodyLength !== bodyLength) fail(`${what} says its body is ${bodyLength} bytes, its message says ${message!.message.bodyLength}`);
         const described = describeBatch(message!, schema, offset + metadataLength, fail);
