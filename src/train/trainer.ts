@@ -4,11 +4,12 @@
  * the best model kept by validation macro F1, early stopping, and a resumable state in
  * <out>/last/. Progress goes to a bar on stderr and to <out>/train-log.jsonl.
  */
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { createProgress } from '../cli/progress.js';
 import { AstrospecError } from '../errors.js';
+import { writeFileAtomic } from '../io/partial-files.js';
 import { CLASS_NAMES } from '../io/batch.js';
 import { ConfusionMatrix } from '../metrics/classification.js';
 import { loadModel, saveModel } from '../model/io.js';
@@ -112,12 +113,6 @@ export function learningRate(schedule: Schedule, peak: number, epoch: number, ep
   return floor + 0.5 * (peak - floor) * (1 + Math.cos(Math.PI * progress));
 }
 
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
 async function saveOptimizer(optimizer: tfType.Optimizer, dir: string): Promise<void> {
   const weights = await optimizer.getWeights();
   const manifest = weights.map((w) => ({ name: w.name, shape: w.tensor.shape }));
@@ -128,8 +123,8 @@ async function saveOptimizer(optimizer: tfType.Optimizer, dir: string): Promise<
     data.set(await w.tensor.data<'float32'>(), at);
     at += w.tensor.size;
   }
-  await writeAtomic(join(dir, 'optimizer.bin'), new Uint8Array(data.buffer));
-  await writeAtomic(join(dir, 'optimizer.json'), JSON.stringify(manifest));
+  await writeFileAtomic(join(dir, 'optimizer.bin'), new Uint8Array(data.buffer));
+  await writeFileAtomic(join(dir, 'optimizer.json'), JSON.stringify(manifest));
 }
 
 async function loadOptimizer(tf: Tf, optimizer: tfType.Optimizer, dir: string): Promise<void> {
@@ -417,7 +412,7 @@ export async function trainModel(
     const lastDir = join(options.out, LAST_DIR);
     await saveModel(tf, model, lastDir, spec);
     await saveOptimizer(optimizer, lastDir);
-    await writeAtomic(join(lastDir, 'state.json'), JSON.stringify(state));
+    await writeFileAtomic(join(lastDir, 'state.json'), JSON.stringify(state));
 
     const record: EpochRecord = {
       type: 'epoch',
