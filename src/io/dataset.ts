@@ -386,7 +386,8 @@ class DatasetReader {
       rows: b - a,
       open: async () => {
         const { openFitsFiles } = await import('./fits.js');
-        const source = await openFitsFiles(files.slice(a, b), this.options, { path: files.slice(a, b).join(','), firstPosition: from + a });
+        const path = b - a > 1 ? `${files[a]} … ${files[b - 1]} (${b - a} files)` : files[a]!;
+        const source = await openFitsFiles(files.slice(a, b), this.options, { path, firstPosition: from + a });
         this.checkGrid(source.grid, files[a]!);
         return source;
       },
