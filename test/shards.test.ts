@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,9 @@ import { classifyHandler } from '../src/cli/commands/classify.js';
 import { mergeHandler } from '../src/cli/commands/merge.js';
 import { planHandler } from '../src/cli/commands/plan.js';
 import { readPredictions } from '../src/infer/predictions.js';
+import { classifyFile } from '../src/infer/classify.js';
+import { MANIFEST_NAME } from '../src/io/manifest.js';
+import { convertHandler } from '../src/cli/commands/convert.js';
 import { modelSpec, syntheticBatch, writeRandomModel } from './classify-fixtures.js';
 
 const grid: WavelengthGrid = { start: 3800, step: 2, length: 256 };
@@ -24,9 +27,9 @@ const lamost = fileURLToPath(new URL('../../shared/data/lamost/dr10/', import.me
 let dir: string;
 let model: string;
 
-async function writeSpectra(path: string, rows: number, first = 0): Promise<void> {
-  const sink = await createSpectraSink(path, { grid, hasLabels: true });
-  for (let at = 0; at < rows; at += 50) await sink.write(syntheticBatch(Math.min(50, rows - at), grid, 11 + first + at, first + at));
+async function writeSpectra(path: string, rows: number, first = 0, g: WavelengthGrid = grid): Promise<void> {
+  const sink = await createSpectraSink(path, { grid: g, hasLabels: true });
+  for (let at = 0; at < rows; at += 50) await sink.write(syntheticBatch(Math.min(50, rows - at), g, 11 + first + at, first + at));
   await sink.close();
 }
 
@@ -50,13 +53,19 @@ const classify = (input: string[], output: string, extra: Record<string, unknown
 async function shardsAndWhole(name: string, input: string[], n: number): Promise<{ whole: string; merged: string; shards: string[] }> {
   const out = join(dir, `out-${name}`);
   await mkdir(out, { recursive: true });
-  await classify(input, join(out, 'whole.csv'));
+  const one = await classify(input, join(out, 'whole.csv'));
+  assert.equal(one.read.rows, one.rows, `${name}: one process decoded ${one.read.rows} rows for ${one.rows}`);
   const shards: string[] = [];
+  let decoded = 0;
   for (let i = 0; i < n; i++) {
     const file = join(out, `pred.${i}.csv`);
-    await classify(input, file, { shard: `${i}/${n}` });
+    const r = await classify(input, file, { shard: `${i}/${n}` });
+    // What classify's readers decoded (src/io/read-stats.ts): the shard's own rows, none of another's.
+    assert.equal(r.read.rows, r.rows, `${name}: shard ${i}/${n} decoded ${r.read.rows} rows to classify ${r.rows}`);
+    decoded += r.read.rows;
     shards.push(file);
   }
+  assert.equal(decoded, one.rows, `${name}: ${n} shards decoded ${decoded} rows of ${one.rows}`);
   await mergeHandler({ shards: [...shards].reverse(), output: join(out, 'merged.csv'), input, quiet: true });
   return { whole: await readFile(join(out, 'whole.csv'), 'utf8'), merged: await readFile(join(out, 'merged.csv'), 'utf8'), shards };
 }
@@ -170,4 +179,73 @@ test('a bad line in a CSV shard is named by file and byte offset; CSVs without i
     await source.close();
   }
   assert.deepEqual(ids, Array.from({ length: 119 }, (_, r) => String(r)));
+});
+
+test('classify over a bad dataset: one error naming the file, and the previous output untouched', async () => {
+  const data = join(dir, 'bad-dataset');
+  const out = join(dir, 'bad-dataset-out');
+  await mkdir(data);
+  await mkdir(out);
+  const output = join(out, 'pred.csv');
+  const previous = 'row,id,predicted,p_star,p_galaxy,p_qso,status\n';
+  const fails = async (input: string[], options: { shard?: [number, number]; onStart?: () => Promise<void> | void }, code: string, file: string, pattern: RegExp) => {
+    await writeFile(output, previous);
+    let started: Promise<void> | undefined;
+    await assert.rejects(
+      classifyFile(input, {
+        model,
+        output,
+        batchSize: 16,
+        workers: 1,
+        shard: options.shard && { index: options.shard[0], count: options.shard[1] },
+        onStart: options.onStart && (() => void (started = Promise.resolve(options.onStart!()))),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof AstrospecError, String(error));
+        assert.equal(error.code, code, error.message);
+        assert.equal(error.file, file, error.message);
+        assert.match(error.message, pattern);
+        return true;
+      },
+    );
+    await started;
+    // Nothing half-written: the old output as it was, no temporary left beside it.
+    assert.equal(await readFile(output, 'utf8'), previous);
+    assert.deepEqual(await readdir(out), ['pred.csv']);
+  };
+  const reset = async () => {
+    await rm(data, { recursive: true, force: true });
+    await mkdir(data);
+    await copyFile(join(dir, 'a.arrow'), join(data, 'a.arrow'));
+    await copyFile(join(dir, 'b.csv'), join(data, 'b.csv'));
+    await copyFile(join(dir, 'b.csv'), join(data, 'c.csv'));
+  };
+
+  // A file removed, or appended to, after the dataset was listed and the run started.
+  await reset();
+  await fails([data], { onStart: () => rm(join(data, 'c.csv')) }, 'IO', join(data, 'c.csv'), /no such file|removed after the dataset was listed/);
+  await reset();
+  await fails([data], { onStart: () => appendFile(join(data, 'c.csv'), '\n') }, 'IO', join(data, 'c.csv'), /changed after the dataset was listed/);
+  await reset();
+  await fails([data], { shard: [1, 2], onStart: () => appendFile(join(data, 'c.csv'), '\n') }, 'IO', join(data, 'c.csv'), /changed after the dataset was listed/);
+
+  // Two grids in one dataset: the file that differs is named, whole or in the shard that reaches it.
+  await reset();
+  await writeSpectra(join(data, 'd.arrow'), 40, 0, { start: 3800, step: 2, length: 300 });
+  await fails([data], {}, 'BAD_INPUT', join(data, 'd.arrow'), /300 pixels.*share one grid/);
+  await fails([data], { shard: [2, 3] }, 'BAD_INPUT', join(data, 'd.arrow'), /300 pixels.*share one grid/);
+
+  // A chunk folder whose manifest's counts don't match its chunks.
+  const chunks = join(dir, 'bad-dataset-chunks');
+  await convertHandler({ inputs: [join(dir, 'a.arrow')], output: chunks, chunkRows: 100, quiet: true });
+  const manifestPath = join(chunks, MANIFEST_NAME);
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  manifest.files[2].rows += 1;
+  manifest.rows += 1;
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  await fails([chunks], {}, 'BAD_INPUT', join(chunks, 'chunk-000002.arrow'), /says this chunk has 101 rows, but it has 100/);
+  await fails([chunks], { shard: [1, 2] }, 'BAD_INPUT', join(chunks, 'chunk-000002.arrow'), /says this chunk has 101 rows, but it has 100/);
+  manifest.files[2].rows -= 1;
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  await fails([chunks], { shard: [0, 2] }, 'BAD_INPUT', manifestPath, /"rows" is 331, but its files' rows add up to 330/);
 });
