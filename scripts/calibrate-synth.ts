@@ -13,13 +13,16 @@
  * 6. the resolution R = λ/FWHM from the autocorrelation of high-S/N G/K spectra (many unresolved
  *    metal lines: the autocorrelation of a line forest seen through a Gaussian LSF is a Gaussian
  *    of width √2·σ_LSF);
- * 7. how often the resampled competition-grid spectra have zeroed or bridged pixel runs.
+ * 7. how often the resampled competition-grid spectra have zeroed or bridged pixel runs;
+ * 8. on the competition grid, the red-end calibration residual and the cosmic-ray spikes
+ *    (src/synth/artefact-stats.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMPETITION_GRID } from '../src/io/batch.js';
 import { openFits, readLamostFile, type LamostSpectrum } from '../src/io/fits.js';
+import { countSpikes, redEndStatistic } from '../src/synth/artefact-stats.js';
 import { SKY_LINES, TELLURIC_WINDOWS, airToVacuum } from '../src/synth/instrument.js';
 
 const args = process.argv.slice(2);
@@ -254,12 +257,17 @@ async function main() {
   const zeroRunLengths: number[] = [];
   const bridgedPerBin = new Array<number>(Math.ceil((COMPETITION_GRID.length * COMPETITION_GRID.step) / 100)).fill(0);
   const bridgedRunLengths: number[] = [];
+  const redEnd: number[] = [];
+  const spikes: number[] = [];
   const n = COMPETITION_GRID.length;
   for await (const batch of source.batches()) {
     for (let r = 0; r < batch.ids.length; r++) {
       spectra++;
       const f = batch.flux.subarray(r * n, (r + 1) * n);
       const bad = batch.badPixels!.subarray(r * n, (r + 1) * n);
+      const red = redEndStatistic(f, batch.grid);
+      if (Number.isFinite(red)) redEnd.push(red);
+      spikes.push(countSpikes(f));
       if (f[0] === 0 && bad[0]) {
         leading++;
         let j = 0;
@@ -296,6 +304,13 @@ async function main() {
 
   const result = {
     spectra: stars.length,
+    redEnd: {
+      definition: 'median flux 8560-8760 A / line between 8330-8450 and 8860-8960 A medians - 1',
+      quantiles: [0.02, 0.1, 0.5, 0.9, 0.98].map((p) => percentile(redEnd, p)),
+      beyond5Percent: redEnd.filter((x) => Math.abs(x) > 0.05).length / redEnd.length,
+      n: redEnd.length,
+    },
+    spikes: { definition: 'pixels >= 10 sigma and >= 1.5x above their 9-pixel median', perSpectrum: spikes.reduce((a, b) => a + b, 0) / spikes.length, withAny: spikes.filter((x) => x > 0).length / spikes.length },
     snr: { definition: 'header SNRR (DR9+) or SN_R (DR1-8) / median(flux*sqrt(ivar)) over 5600-7000 A', median: median(snrRatio), p10: percentile(snrRatio, 0.1), p90: percentile(snrRatio, 0.9), n: snrRatio.length },
     fluxScale: { relation: 'log10 median r-band flux = slope*log10(SNR) + intercept', slope: fluxScale.slope, intercept: fluxScale.intercept, scatterDex: fluxScale.scatter, n: lx.length },
     noise: { relation: 'sigma(lambda) = sigma_r * P(lambda) * (F(lambda)/F_r)^beta', beta, profile },
@@ -342,6 +357,8 @@ async function main() {
       `zero run length median ${result.badPixels.zeroRunLength.median}, max ${result.badPixels.zeroRunLength.max}`,
     `  bridged run length mean ${f(result.badPixels.bridgedRunLength.mean, 2)}; leading length 10/30/50/70/90%: ${result.badPixels.leadingQuantiles.map((x) => x.toFixed(0)).join(' ')}; trailing: ${result.badPixels.trailingQuantiles.map((x) => x.toFixed(0)).join(' ')}`,
     `  bridged runs per spectrum per 100 A bin from 3800 A: ${result.badPixels.bridgedRunsPer100A.map((x) => x.toFixed(2)).join(' ')}`,
+    `red-end residual (${result.redEnd.definition}): 2/10/50/90/98% ${result.redEnd.quantiles.map((x) => f(x)).join(' ')}, beyond +-0.05 in ${f(result.redEnd.beyond5Percent)} (n=${result.redEnd.n})`,
+    `spikes (${result.spikes.definition}): ${f(result.spikes.perSpectrum, 2)} per spectrum, in ${f(result.spikes.withAny)} of spectra`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
