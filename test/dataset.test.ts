@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { readStats, readStatsSince } from '../src/io/read-stats.js';
 import { recordBatchRows } from '../src/io/arrow.js';
 import { convertHandler } from '../src/cli/commands/convert.js';
 import { MANIFEST_NAME } from '../src/io/manifest.js';
+import { planHandler } from '../src/cli/commands/plan.js';
 import { syntheticBatch } from './classify-fixtures.js';
 
 const grid: WavelengthGrid = { start: 3800, step: 2, length: 256 };
@@ -250,6 +251,49 @@ test('a file removed or changed after the dataset was listed: one error naming i
     expectError('IO', join(copy, 'c.fits.gz'), /no such file/),
   );
   await source.close();
+});
+
+test('a list written by plan --list-out holds each file as listed: a file or chunk folder rewritten since is named', async () => {
+  const data = join(dir, 'listed');
+  await mkdir(data);
+  await copyFile(join(dir, 'a.arrow'), join(data, 'a.arrow'));
+  await copyFile(join(dir, 'b.csv'), join(data, 'b.csv'));
+  const chunks = join(dir, 'listed-chunks');
+  await convertHandler({ inputs: [join(dir, 'b.csv')], output: chunks, chunkRows: 200, quiet: true });
+  const list = join(dir, 'listed.txt');
+  await planHandler({ inputs: [data, chunks], shards: 3, listOut: list, quiet: true });
+  const text = await readFile(list, 'utf8');
+  assert.match(text, new RegExp(`^${join(data, 'a.arrow')}\n# listed: \\d+ bytes, mtime_ms [0-9.]+\n`));
+  // The list reads as the dataset it was made from, with the chunk folder as its folder.
+  const expected = [join(data, 'a.arrow'), join(data, 'b.csv'), ...['chunk-000000.arrow', 'chunk-000001.arrow', 'chunk-000002.arrow'].map((n) => join(chunks, n))];
+  assert.deepEqual((await listDataset(`@${list}`)).files.map((f) => f.path), expected);
+  assert.deepEqual((await readAll(`@${list}`)).ids, (await readAll([data, chunks])).ids);
+
+  // Rewritten with the same size (another version of the file): its modification time says so.
+  const a = join(data, 'a.arrow');
+  const was = await stat(a);
+  await utimes(a, was.atime, new Date(was.mtimeMs + 5000));
+  await assert.rejects(listDataset(`@${list}`), expectError('IO', a, /changed after it was listed in .*listed\.txt \(\d+ bytes, modified .*; now \d+ bytes, modified .*\): .*list it again/));
+  await assert.rejects(readAll(`@${list}`, { shard: { index: 2, count: 3 } }), expectError('IO', a, /changed after it was listed/));
+  // Listed again, it reads.
+  await planHandler({ inputs: [data, chunks], shards: 3, listOut: list, quiet: true });
+  assert.equal((await listDataset(`@${list}`)).files.length, 5);
+  // Appended to.
+  await appendFile(join(data, 'b.csv'), '\n');
+  await assert.rejects(listDataset(`@${list}`), expectError('IO', join(data, 'b.csv'), /changed after it was listed/));
+  await copyFile(join(dir, 'b.csv'), join(data, 'b.csv'));
+  await planHandler({ inputs: [data, chunks], shards: 3, listOut: list, quiet: true });
+  // A chunk folder written again (convert replaces it whole): its manifest is named.
+  await convertHandler({ inputs: [join(dir, 'b.csv')], output: chunks, chunkRows: 250, quiet: true });
+  await assert.rejects(listDataset(`@${list}`), expectError('IO', join(chunks, MANIFEST_NAME), /changed after it was listed/));
+  await rm(join(chunks, MANIFEST_NAME));
+  await assert.rejects(listDataset(`@${list}`), expectError('IO', chunks, /no astrospec-manifest\.json in this chunk folder, which had one when it was listed/));
+  // Removed.
+  await rm(join(data, 'b.csv'));
+  await assert.rejects(listDataset(`@${list}`), expectError('IO', join(data, 'b.csv'), /no such file or folder \(listed in .*listed\.txt\)/));
+  // A list written by hand, without the listed lines, is taken as it is now.
+  await writeFile(list, `${a}\n`);
+  assert.equal((await listDataset(`@${list}`)).files.length, 1);
 });
 
 test('files on different grids, and a manifest that does not match its chunks: one error naming the file', async () => {

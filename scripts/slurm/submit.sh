@@ -7,8 +7,9 @@
 #       [--max-running 50] [--resume] [--wait] [-- classify options...]
 #
 # --input: a file, a folder (Arrow chunks with a manifest, FITS, CSV…), a glob (quoted) or
-# @list.txt; repeat it for several. The files are listed once into <outdir>/dataset.txt, and every
-# task reads @<outdir>/dataset.txt, so all tasks see the same files whatever changes later.
+# @list.txt; repeat it for several. The files are listed once into <outdir>/dataset.txt, with each
+# file's size and modification time, and every task reads @<outdir>/dataset.txt: all tasks see the
+# same files whatever is added later, and a task fails, naming the file, if one has changed since.
 # --shards N, or N = rows / --rows-per-shard (default 100000; for CSV, rows estimated from the
 # sizes and first lines: `astrospec plan`). The shard count is kept in <outdir>/shards.
 # --resume: reruns only the shards whose <outdir>/pred.<i>.csv is missing or incomplete (as

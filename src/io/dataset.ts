@@ -34,6 +34,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, readdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { AstrospecError, check, excerpt } from '../errors.js';
 import { COMPETITION_GRID, sameGrid, type SpectrumBatch, type WavelengthGrid } from './batch.js';
@@ -95,20 +96,38 @@ function isGzipCsv(file: DatasetFile): boolean {
 /** The longest line a list file may hold: paths are at most a few kB. */
 const MAX_LIST_LINE = 64 << 10;
 
-/** Lines of a list file, trimmed, without blank lines and # comments. */
-async function readListFile(list: string): Promise<string[]> {
+/**
+ * A list line `# listed: <bytes> bytes, mtime_ms <ms>` (what `plan --list-out` writes after each
+ * path): the size and modification time the path had when it was listed. For a chunk folder they
+ * are its manifest's. A comment to anything else that reads the list.
+ */
+const LISTED_LINE = /^# listed: (\d+) bytes, mtime_ms (\d+(?:\.\d+)?)$/;
+
+interface ListEntry {
+  path: string;
+  /** Size and modification time at listing, from a `# listed:` line after the path. */
+  listed?: { size: number; mtimeMs: number };
+}
+
+/** Entries of a list file, trimmed, without blank lines and # comments. */
+async function readListFile(list: string): Promise<ListEntry[]> {
   const fh = await open(list, 'r').catch((error: NodeJS.ErrnoException) => {
     throw new AstrospecError('IO', error.code === 'ENOENT' ? 'no such list file' : error.message, { file: list }, { cause: error });
   });
-  const entries: string[] = [];
+  const entries: ListEntry[] = [];
   try {
     const chunk = Buffer.alloc(1 << 20);
     let carry = '';
     let lineNumber = 0;
+    let previous: ListEntry | undefined;
     const take = (line: string) => {
       lineNumber++;
       const text = line.replace(/\r$/, '').trim();
-      if (text !== '' && !text.startsWith('#')) entries.push(text);
+      const listed = LISTED_LINE.exec(text);
+      if (listed && previous && !previous.listed) previous.listed = { size: Number(listed[1]), mtimeMs: Number(listed[2]) };
+      if (text === '' || text.startsWith('#')) return;
+      previous = { path: text };
+      entries.push(previous);
     };
     for (;;) {
       const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
@@ -199,9 +218,27 @@ async function expandGlob(pattern: string): Promise<string[]> {
   return existing;
 }
 
-async function listFolder(dir: string, out: DatasetFile[]): Promise<void> {
-  const manifestPresent = await stat(join(dir, MANIFEST_NAME)).then((s) => s.isFile(), () => false);
+/** IO error naming `path` when it is no longer as a list file recorded it (size, modification time). */
+function checkAsListed(path: string, now: Stats, listed: ListEntry['listed'], list: string | undefined): void {
+  if (!listed || (now.size === listed.size && now.mtimeMs === listed.mtimeMs)) return;
+  const when = (ms: number) => new Date(ms).toISOString();
+  throw new AstrospecError(
+    'IO',
+    `changed after it was listed in ${list} (${listed.size} bytes, modified ${when(listed.mtimeMs)}; now ${now.size} bytes, modified ${when(now.mtimeMs)}): the dataset is no longer the one listed; list it again (and classify every shard again)`,
+    { file: path },
+  );
+}
+
+async function listFolder(dir: string, out: DatasetFile[], listed?: ListEntry['listed'], list?: string): Promise<void> {
+  const manifestPath = join(dir, MANIFEST_NAME);
+  const manifestStat = await stat(manifestPath).catch(() => undefined);
+  const manifestPresent = manifestStat?.isFile() === true;
+  if (listed && !manifestPresent) {
+    throw new AstrospecError('IO', `no ${MANIFEST_NAME} in this chunk folder, which had one when it was listed in ${list}: list the dataset again`, { file: dir });
+  }
   if (manifestPresent) {
+    // A chunk folder is rewritten whole (convert renames a new folder into place): its manifest changes with it.
+    checkAsListed(manifestPath, manifestStat, listed, list);
     const manifest = await readChunkManifest(dir);
     for (const f of manifest.files) out.push({ path: join(dir, f.file), format: 'arrow', listed: { rows: f.rows, bytes: f.bytes, manifest } });
     return;
@@ -222,22 +259,23 @@ async function listFolder(dir: string, out: DatasetFile[]): Promise<void> {
   for (const name of names) out.push({ path: join(dir, name), format: formatOfPath(name)! });
 }
 
-async function listEntry(entry: string, out: DatasetFile[], list?: string): Promise<void> {
+async function listEntry(entry: string, out: DatasetFile[], list?: string, listed?: ListEntry['listed']): Promise<void> {
   if (entry.startsWith('@') && list === undefined) {
     const file = entry.slice(1);
     const base = dirname(file);
     for (const line of await readListFile(file)) {
-      if (line.startsWith('@')) throw new AstrospecError('BAD_ARGUMENT', `a list can't name another list (${excerpt(line, 200)})`, { file });
-      await listEntry(isAbsolute(line) ? line : join(base, line), out, file);
+      if (line.path.startsWith('@')) throw new AstrospecError('BAD_ARGUMENT', `a list can't name another list (${excerpt(line.path, 200)})`, { file });
+      await listEntry(isAbsolute(line.path) ? line.path : join(base, line.path), out, file, line.listed);
     }
     return;
   }
   const where = list !== undefined ? ` (listed in ${list})` : '';
   const info = await stat(entry).catch((error: NodeJS.ErrnoException) => error);
   if (!(info instanceof Error)) {
-    if (info.isDirectory()) return listFolder(entry, out);
+    if (info.isDirectory()) return listFolder(entry, out, listed, list);
     const format = formatOfPath(entry);
     if (!format) throw new AstrospecError('UNSUPPORTED', `${UNKNOWN_FORMAT}${where}`, { file: entry });
+    checkAsListed(entry, info, listed, list);
     out.push({ path: entry, format });
     return;
   }
@@ -744,18 +782,24 @@ export async function summariseDataset(dataset: Dataset, options: ReadOptions = 
 /**
  * The dataset as a list file for `@list.txt`: absolute paths, one per line, and a chunk folder
  * as its folder (its manifest lists the chunks), so every task of a job array reads exactly the
- * files listed here, whatever is added to a folder or matches a glob later.
+ * files listed here, whatever is added to a folder or matches a glob later. After each path a
+ * `# listed:` line records its size and modification time (a chunk folder's manifest's): a task
+ * that lists the dataset again from this file fails, naming the file, if one was rewritten since,
+ * instead of reading rows the other tasks never saw.
  */
-export function datasetListText(dataset: Dataset): string {
+export async function datasetListText(dataset: Dataset): Promise<string> {
   const lines: string[] = [];
   const manifests = new Set<string>();
+  const add = async (path: string, identityOf: string) => {
+    if (/[\r\n]/.test(path)) throw new AstrospecError('BAD_INPUT', 'a path with a line break can\'t be written to a list file', { file: path });
+    const id = await fileIdentity(identityOf);
+    lines.push(resolve(path), `# listed: ${id.size} bytes, mtime_ms ${id.mtimeMs}`);
+  };
   for (const f of dataset.files) {
     if (f.listed) {
-      if (!manifests.has(f.listed.manifest.dir)) lines.push(resolve(f.listed.manifest.dir));
+      if (!manifests.has(f.listed.manifest.dir)) await add(f.listed.manifest.dir, f.listed.manifest.path);
       manifests.add(f.listed.manifest.dir);
-    } else lines.push(resolve(f.path));
+    } else await add(f.path, f.path);
   }
-  const bad = lines.find((line) => /[\r\n]/.test(line));
-  if (bad !== undefined) throw new AstrospecError('BAD_INPUT', 'a path with a line break can\'t be written to a list file', { file: bad });
   return `${lines.join('\n')}\n`;
 }

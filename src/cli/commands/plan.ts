@@ -55,7 +55,7 @@ export async function planHandler(args: PlanArgs): Promise<PlanResult> {
       else result.incomplete.push({ shard: i, reason: done.reason });
     }
   }
-  if (args.listOut !== undefined) await writeFileAtomic(args.listOut, datasetListText(dataset));
+  if (args.listOut !== undefined) await writeFileAtomic(args.listOut, await datasetListText(dataset));
   if (args.json) {
     process.stdout.write(
       `${JSON.stringify({
@@ -93,7 +93,7 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       .option('shards', { type: 'number', describe: 'Number of shards (default: rows / --rows-per-shard)' })
       .option('rows-per-shard', { type: 'number', describe: 'Rows per shard when --shards is not given (CSV: estimated rows). Default 100000' })
       .option('outdir', { type: 'string', describe: 'Folder of shard outputs pred.<i>.csv: report which are complete (as classify --resume checks them)' })
-      .option('list-out', { type: 'string', describe: 'Write the dataset\'s files as a list (absolute paths; chunk folders as folders) for @list' })
+      .option('list-out', { type: 'string', describe: 'Write the dataset\'s files as a list for @list (absolute paths, chunk folders as folders, each with its size and modification time: the list fails to read once a file has changed)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No summary on stderr' }) as never,
   handler: async (args) => {
