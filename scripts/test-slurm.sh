@@ -6,7 +6,8 @@
 #  3. classifies a small synthetic survey as a folder of Arrow chunks and as a CSV, each as a job
 #     array (scripts/slurm/submit.sh --wait, which also merges), and checks each merged file is
 #     identical to a single-process classify; then removes one shard, cuts another, and checks
-#     submit.sh --resume reruns only those two and the merge is identical again.
+#     submit.sh --resume reruns only those two and the merge is identical again; and that --resume
+#     refuses, naming the file, once the CSV has changed since it was listed.
 # Not part of `npm test` (needs root, apt and a few minutes). DAEMONS_ONLY=1 stops after step 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,5 +96,17 @@ after=$(ls "$work"/csv/logs/classify.*.out | wc -l)
 [[ $((after - before)) == 2 ]] || { echo "test:slurm: FAIL --resume ran $((after - before)) tasks, expected 2 (shards 1 and 2)"; exit 1; }
 cmp "$work/csv/predictions.csv" "$work/csv.single.csv" || { echo "test:slurm: FAIL resumed merge differs"; exit 1; }
 echo "test:slurm: --resume reran 2 of $n shards; merged file identical again"
+passed=$((passed + 1))
+
+# The CSV changed since the submission listed it: --resume refuses, naming it, and submits nothing.
+rm "$work/csv/pred.3.csv"
+echo >>"$work/spectra.csv"
+jobs_before=$(ls "$work"/csv/logs/ | wc -l)
+if bash scripts/slurm/submit.sh --outdir "$work/csv" --model "$model" --resume --wait 2>"$work/changed.err"; then
+  echo "test:slurm: FAIL --resume accepted a dataset changed since it was listed"; exit 1
+fi
+grep -q "spectra.csv: changed after it was listed in $work/csv/dataset.txt" "$work/changed.err" || { echo "test:slurm: FAIL unexpected error for a changed dataset:"; cat "$work/changed.err"; exit 1; }
+[[ $(ls "$work"/csv/logs/ | wc -l) == "$jobs_before" ]] || { echo "test:slurm: FAIL a job ran on a changed dataset"; exit 1; }
+echo "test:slurm: a CSV changed after submission: --resume refused it ($(head -c 160 "$work/changed.err")…)"
 passed=$((passed + 1))
 echo "test:slurm: $((passed + 1)) passed, 0 failed"
