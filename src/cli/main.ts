@@ -10,6 +10,7 @@ import { plotCommand } from './commands/plot.js';
 import { reportCommand } from './commands/report.js';
 import { exportCommand } from './commands/export.js';
 import { calibrateCommand } from './commands/calibrate.js';
+import { oodCommand } from './commands/ood.js';
 import { classifyCommand } from './commands/classify.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { convertCommand } from './commands/convert.js';
@@ -22,7 +23,7 @@ import { planCommand } from './commands/plan.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 // In the order of the workflow: data, training, inference, results, then helpers.
 export const commands: CommandModule<any, any>[] = [
-  synthCommand, convertCommand, preprocessCommand, trainCommand, calibrateCommand, exportCommand, classifyCommand,
+  synthCommand, convertCommand, preprocessCommand, trainCommand, calibrateCommand, exportCommand, oodCommand, classifyCommand,
   evaluateCommand, reportCommand, plotCommand, planCommand, mergeCommand, demoCommand, infoCommand,
 ];
 

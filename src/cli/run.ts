@@ -16,6 +16,7 @@ const LOADERS: Record<string, Loader> = {
   train: async () => (await import('./commands/train.js')).trainCommand,
   calibrate: async () => (await import('./commands/calibrate.js')).calibrateCommand,
   export: async () => (await import('./commands/export.js')).exportCommand,
+  ood: async () => (await import('./commands/ood.js')).oodCommand,
   classify: async () => (await import('./commands/classify.js')).classifyCommand,
   evaluate: async () => (await import('./commands/evaluate.js')).evaluateCommand,
   report: async () => (await import('./commands/report.js')).reportCommand,

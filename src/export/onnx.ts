@@ -30,10 +30,12 @@ import {
   decodeModel,
   encodeModel,
   type AttributeProto,
+  type GraphProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
 } from './onnx-proto.js';
+import { appendOodScore, specForOnnx } from './ood-graph.js';
 
 /** Opset 17 and IR version 8: the newest pair that Debian 12's onnx (1.12) checker accepts; onnxruntime 1.30 runs both. */
 export const ONNX_OPSET = 17;
@@ -307,21 +309,24 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
   const inputs = [valueInfo(ONNX_NAMES.flux, ['N', 1, arch.inputLength])];
   if (featureCount > 0 && needed.has(ONNX_NAMES.features)) inputs.push(valueInfo(ONNX_NAMES.features, ['N', featureCount]));
 
+  const graph: GraphProto = {
+    name: model.name,
+    node: kept,
+    initializer: initializers.filter((t) => needed.has(t.name)),
+    input: inputs,
+    output: [valueInfo(output, shapes.get(output)!)],
+  };
+  // The out-of-distribution score (astrospec calibrate fits it) as a second output, ood_score [N].
+  if (spec.ood && options.probe === undefined) appendOodScore(graph, spec.ood);
   return encodeModel({
     ir_version: ONNX_IR_VERSION,
     opset_import: [{ domain: '', version: ONNX_OPSET }],
     producer_name: 'astrospec',
     producer_version: '0.1.0',
     doc_string: options.description ?? `1D ResNet18 (width ${arch.width}) classifying spectra into ${spec.classNames.join(', ')}`,
-    graph: {
-      name: model.name,
-      node: kept,
-      initializer: initializers.filter((t) => needed.has(t.name)),
-      input: inputs,
-      output: [valueInfo(output, shapes.get(output)!)],
-    },
+    graph,
     metadata_props: [
-      { key: SPEC_METADATA_KEY, value: JSON.stringify(spec) },
+      { key: SPEC_METADATA_KEY, value: JSON.stringify(specForOnnx(spec)) },
       { key: 'class_names', value: spec.classNames.join(',') },
     ],
   });

@@ -1,9 +1,10 @@
 /**
  * `astrospec calibrate`: fits the temperature of a trained model on labelled validation spectra
- * (src/metrics/calibration.ts) and stores it in the model directory's spec, so that
- * `astrospec export` writes softmax(logits / T) into the ONNX graph.
+ * (src/metrics/calibration.ts) and the out-of-distribution score (src/infer/ood.ts), and stores
+ * both in the model directory's spec, so that `astrospec export` writes softmax(logits / T) and
+ * the ood_score output into the ONNX graph.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../errors.js';
@@ -11,9 +12,10 @@ import { exportOnnx } from '../export/onnx.js';
 import { writeFileAtomic } from '../io/partial-files.js';
 import { expectedCalibrationError, fitTemperature, applyTemperatureRow } from '../metrics/calibration.js';
 import { MODEL_FILES, loadModelSpec } from '../model/io.js';
-import type { CalibrationSpec } from '../model/spec.js';
+import type { CalibrationSpec, OodSpec } from '../model/spec.js';
 import { classifyFile } from './classify.js';
-import { readPredictions } from './predictions.js';
+import { fitOod, type FitOodOptions } from './ood.js';
+import { hasPrediction, readPredictions } from './predictions.js';
 
 export interface CalibrateOptions {
   /** Labelled spectra (any readable format); not the training data. */
@@ -22,9 +24,16 @@ export interface CalibrateOptions {
   labels?: string;
   /** Stops the classification pass (classifyFile's signal). */
   signal?: AbortSignal;
+  /** How to fit the OOD score (quantile, layers), or false to leave the model without one. */
+  ood?: Pick<FitOodOptions, 'quantile' | 'layers' | 'ridge'> | false;
 }
 
-export async function calibrateModel(modelDir: string, options: CalibrateOptions): Promise<CalibrationSpec> {
+export interface CalibrateResult {
+  calibration: CalibrationSpec;
+  ood?: OodSpec;
+}
+
+export async function calibrateModel(modelDir: string, options: CalibrateOptions): Promise<CalibrateResult> {
   const spec = await loadModelSpec(modelDir);
   const work = await mkdtemp(join(tmpdir(), 'astrospec-calibrate-'));
   try {
@@ -36,7 +45,7 @@ export async function calibrateModel(modelDir: string, options: CalibrateOptions
     const table = await readPredictions(predictionsPath);
     const k = spec.classNames.length;
     const rows: number[] = [];
-    for (let i = 0; i < table.status.length; i++) if (table.status[i] === 'ok' && result.truth.labels[i]! >= 0) rows.push(i);
+    for (let i = 0; i < table.status.length; i++) if (hasPrediction(table.status[i]!) && result.truth.labels[i]! >= 0) rows.push(i);
     if (rows.length < 50) throw new AstrospecError('BAD_INPUT', `only ${rows.length} labelled, classifiable spectra; calibration needs at least 50`, { file: String(options.data) });
     const probabilities = new Float32Array(rows.length * k);
     const labels = new Int8Array(rows.length);
@@ -60,9 +69,13 @@ export async function calibrateModel(modelDir: string, options: CalibrateOptions
       eceBefore: expectedCalibrationError(probabilities, labels, k).ece,
       eceAfter: expectedCalibrationError(scaled, labels, k).ece,
     };
+    // The OOD statistics come from the same validation spectra (the temperature doesn't change the features).
+    let ood: OodSpec | undefined;
+    if (options.ood !== false) ood = await fitOod(await readFile(onnx), options.data, k, { ...options.ood, labels: options.labels, signal: options.signal });
+    const { ood: _previous, ...rest } = spec;
     const specPath = join(modelDir, MODEL_FILES.spec);
-    await writeFileAtomic(specPath, `${JSON.stringify({ ...spec, calibration }, null, 2)}\n`);
-    return calibration;
+    await writeFileAtomic(specPath, `${JSON.stringify({ ...rest, calibration, ...(ood ? { ood } : {}) }, null, 2)}\n`);
+    return { calibration, ood };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

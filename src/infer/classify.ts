@@ -17,6 +17,7 @@ import type { SourceSlice, SpectraSource } from '../io/types.js';
 import { binnedLength, type ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
 import { onnxModelSpec } from '../export/onnx.js';
+import { OOD_OUTPUT } from '../export/ood-graph.js';
 import { createPredictionWriter, STATUS_OK, type PredictionWriter } from './predictions.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type SessionSettings } from './session-pool.js';
@@ -26,6 +27,8 @@ export const STATUS = {
   noValidPixels: 'no_valid_pixels',
   nonFiniteFeatures: 'non_finite_features',
   nonFiniteOutput: 'non_finite_output',
+  /** Classified, but unlike the validation spectra: ood_score above the model's threshold (src/model/spec.ts OodSpec). */
+  outOfDistribution: 'ood',
 } as const;
 
 /** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
@@ -67,6 +70,11 @@ export interface ClassifyOptions extends Partial<SessionSettings> {
    * the input's own and are returned as `truth`. A spectrum without a row fails the run.
    */
   labels?: string;
+  /**
+   * After each inference batch, before it is written: its rows' statuses and the model's outputs
+   * other than `probabilities` (batchSize rows each; the first `rows` are this batch's).
+   */
+  onBatch?: (batch: { firstRow: number; rows: number; status: string[]; extras: Record<string, Float32Array> }) => void;
 }
 
 export interface ClassifyResult {
@@ -117,7 +125,7 @@ interface InFlight {
   ids: string[];
   status: string[];
   rows: number;
-  result: Promise<{ probabilities: Float32Array; flux: Float32Array; features?: Float32Array }>;
+  result: Promise<{ probabilities: Float32Array; extras: Record<string, Float32Array>; flux: Float32Array; features?: Float32Array }>;
 }
 
 export async function classifyFile(input: string | string[], options: ClassifyOptions): Promise<ClassifyResult> {
@@ -205,7 +213,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     options.onStart?.({ rows: total ?? -1, firstRow: begin, spec, settings, slice });
 
     const shardLines = slice?.split === 'bytes' ? { head: shardHeadLine(slice), end: (rows: number) => shardEndLine(slice.shard, rows) } : undefined;
-    writer = await createPredictionWriter(options.output, { shardLines });
+    // A model with an OOD score (astrospec calibrate, or astrospec ood) adds the ood_score column and the `ood` status.
+    const oodThreshold = spec.ood?.threshold;
+    writer = await createPredictionWriter(options.output, { shardLines, oodScore: oodThreshold !== undefined });
     const labels: number[] = [];
     const truthIds: string[] = [];
     const keepLabels = (options.keepLabels === true || labelTable !== undefined) && source.hasLabels;
@@ -219,7 +229,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     const writeOldest = async () => {
       const job = inFlight.shift()!;
       let t = now();
-      const { probabilities, flux, features } = await job.result;
+      const { probabilities, extras, flux, features } = await job.result;
       stages.waitingForInference += now() - t;
       t = now();
       freeFlux.push(flux);
@@ -235,7 +245,19 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         }
         if (!finite) job.status[i] = STATUS.nonFiniteOutput;
       }
-      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status });
+      let oodScore: Float32Array | undefined;
+      if (oodThreshold !== undefined) {
+        const scores = extras[OOD_OUTPUT];
+        if (!scores) throw new AstrospecError('MODEL', `the model's spec has an OOD threshold but the graph has no '${OOD_OUTPUT}' output (add it with astrospec ood)`, { file: options.model });
+        oodScore = scores.subarray(0, job.rows);
+        for (let i = 0; i < job.rows; i++) {
+          // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
+          const score = oodScore[i]!;
+          if (job.status[i] === STATUS_OK && !(score <= oodThreshold)) job.status[i] = STATUS.outOfDistribution;
+        }
+      }
+      options.onBatch?.({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras });
+      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status, oodScore });
       stages.writing += now() - t;
       options.onProgress?.(writer!.rowsWritten);
     };

@@ -2,7 +2,8 @@
  * Scores predictions against known classes: macro F1 (the competition's score), per-class
  * precision / recall / F1 and the confusion matrix. Truth and predictions are matched by the
  * predictions' `row` column (the row's index in the classified input), and their ids must agree.
- * Rows whose status is not 'ok' or whose truth is unknown are counted and left out of the scores.
+ * Rows without a prediction (status neither 'ok' nor 'ood') or whose truth is unknown are counted
+ * and left out of the scores; rows flagged 'ood' are scored (they have a class) and also counted.
  */
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -15,7 +16,7 @@ import { openSpectra } from '../io/open.js';
 import { expectedCalibrationError } from '../metrics/calibration.js';
 import { ConfusionMatrix, type ClassificationMetrics } from '../metrics/classification.js';
 import { splitCsvLine } from '../io/csv-lines.js';
-import { readPredictions, STATUS_OK, type PredictionTable } from './predictions.js';
+import { hasPrediction, readPredictions, STATUS_OK, type PredictionTable } from './predictions.js';
 
 export interface Truth {
   file: string;
@@ -30,8 +31,10 @@ export interface Evaluation {
   metrics: ClassificationMetrics;
   /** Prediction rows scored. */
   scored: number;
-  /** Prediction rows not scored because their status is not ok, by status. */
+  /** Prediction rows not scored because they have no prediction, by status. */
   unclassified: Record<string, number>;
+  /** Scored rows whose status is 'ood' (their ood_score is above the model's threshold). */
+  outOfDistribution: number;
   /** Prediction rows not scored because the truth has no label for them. */
   unlabelled: number;
   /** Expected calibration error of the scored rows' top-class probability (15 bins). */
@@ -106,6 +109,7 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
   const unclassified: Record<string, number> = {};
   let unlabelled = 0;
   let scored = 0;
+  let outOfDistribution = 0;
   const probabilities: number[] = [];
   const labels: number[] = [];
   const k = CLASS_NAMES.length;
@@ -119,7 +123,7 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
       throw new AstrospecError('BAD_INPUT', `id "${predictions.ids[i]}" but row ${row} of ${truth.file} is "${truth.ids[row]}": predictions and truth are not the same input`, { ...where, column: 'id' });
     }
     const status = predictions.status[i]!;
-    if (status !== STATUS_OK) {
+    if (!hasPrediction(status)) {
       unclassified[status] = (unclassified[status] ?? 0) + 1;
       continue;
     }
@@ -132,9 +136,10 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
     for (let j = 0; j < k; j++) probabilities.push(predictions.probabilities[i * k + j]!);
     labels.push(label);
     scored++;
+    if (status !== STATUS_OK) outOfDistribution++;
   }
   const ece = expectedCalibrationError(probabilities, labels, k).ece;
-  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, unlabelled, ece };
+  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, outOfDistribution, unlabelled, ece };
 }
 
 /**

@@ -9,7 +9,7 @@ import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
 import { readArrowTable } from '../io/arrow.js';
 import { commitPartial, discardPartial } from '../io/partial-files.js';
-import { argmax3, BaseWriter, STATUS_OK, type PredictionRows } from './predictions.js';
+import { argmax3, BaseWriter, hasPrediction, OOD_SCORE_COLUMN, type PredictionRows } from './predictions.js';
 import type { PredictionTable } from './predictions-csv.js';
 
 async function endStream(stream: WriteStream): Promise<void> {
@@ -27,17 +27,21 @@ const ARROW_SCHEMA = new Schema([
   new Field('p_qso', new Float32(), true),
   new Field('status', new Utf8(), false),
 ]);
+const ARROW_SCHEMA_OOD = new Schema([...ARROW_SCHEMA.fields, new Field(OOD_SCORE_COLUMN, new Float32(), true)]);
 
 export class ArrowPredictionWriter extends BaseWriter {
   private readonly writer = new RecordBatchFileWriter();
   private readonly out: WriteStream;
   private error?: Error;
 
-  constructor(path: string, temp: string) {
-    super(path, temp);
+  private readonly schema: Schema;
+
+  constructor(path: string, temp: string, oodScore = false) {
+    super(path, temp, oodScore);
+    this.schema = oodScore ? ARROW_SCHEMA_OOD : ARROW_SCHEMA;
     this.out = createWriteStream(temp);
     this.out.on('error', (e) => (this.error = e));
-    this.writer.reset(undefined, ARROW_SCHEMA);
+    this.writer.reset(undefined, this.schema);
     this.writer.toNodeStream().pipe(this.out);
   }
 
@@ -48,11 +52,13 @@ export class ArrowPredictionWriter extends BaseWriter {
     const row = new Int32Array(n);
     const predicted: (string | null)[] = [];
     const p = [0, 1, 2].map(() => [] as (number | null)[]);
+    const ood: (number | null)[] = [];
     for (let i = 0; i < n; i++) {
       row[i] = rows.firstRow + i;
-      const ok = rows.status[i] === STATUS_OK;
+      const ok = hasPrediction(rows.status[i]!);
       predicted.push(ok ? CLASS_NAMES[argmax3(rows.probabilities, 3 * i)] : null);
       for (let k = 0; k < 3; k++) p[k]!.push(ok ? rows.probabilities[3 * i + k]! : null);
+      if (this.oodScore) ood.push(ok ? rows.oodScore![i]! : null);
     }
     const children = [
       makeData({ type: new Int32(), length: n, nullCount: 0, data: row }),
@@ -61,7 +67,8 @@ export class ArrowPredictionWriter extends BaseWriter {
       ...p.map((column) => vectorFromArray(column, new Float32()).data[0]!),
       vectorFromArray(rows.status, new Utf8()).data[0]!,
     ];
-    this.writer.write(new RecordBatch(ARROW_SCHEMA, makeData({ type: new Struct(ARROW_SCHEMA.fields), length: n, nullCount: 0, children })));
+    if (this.oodScore) children.push(vectorFromArray(ood, new Float32()).data[0]!);
+    this.writer.write(new RecordBatch(this.schema, makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children })));
     this.rowsWritten += n;
     if (this.out.writableNeedDrain) await once(this.out, 'drain');
   }
@@ -95,13 +102,16 @@ export async function readPredictionsArrow(file: string): Promise<PredictionTabl
   const predictedColumn = column('predicted');
   const pColumns = [column('p_star'), column('p_galaxy'), column('p_qso')];
   const statusColumn = column('status');
+  const oodColumn = table.getChild(OOD_SCORE_COLUMN);
   const out: PredictionTable = { file, rows: new Array(n), ids: new Array(n), predicted: new Int8Array(n), probabilities: new Float32Array(3 * n), status: new Array(n) };
+  if (oodColumn) out.oodScore = new Float32Array(n).fill(Number.NaN);
   for (let i = 0; i < n; i++) {
     out.rows[i] = Number(rowColumn.get(i));
     out.ids[i] = String(idColumn.get(i) ?? '');
     const status = String(statusColumn.get(i) ?? '');
     out.status[i] = status;
-    if (status === STATUS_OK) {
+    if (hasPrediction(status)) {
+      if (out.oodScore) out.oodScore[i] = Number(oodColumn!.get(i) ?? Number.NaN);
       const label = String(predictedColumn.get(i));
       const k = (CLASS_NAMES as readonly string[]).indexOf(label);
       if (k < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { file, row: i + 1, column: 'predicted' });

@@ -42,19 +42,38 @@ export interface PredictionTable {
   predicted: Int8Array;
   /** rows × 3 (p_star, p_galaxy, p_qso); NaN where status is not ok. */
   probabilities: Float32Array;
-  /** 'ok' or the reason the row was not classified. */
+  /** 'ok', 'ood' (classified, but unlike the validation spectra) or the reason the row was not classified. */
   status: string[];
+  /** The ood_score column, when the file has one (NaN where the row has no prediction). */
+  oodScore?: Float32Array;
 }
 
 /** The columns of a predictions file, in order. */
 export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+/** The column after them when the model has an out-of-distribution score. */
+export const OOD_SCORE_COLUMN = 'ood_score';
+export const STATUS_OOD = 'ood';
+
+/** Whether a row with this status has a predicted class and probabilities ('ok' and 'ood'). */
+export function hasPrediction(status: string): boolean {
+  return status === 'ok' || status === STATUS_OOD;
+}
+
+/** Parses an ood_score cell as written (a number, or inf). */
+export function parseOodScore(text: string): number {
+  const t = text.trim();
+  if (t === 'inf') return Number.POSITIVE_INFINITY;
+  return t === '' ? Number.NaN : Number(t);
+}
 
 /** Reads a whole predictions CSV into memory, validating every cell. */
 export async function readPredictionsCsv(file: string): Promise<PredictionTable> {
   const table: PredictionTable = { file, rows: [], ids: [], predicted: new Int8Array(0), probabilities: new Float32Array(0), status: [] };
   const predicted: number[] = [];
   const probabilities: number[] = [];
+  const oodScores: number[] = [];
   let columns: number[] | undefined;
+  let oodColumn = -1;
   let lineNumber = -1;
   for await (const line of textLines(file)) {
     lineNumber++;
@@ -66,6 +85,7 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
         if (at < 0) throw new AstrospecError('BAD_INPUT', `the header has no "${name}" column (columns: ${names.join(', ')})`, { file });
         return at;
       });
+      oodColumn = names.indexOf(OOD_SCORE_COLUMN);
       continue;
     }
     const where = { file, row: lineNumber };
@@ -78,7 +98,13 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
     table.status.push(status);
     const label = cell(2).trim();
     const classIndex = (CLASS_NAMES as readonly string[]).indexOf(label);
-    if (status === 'ok') {
+    if (oodColumn >= 0) {
+      const text = cells[oodColumn] ?? '';
+      const score = parseOodScore(text);
+      if (hasPrediction(status) && !(score >= 0)) throw new AstrospecError('BAD_INPUT', `ood_score "${text}" is not a non-negative number`, { ...where, column: OOD_SCORE_COLUMN });
+      oodScores.push(hasPrediction(status) ? score : Number.NaN);
+    }
+    if (hasPrediction(status)) {
       if (classIndex < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { ...where, column: 'predicted' });
       for (let k = 3; k <= 5; k++) {
         const p = Number(cell(k));
@@ -90,7 +116,7 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
     } else {
       probabilities.push(Number.NaN, Number.NaN, Number.NaN);
     }
-    predicted.push(status === 'ok' ? classIndex : -1);
+    predicted.push(hasPrediction(status) ? classIndex : -1);
   }
   if (columns === undefined) throw new AstrospecError('BAD_INPUT', 'empty file: no header line', { file });
   // Every line astrospec writes ends in a line end: a last line without one was cut off.
@@ -99,5 +125,6 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
   }
   table.predicted = Int8Array.from(predicted);
   table.probabilities = Float32Array.from(probabilities);
+  if (oodColumn >= 0) table.oodScore = Float32Array.from(oodScores);
   return table;
 }

@@ -2,9 +2,12 @@
  * The predictions file `astrospec classify` writes and `merge`, `report` and `evaluate` read:
  * one line per input row, in input order, columns exactly
  *   row, id, predicted, p_star, p_galaxy, p_qso, status
- * `row` is the 0-based index of the spectrum in the whole input (so shards of one input
- * concatenate into the single-process file); `predicted` and the probabilities are empty (CSV)
- * or null (Arrow) when `status` is not 'ok'. CSV or Arrow IPC (file format), by extension.
+ * and, when the model has an out-of-distribution score (src/model/spec.ts OodSpec), `ood_score`
+ * after them. `row` is the 0-based index of the spectrum in the whole input (so shards of one
+ * input concatenate into the single-process file); `predicted` and the probabilities are empty
+ * (CSV) or null (Arrow) when the row has no prediction: its `status` is neither 'ok' nor 'ood'
+ * (classified, but ood_score is above the model's threshold). CSV or Arrow IPC (file format),
+ * by extension.
  * Writers stream to a temporary name beside the target and rename it on close().
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -16,8 +19,8 @@ import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
 export type { PredictionTable } from './predictions-csv.js';
 
-export { PREDICTION_COLUMNS } from './predictions-csv.js';
-import { PREDICTION_COLUMNS } from './predictions-csv.js';
+export { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, hasPrediction } from './predictions-csv.js';
+import { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, hasPrediction } from './predictions-csv.js';
 export const STATUS_OK = 'ok';
 
 export type PredictionsFormat = 'csv' | 'arrow';
@@ -36,6 +39,8 @@ export interface PredictionRows {
   /** ids.length × 3 in CLASS_NAMES order (star, galaxy, qso); ignored where status is not ok. */
   probabilities: Float32Array;
   status: string[];
+  /** ids.length OOD scores, when the writer was created with oodScore (NaN where the row has no prediction). */
+  oodScore?: Float32Array;
 }
 
 export interface PredictionWriter {
@@ -65,6 +70,7 @@ export abstract class BaseWriter implements PredictionWriter {
   constructor(
     readonly path: string,
     protected readonly temp: string,
+    protected readonly oodScore = false,
   ) {}
 
   private expectedNext?: number;
@@ -76,6 +82,7 @@ export abstract class BaseWriter implements PredictionWriter {
       throw new AstrospecError('BAD_ARGUMENT', `predictions out of order: row ${rows.firstRow} after row ${this.expectedNext - 1}`, { file: this.path });
     }
     if (rows.status.length !== n || rows.probabilities.length < 3 * n) throw new RangeError('PredictionRows: ids, status and probabilities disagree in length');
+    if (this.oodScore && !(rows.oodScore && rows.oodScore.length >= n)) throw new RangeError('PredictionRows: the writer has an ood_score column but the rows have no scores');
     this.expectedNext = rows.firstRow + n;
     for (const s of rows.status) this.statusCounts.set(s, (this.statusCounts.get(s) ?? 0) + 1);
     return n;
@@ -100,12 +107,13 @@ class CsvPredictionWriter extends BaseWriter {
     path: string,
     temp: string,
     private readonly shardLines?: ShardLines,
+    oodScore = false,
   ) {
-    super(path, temp);
+    super(path, temp, oodScore);
     this.out = createWriteStream(temp, { encoding: 'utf8' });
     this.out.on('error', (e) => (this.error = e));
     if (shardLines) this.out.write(`${shardLines.head}\n`);
-    this.out.write(`${PREDICTION_COLUMNS.join(',')}\n`);
+    this.out.write(`${[...PREDICTION_COLUMNS, ...(oodScore ? [OOD_SCORE_COLUMN] : [])].join(',')}\n`);
   }
 
   async write(rows: PredictionRows): Promise<void> {
@@ -115,11 +123,18 @@ class CsvPredictionWriter extends BaseWriter {
     for (let i = 0; i < n; i++) {
       const status = rows.status[i]!;
       const row = rows.firstRow + i;
-      if (status === STATUS_OK) {
+      const predicted = hasPrediction(status);
+      if (predicted) {
         const p = rows.probabilities;
-        text += `${row},${csvCell(rows.ids[i]!)},${CLASS_NAMES[argmax3(p, 3 * i)]},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},ok\n`;
+        text += `${row},${csvCell(rows.ids[i]!)},${CLASS_NAMES[argmax3(p, 3 * i)]},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},${status}`;
       } else {
-        text += `${row},${csvCell(rows.ids[i]!)},,,,,${csvCell(status)}\n`;
+        text += `${row},${csvCell(rows.ids[i]!)},,,,,${csvCell(status)}`;
+      }
+      if (this.oodScore) {
+        const score = rows.oodScore![i]!;
+        text += predicted ? `,${Number.isFinite(score) ? score.toFixed(4) : 'inf'}\n` : ',\n';
+      } else {
+        text += '\n';
       }
     }
     this.rowsWritten += n;
@@ -146,16 +161,16 @@ export interface ShardLines {
   end(rows: number): string;
 }
 
-export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat; shardLines?: ShardLines } = {}): Promise<PredictionWriter> {
+export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat; shardLines?: ShardLines; oodScore?: boolean } = {}): Promise<PredictionWriter> {
   const format = options.format ?? predictionsFormatOfPath(path);
   if (!format) throw new AstrospecError('BAD_ARGUMENT', 'name the predictions file .csv, .arrow, .feather or .ipc', { file: path });
   if (options.shardLines && format !== 'csv') {
     throw new AstrospecError('BAD_ARGUMENT', 'a shard of a CSV input numbers its rows within the shard, for astrospec merge to join: write it as .csv', { file: path });
   }
   const temp = temporaryPath(path);
-  if (format === 'csv') return new CsvPredictionWriter(path, temp, options.shardLines);
+  if (format === 'csv') return new CsvPredictionWriter(path, temp, options.shardLines, options.oodScore);
   // apache-arrow is loaded only for Arrow predictions: a CSV run starts without it.
-  return new (await import('./predictions-arrow.js')).ArrowPredictionWriter(path, temp);
+  return new (await import('./predictions-arrow.js')).ArrowPredictionWriter(path, temp, options.oodScore);
 }
 
 /** Reads a whole predictions file (CSV or Arrow) written by classify or merge. */

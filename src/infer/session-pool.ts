@@ -53,11 +53,13 @@ export type SessionRequest =
 export type SessionReply =
   | { type: 'ready'; inputNames: string[]; outputNames: string[] }
   | { type: 'failed'; message: string }
-  | { type: 'result'; seq: number; flux: Float32Array; features?: Float32Array; probabilities: Float32Array }
+  | { type: 'result'; seq: number; flux: Float32Array; features?: Float32Array; probabilities: Float32Array; extras: Record<string, Float32Array> }
   | { type: 'error'; seq: number; message: string; flux: Float32Array; features?: Float32Array };
 
 export interface SessionResult {
   probabilities: Float32Array;
+  /** The model's other outputs by name, batchSize rows each (e.g. ood_score). */
+  extras: Record<string, Float32Array>;
   /** The input buffers, handed back for reuse. */
   flux: Float32Array;
   features?: Float32Array;
@@ -94,6 +96,7 @@ export class SessionPool {
     private readonly workers: PoolWorker[],
     readonly settings: SessionSettings,
     readonly inputNames: string[],
+    readonly outputNames: string[],
   ) {}
 
   static async start(model: Uint8Array, shape: { inputLength: number; featureCount: number }, settings: SessionSettings, file?: string): Promise<SessionPool> {
@@ -108,7 +111,7 @@ export class SessionPool {
     const startups = Array.from({ length: settings.workers }, () => {
       const worker = startWorker(data);
       started.push({ worker, jobs: new Map() });
-      return new Promise<string[]>((resolve, reject) => {
+      return new Promise<{ inputNames: string[]; outputNames: string[] }>((resolve, reject) => {
         const onError = (error: Error) => reject(error);
         const onExit = (code: number) => reject(new AstrospecError('MODEL', `inference worker exited (code ${code}) while loading the model`, { file }));
         worker.once('error', onError);
@@ -116,7 +119,7 @@ export class SessionPool {
         worker.once('message', (reply: SessionReply) => {
           worker.off('error', onError);
           worker.off('exit', onExit);
-          if (reply.type === 'ready') resolve(reply.inputNames);
+          if (reply.type === 'ready') resolve(reply);
           else reject(new AstrospecError('MODEL', `onnxruntime can't use the model: ${reply.type === 'failed' ? reply.message : reply.type}`, { file }));
         });
       });
@@ -130,7 +133,8 @@ export class SessionPool {
       throw failed.reason;
     }
     for (const entry of started) SessionPool.listen(entry);
-    return new SessionPool(started, settings, (results[0] as PromiseFulfilledResult<string[]>).value);
+    const names = (results[0] as PromiseFulfilledResult<{ inputNames: string[]; outputNames: string[] }>).value;
+    return new SessionPool(started, settings, names.inputNames, names.outputNames);
   }
 
   private static listen(entry: PoolWorker): void {
@@ -143,7 +147,7 @@ export class SessionPool {
       const job = entry.jobs.get(reply.seq);
       if (!job) return;
       entry.jobs.delete(reply.seq);
-      if (reply.type === 'result') job.resolve({ probabilities: reply.probabilities, flux: reply.flux, features: reply.features });
+      if (reply.type === 'result') job.resolve({ probabilities: reply.probabilities, extras: reply.extras, flux: reply.flux, features: reply.features });
       else job.reject(new AstrospecError('MODEL', `onnxruntime failed: ${reply.message}`));
     });
     entry.worker.on('error', (error) => failAll(new AstrospecError('MODEL', `inference worker failed: ${error.message}`, {}, { cause: error })));

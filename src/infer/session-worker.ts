@@ -74,7 +74,15 @@ async function main(): Promise<void> {
         const output = await session.run(feeds);
         const probabilities = (output.probabilities!.data as Float32Array).slice();
         transfer.push(probabilities.buffer);
-        reply({ type: 'result', seq: request.seq, flux: request.flux, features: request.features, probabilities }, transfer);
+        // Every other output (ood_score, or the penultimate features while fitting the OOD statistics).
+        const extras: Record<string, Float32Array> = {};
+        for (const name of session.outputNames) {
+          if (name === 'probabilities') continue;
+          const values = (output[name]!.data as Float32Array).slice();
+          extras[name] = values;
+          transfer.push(values.buffer);
+        }
+        reply({ type: 'result', seq: request.seq, flux: request.flux, features: request.features, probabilities, extras }, transfer);
       } catch (error) {
         reply({ type: 'error', seq: request.seq, message: (error as Error).message, flux: request.flux, features: request.features }, transfer);
       }

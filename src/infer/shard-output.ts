@@ -20,7 +20,7 @@ import { open } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
 import { splitCsvLine, textLines } from '../io/csv-lines.js';
 import type { SourceSlice } from '../io/types.js';
-import { PREDICTION_COLUMNS } from './predictions-csv.js';
+import { OOD_SCORE_COLUMN, PREDICTION_COLUMNS } from './predictions-csv.js';
 
 export const SHARD_LINE_PREFIX = '# astrospec shard ';
 
@@ -98,7 +98,9 @@ export async function checkShardOutput(file: string, expect: ShardExpectation): 
   );
   if (!exists) return { complete: false, reason: 'no output yet' };
   const statusCounts: Record<string, number> = {};
-  const header = PREDICTION_COLUMNS.join(',');
+  // With a model that has an OOD score, the ood_score column follows the others.
+  const headers = [PREDICTION_COLUMNS.join(','), [...PREDICTION_COLUMNS, OOD_SCORE_COLUMN].join(',')];
+  let columns: number = PREDICTION_COLUMNS.length;
   let lineNumber = 0;
   let rows = 0;
   let ended: number | undefined;
@@ -115,7 +117,9 @@ export async function checkShardOutput(file: string, expect: ShardExpectation): 
         continue;
       }
       if (state === 'header') {
-        if (line !== header) return { complete: false, reason: `line ${lineNumber} is not the predictions header` };
+        const at = headers.indexOf(line);
+        if (at < 0) return { complete: false, reason: `line ${lineNumber} is not the predictions header` };
+        columns = at === 0 ? PREDICTION_COLUMNS.length : PREDICTION_COLUMNS.length + 1;
         state = 'rows';
         continue;
       }
@@ -130,7 +134,7 @@ export async function checkShardOutput(file: string, expect: ShardExpectation): 
       const cells = splitCsvLine(line, { file, row: lineNumber });
       const want = expect.split === 'rows' ? expect.begin + rows : rows;
       if (cells[0] !== String(want)) return { complete: false, reason: `line ${lineNumber} holds row ${cells[0]}, expected ${want}` };
-      if (cells.length !== PREDICTION_COLUMNS.length) return { complete: false, reason: `line ${lineNumber} has ${cells.length} cells` };
+      if (cells.length !== columns) return { complete: false, reason: `line ${lineNumber} has ${cells.length} cells` };
       const status = cells[6]!;
       statusCounts[status] = (statusCounts[status] ?? 0) + 1;
       rows++;

@@ -41,6 +41,39 @@ export interface ModelSpec {
   training?: Record<string, unknown>;
   /** Temperature scaling fitted after training (`astrospec calibrate`); the exporter divides the logits by it. */
   calibration?: CalibrationSpec;
+  /** Out-of-distribution score and threshold fitted on validation spectra (`astrospec calibrate` or `astrospec ood`). */
+  ood?: OodSpec;
+}
+
+/**
+ * Class-conditional Mahalanobis distance with a shared covariance (Lee et al. 2018, "A simple
+ * unified framework for detecting out-of-distribution samples and adversarial attacks",
+ * NeurIPS), in the average-pooled features of one or more layers. Per layer l with D_l features
+ * f: s_l = √(min_k (f − μ_k)ᵀ Σ⁻¹ (f − μ_k) / D_l) / scale_l, the RMS whitened distance to the
+ * nearest class mean in units of its `quantile` level on the validation spectra; the score is
+ * max_l s_l, and a spectrum whose score exceeds `threshold` gets status `ood`. docs/ood.md.
+ */
+export interface OodSpec {
+  method: 'mahalanobis';
+  /**
+   * 'stage1' … 'stage4': the average-pooled output of that ResNet stage; 'head': the features
+   * the classification head reads (the last stage pooled, plus any side features).
+   */
+  layers: { name: string; dimension: number; scale: number }[];
+  threshold: number;
+  /** Fraction of the validation spectra at or below the threshold (how it was chosen); also each layer's scale. */
+  quantile: number;
+  /** Validation spectra the statistics were fitted on, and how many. */
+  data: string;
+  rows: number;
+  /** Score quantiles on those spectra, for reference. */
+  validationScores: { q50: number; q90: number; q99: number; q999: number; max: number };
+  /**
+   * The fitted statistics per layer (in a model directory's spec; an exported ONNX file holds
+   * them as initializers of its ood_score nodes instead): z = f·W + b whitens the features, W is
+   * D × D row-major, classMeans the whitened class means (classes × D, row-major).
+   */
+  statistics?: { whitening: number[]; bias: number[]; classMeans: number[] }[];
 }
 
 export interface CalibrationSpec {

@@ -40,6 +40,7 @@ export function evaluationJson(e: Evaluation): object {
     ece: e.ece,
     scored: e.scored,
     unclassified: e.unclassified,
+    out_of_distribution: e.outOfDistribution,
     unlabelled: e.unlabelled,
     class_names: m.classNames,
     per_class: m.perClass,
@@ -82,7 +83,8 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
     ...Object.entries(evaluation.unclassified).map(([status, n]) => `${n} ${status}`),
     ...(evaluation.unlabelled > 0 ? [`${evaluation.unlabelled} without a known class`] : []),
   ];
-  const table = `${formatMetrics(evaluation.metrics)}\nexpected calibration error ${evaluation.ece.toFixed(4)}\n${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
+  const flagged = evaluation.outOfDistribution > 0 ? `scored rows flagged ood: ${evaluation.outOfDistribution}\n` : '';
+  const table = `${formatMetrics(evaluation.metrics)}\nexpected calibration error ${evaluation.ece.toFixed(4)}\n${flagged}${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
   const json = `${JSON.stringify(evaluationJson(evaluation), null, 2)}\n`;
   if (args.json === '') {
     if (!args.quiet) process.stderr.write(table);
