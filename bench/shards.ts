@@ -131,6 +131,8 @@ interface Call {
   bytes_read: number;
   rows_decoded: number;
   rows: number;
+  workers: number;
+  intra_op_threads: number;
 }
 interface Job {
   input: string;
@@ -151,6 +153,8 @@ async function inProcess(jobs: Job[]): Promise<Call[]> {
 const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
 async function benchFormat(format: 'arrow' | 'csv', input: string) {
+  // The machine is shared: the 1-minute load average before and after each format's runs.
+  const loadBefore = loadavg()[0]!;
   const size = (await stat(input)).size;
   const out = join(work, format);
   await rm(out, { recursive: true, force: true });
@@ -173,6 +177,7 @@ async function benchFormat(format: 'arrow' | 'csv', input: string) {
   const rows = before.rows;
   const baselines: number[] = [before.seconds];
   const firstCpu = before.cpu_s;
+  const firstCall = before;
   const runs = [];
   let processBefore: ProcessRun | undefined;
   for (const n of shardCounts) {
@@ -234,9 +239,13 @@ async function benchFormat(format: 'arrow' | 'csv', input: string) {
     unsharded_spectra_per_s: Math.round(rows / Math.min(...baselines)),
     // Throughput per core: CPU time (all threads) per spectrum of the first unsharded run.
     unsharded_cpu_us_per_spectrum: round((firstCpu / rows) * 1e6, 1),
+    // Threads of every classify call: onnxruntime sessions (worker threads) × intra-op threads each.
+    inference_workers: firstCall.workers,
+    intra_op_threads: firstCall.intra_op_threads,
     startup_in_process_s: round(startupIn),
     startup_process_s: round(startupProcess),
     runs,
+    load_average_1min: [round(loadBefore, 2), round(loadavg()[0]!, 2)],
   };
 }
 
@@ -258,6 +267,8 @@ const result = {
     node: process.version,
     onnxruntime: (require('onnxruntime-node/package.json') as { version: string }).version,
     platform: `${process.platform}-${process.arch}`,
+    // The addon's thread pool (CSV parsing, preprocessing); ASTROSPEC_THREADS or the core count.
+    native_threads: info.threads,
   },
 };
 if (!args.json) log(JSON.stringify(result, null, 2));
