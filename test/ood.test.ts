@@ -23,7 +23,10 @@ import { createSpectraSink } from '../src/io/sink.js';
 import type { WavelengthGrid } from '../src/io/batch.js';
 import { generateSurvey } from '../src/synth/survey.js';
 import { oodFamily, type OodFamily } from '../scripts/ood-families.js';
-import { random } from './classify-fixtures.js';
+import { modelSpec, random, writeArrowSpectra } from './classify-fixtures.js';
+import { saveModel } from '../src/model/io.js';
+import { calibrateModel } from '../src/infer/calibrate.js';
+import { exportOnnx } from '../src/export/onnx.js';
 
 await tf.setBackend('cpu');
 
@@ -184,6 +187,45 @@ test('fitOod refuses too few labelled spectra and a bad quantile', async () => {
     await assert.rejects(fitOod(bytes, val, 3, { layers: ['stage9'] }), /no stage 9|no OOD layer/);
     // An OOD spec without statistics can't be put into a graph.
     assert.throws(() => withOodScore(bytes, { ...(onnxModelSpec(bytes).ood ?? ({} as OodSpec)), method: 'mahalanobis', layers: [{ name: 'head', dimension: 128, scale: 1 }], threshold: 1, quantile: 0.99, data: '', rows: 0, validationScores: { q50: 0, q90: 0, q99: 0, q999: 0, max: 0 }, statistics: undefined }), /no statistics/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('calibrate fits the OOD score into a run\'s spec and export builds it: the exported model flags what the fit says', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'astrospec-ood-calibrate-'));
+  try {
+    const smallGrid: WavelengthGrid = { start: 3800, step: 2, length: 256 };
+    const runSpec = modelSpec(smallGrid, 4);
+    const model = buildResNet1d(tf, runSpec.architecture, 8);
+    const run = join(dir, 'run');
+    await saveModel(tf, model, run, runSpec);
+    model.dispose();
+    const val = join(dir, 'val.arrow');
+    await writeArrowSpectra(val, 400, smallGrid, 6);
+    const { calibration, ood } = await calibrateModel(run, { data: val, ood: { quantile: 0.95, layers: ['stage2', 'head'] } });
+    assert.ok(calibration.temperature > 0);
+    assert.ok(ood && ood.statistics?.length === 2);
+    assert.deepEqual(ood.layers.map((l) => [l.name, l.dimension]), [['stage2', 8], ['head', 32]]);
+    const first = join(dir, 'a.onnx');
+    const second = join(dir, 'b.onnx');
+    await exportOnnx(run, first);
+    await exportOnnx(run, second);
+    assert.deepEqual(await readFile(first), await readFile(second), 'export is reproducible');
+    const stored = onnxModelSpec(await readFile(first));
+    assert.equal(stored.ood?.threshold, ood.threshold);
+    assert.equal(stored.calibration?.temperature, calibration.temperature);
+    // On the spectra it was fitted on, about 5 % are above a 95 % threshold (rows without valid pixels aren't scored).
+    const predictions = join(dir, 'val.csv');
+    const result = await classifyFile(val, { model: first, output: predictions });
+    const scored = result.rows - (result.statusCounts.no_valid_pixels ?? 0);
+    const flagged = result.statusCounts.ood ?? 0;
+    assert.ok(Math.abs(flagged - 0.05 * scored) <= 3, `${flagged} of ${scored} flagged`);
+    // calibrate --no-ood removes a score fitted before.
+    const again = await calibrateModel(run, { data: val, ood: false });
+    assert.equal(again.ood, undefined);
+    await exportOnnx(run, first);
+    assert.equal(onnxModelSpec(await readFile(first)).ood, undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -19,6 +19,8 @@ const params = new URLSearchParams(location.search);
 const pageSize = Math.max(10, Math.min(5000, Math.floor(Number(params.get('rows') ?? 100)) || 100));
 const modelUrl = new URL(params.get('model') ?? 'models/default.onnx', location.href).href;
 const BASE_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
+/** Rows with a class and probabilities: 'ok', and 'ood' (classified, but ood_score is above the model's threshold). */
+const hasPrediction = (status: string | undefined) => status === 'ok' || status === 'ood';
 
 /** Everything received for the current input, in growable typed arrays. */
 class Results {
@@ -58,29 +60,32 @@ class Results {
     }
     this.rows = Math.max(this.rows, at + n);
     for (let i = at; i < at + n; i++) {
-      const key = this.status[i] === 'ok' ? this.predicted(i) : this.status[i]!;
+      const key = this.status[i] === 'ok' ? this.predicted(i) : this.status[i]!; // ood rows are counted as ood
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     }
   }
 
   predicted(row: number): string {
-    if (this.status[row] !== 'ok') return '';
+    if (!hasPrediction(this.status[row])) return '';
     const p = this.probabilities;
     const a = p[3 * row]!, b = p[3 * row + 1]!, c = p[3 * row + 2]!;
     return CLASS_NAMES[a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2]!;
   }
 
-  /** The predictions in astrospec classify's CSV layout (row,id,predicted,p_star,p_galaxy,p_qso,status). */
+  /** The predictions in astrospec classify's CSV layout (row,id,predicted,p_star,p_galaxy,p_qso,status[,ood_score]). */
   csv(): Blob {
     const cell = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
-    const parts: string[] = [`${BASE_COLUMNS.join(',')}\n`];
+    const ood = this.extras.get('ood_score');
+    const parts: string[] = [`${BASE_COLUMNS.join(',')}${ood ? ',ood_score' : ''}\n`];
     let text = '';
     for (let i = 0; i < this.rows; i++) {
       const p = this.probabilities;
-      text +=
-        this.status[i] === 'ok'
-          ? `${i},${cell(this.ids[i]!)},${this.predicted(i)},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},ok\n`
-          : `${i},${cell(this.ids[i]!)},,,,,${cell(this.status[i]!)}\n`;
+      const predicted = hasPrediction(this.status[i]);
+      text += predicted
+        ? `${i},${cell(this.ids[i]!)},${this.predicted(i)},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},${this.status[i]}`
+        : `${i},${cell(this.ids[i]!)},,,,,${cell(this.status[i]!)}`;
+      if (ood) text += predicted ? `,${Number.isFinite(ood[i]!) ? ood[i]!.toFixed(4) : 'inf'}\n` : ',\n';
+      else text += '\n';
       if (text.length > 1 << 20) {
         parts.push(text);
         text = '';
@@ -240,7 +245,7 @@ function tableRow(i: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.row = String(i);
   if (i === selected) tr.className = 'selected';
-  const ok = results.status[i] === 'ok';
+  const ok = hasPrediction(results.status[i]);
   const cells: [string, string, number | undefined][] = [
     ['row', String(i), undefined],
     ['id', results.ids[i] ?? '', undefined],

@@ -8,7 +8,8 @@
  * - normalisation, binning, smoothing and side features come from the model's own spec;
  * - features are standardised with the spec's mean and std; a row with no valid pixel is
  *   `no_valid_pixels`, one with a non-finite feature `non_finite_features`, one whose output is not
- *   finite `non_finite_output` (their probabilities are not reported), as in the CLI.
+ *   finite `non_finite_output` (their probabilities are not reported), and one whose ood_score is
+ *   above the model's threshold `ood` (its class and probabilities are reported), as in the CLI.
  */
 import { AstrospecError } from '../../src/errors.js';
 import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
@@ -16,7 +17,24 @@ import { binnedLength, type ModelSpec } from '../../src/model/spec.js';
 import { preprocessReference } from '../../src/preprocess/reference.js';
 
 export const STATUS_OK = 'ok';
-export const STATUS = { noValidPixels: 'no_valid_pixels', nonFiniteFeatures: 'non_finite_features', nonFiniteOutput: 'non_finite_output' } as const;
+export const STATUS = { noValidPixels: 'no_valid_pixels', nonFiniteFeatures: 'non_finite_features', nonFiniteOutput: 'non_finite_output', outOfDistribution: 'ood' } as const;
+export const OOD_OUTPUT = 'ood_score';
+
+/** Whether a row has a class and probabilities: 'ok', or 'ood' (classified, but unlike the validation spectra). */
+export function hasPrediction(status: string | undefined): boolean {
+  return status === STATUS_OK || status === STATUS.outOfDistribution;
+}
+
+/**
+ * Marks the classified rows whose ood_score is above the model's threshold (or not finite) `ood`,
+ * as classifyFile does; a model without an OOD threshold marks nothing.
+ */
+export function flagOutOfDistribution(plan: ModelPlan, scores: Float32Array | undefined, status: string[]): void {
+  const threshold = plan.spec.ood?.threshold;
+  if (threshold === undefined) return;
+  if (!scores) throw new AstrospecError('MODEL', `the model's spec has an OOD threshold but the graph has no '${OOD_OUTPUT}' output`);
+  for (let i = 0; i < status.length; i++) if (status[i] === STATUS_OK && !(scores[i]! <= threshold)) status[i] = STATUS.outOfDistribution;
+}
 
 /** What the page needs from a model's spec, checked once (the same checks as classifyFile). */
 export interface ModelPlan {

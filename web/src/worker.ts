@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-web/wasm';
 import { AstrospecError } from '../../src/errors.js';
 import type { SpectrumBatch } from '../../src/io/batch.js';
 import { onnxModelSpec, ONNX_NAMES } from '../../src/export/onnx.js';
-import { checkGrid, collectProbabilities, planModel, prepareModelInput, type ModelPlan } from './pipeline.js';
+import { checkGrid, collectProbabilities, flagOutOfDistribution, OOD_OUTPUT, planModel, prepareModelInput, type ModelPlan } from './pipeline.js';
 import type { NamedFile, WorkerReply, WorkerRequest } from './protocol.js';
 import { checkInputs, readInputBatches, type WebFormat } from './sources.js';
 
@@ -130,6 +130,7 @@ async function classify(files: NamedFile[], modelUrl: string): Promise<void> {
       const p = collectProbabilities(plan, probabilities.data as Float32Array, input.status);
       const extras: Record<string, Float32Array> = {};
       for (const name of session.outputNames) if (name !== ONNX_NAMES.probabilities) extraColumns(output[name]!, name, n, extras);
+      flagOutOfDistribution(plan, extras[OOD_OUTPUT], input.status);
       for (const tensor of Object.values(output)) tensor.dispose();
       const labels = batch.labels?.slice(from, to);
       const transfer: Transferable[] = [p.buffer, ...Object.values(extras).map((c) => c.buffer)];
