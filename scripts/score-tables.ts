@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLASS_NAMES, parseLabel } from '../src/io/batch.js';
 import { openSpectra } from '../src/io/open.js';
-import { readPredictions } from '../src/infer/predictions.js';
+import { hasPrediction, readPredictions } from '../src/infer/predictions.js';
 import { expectedCalibrationError } from '../src/metrics/calibration.js';
 import { ConfusionMatrix } from '../src/metrics/classification.js';
 import { splitCsvLine } from '../src/io/csv-lines.js';
@@ -51,7 +51,7 @@ if (values.truth) {
   });
 } else throw new Error('give --truth or --labels');
 
-const rows = [...Array(n).keys()].filter((i) => truth[i]! >= 0 && predictions.status[i] === 'ok');
+const rows = [...Array(n).keys()].filter((i) => truth[i]! >= 0 && hasPrediction(predictions.status[i]!));
 const table = (subset: number[]) => {
   const m = new ConfusionMatrix(CLASS_NAMES);
   for (const i of subset) m.add(truth[i]!, predictions.predicted[i]!);

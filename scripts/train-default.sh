@@ -50,6 +50,8 @@ fi
 if [ -d "$DATA/boss" ]; then
   evaluate boss "$DATA/boss/spectra" --labels "$DATA/boss/labels.csv"
 fi
+# The out-of-distribution flag per synthetic OOD family and on the real spectra (docs/ood.md).
+node --import tsx scripts/ood-table.ts "$WORK/default.onnx" > "$WORK/ood-table.md"
 $cli report --predictions "$WORK/test-predictions.csv" --data "$WORK/test.arrow" \
   --log "$WORK/run/train-log.jsonl" --model "$WORK/default.onnx" -o "$WORK/report.html"
 if [ "$INSTALL" = 1 ]; then
