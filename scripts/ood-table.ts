@@ -59,7 +59,8 @@ async function measure(set: string, kind: Row['kind'], input: string | string[],
   };
   if (!labels || !result.truth) return [summarise(set, () => true)];
   // One line per true class (the labels file's).
-  return CLASS_NAMES.map((name, k) => summarise(`${set} ${name}s`, (i) => result.truth!.labels[i] === k));
+  const plural: Record<string, string> = { star: 'stars', galaxy: 'galaxies', qso: 'QSOs' };
+  return CLASS_NAMES.map((name, k) => summarise(`${set} ${plural[name] ?? name}`, (i) => result.truth!.labels[i] === k));
 }
 
 const spec = await readOnnxModelSpec(model);
@@ -89,7 +90,11 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-const pct = (r: Row) => (r.rows === 0 ? '–' : `${((100 * r.flagged) / r.rows).toFixed(1)} %`);
+const pct = (r: Row) => {
+  if (r.rows === 0) return '–';
+  const share = (100 * r.flagged) / r.rows;
+  return `${share > 0 && share < 1 ? share.toFixed(2) : share.toFixed(1)} %`;
+};
 console.log(`OOD flag of ${model}: threshold ${spec.ood.threshold.toFixed(3)} (the ${(100 * spec.ood.quantile).toFixed(2)} % quantile of ${spec.ood.rows} validation spectra), layers ${spec.ood.layers.map((l) => l.name).join(' + ')}\n`);
 console.log('| spectra | kind | rows | flagged ood | share | median ood_score |');
 console.log('|---|---|---:|---:|---:|---:|');
