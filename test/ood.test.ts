@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,6 +227,41 @@ test('calibrate fits the OOD score into a run\'s spec and export builds it: the 
     assert.equal(again.ood, undefined);
     await exportOnnx(run, first);
     assert.equal(onnxModelSpec(await readFile(first)).ood, undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+const shared = join(import.meta.dirname, '../../shared/data');
+
+test('the shipped model\'s OOD flag: real LAMOST and BOSS spectra rarely flagged, noise, sky and masked spectra flagged (docs/model-card.md has the measured values)', { skip: !existsSync(join(shared, 'lamost')) && 'no ../shared/data' }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'astrospec-ood-shipped-'));
+  try {
+    const spec = onnxModelSpec(await readFile(DEFAULT_MODEL));
+    assert.ok(spec.ood, 'models/default.onnx has an OOD score');
+    const flaggedIn = async (input: string | string[], name: string) => {
+      const output = join(dir, `${name}.csv`);
+      await classifyFile(input, { model: DEFAULT_MODEL, output });
+      const p = await readPredictions(output);
+      return { flagged: p.status.filter((s) => s === 'ood').length, rows: p.status.length };
+    };
+    // Measured: 1 of 580 LAMOST stars, 2 of 140 BOSS spectra.
+    const lamost = await flaggedIn([join(shared, 'lamost/dr1'), join(shared, 'lamost/dr10')], 'lamost');
+    assert.equal(lamost.rows, 580);
+    assert.ok(lamost.flagged <= 5, `${lamost.flagged} of 580 LAMOST stars flagged (goal ≤ 1 %)`);
+    if (existsSync(join(shared, 'boss'))) {
+      const boss = await flaggedIn(join(shared, 'boss/spectra'), 'boss');
+      assert.equal(boss.rows, 140);
+      assert.ok(boss.flagged <= 2, `${boss.flagged} of 140 BOSS spectra flagged`);
+    }
+    // Measured on 1 000 each: sky 92 %, sky residual, noise and masked 100 %.
+    const bounds: [OodFamily, number][] = [['sky', 0.85], ['sky_residual', 0.95], ['noise', 0.95], ['masked', 0.95]];
+    for (const [family, bound] of bounds) {
+      const path = join(dir, `${family}.arrow`);
+      await writeSpectra(path, [oodFamily(family, 200, 7, grid)], false);
+      const { flagged, rows } = await flaggedIn(path, family);
+      assert.ok(flagged / rows >= bound, `${family}: ${flagged} of ${rows} flagged`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
