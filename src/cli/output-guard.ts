@@ -16,6 +16,8 @@ export const COMMAND_FILES: Record<string, { outputs: string[]; inputs: string[]
   preprocess: { outputs: ['output'], inputs: ['inputs'] },
   train: { outputs: ['out'], inputs: ['data', 'valData'] },
   export: { outputs: ['output'], inputs: ['model'] },
+  // The model is read whole before the output is written atomically: rewriting it in place is allowed.
+  ood: { outputs: ['output'], inputs: ['data', 'labels'] },
   classify: { outputs: ['output'], inputs: ['input', 'model', 'labels'] },
   evaluate: { outputs: ['output', 'json'], inputs: ['predictions', 'truth', 'labels', 'model', 'data'] },
   report: { outputs: ['output'], inputs: ['predictions', 'data', 'log', 'model'] },
