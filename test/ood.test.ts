@@ -54,7 +54,7 @@ function tfjsLayerFeatures(model: tf.LayersModel, flux: Float32Array, features: 
 test('the exported ood_score equals the float64 score of tfjs\'s layer outputs, in the 2-D and 1-D graph forms', async () => {
   const model = buildResNet1d(tf, arch, 5);
   const rand = random(11);
-  const rows = 300;
+  const rows = 160;
   // Spectra-like inputs (a positive continuum with noise), and a few that are pure noise.
   const flux = new Float32Array(rows * arch.inputLength);
   for (let r = 0; r < rows; r++) {
@@ -67,8 +67,8 @@ test('the exported ood_score equals the float64 score of tfjs\'s layer outputs, 
   const dims = { stage1: 8, head: 8 * 8 + arch.featureCount };
   assert.equal(stage1.length, rows * dims.stage1);
   assert.equal(head.length, rows * dims.head);
-  // Fitted on the first 200 rows; the other 100 are scored as unseen spectra.
-  const fitRows = 200;
+  // Fitted on the first 120 rows; the other 40 are scored as unseen spectra.
+  const fitRows = 120;
   const statistics = [fitOodStatistics(stage1.slice(0, fitRows * dims.stage1), labels.slice(0, fitRows), dims.stage1, 3), fitOodStatistics(head.slice(0, fitRows * dims.head), labels.slice(0, fitRows), dims.head, 3)];
   const perLayer = [oodScores(stage1, statistics[0]!, dims.stage1), oodScores(head, statistics[1]!, dims.head)];
   const scales = perLayer.map((s) => quantile(s.subarray(0, fitRows), 0.99));
@@ -131,7 +131,7 @@ test('astrospec ood on the shipped model: fitted on validation spectra, it flags
   const dir = await mkdtemp(join(tmpdir(), 'astrospec-ood-'));
   try {
     const val = join(dir, 'val.arrow');
-    const n = 600;
+    const n = 400;
     await writeSpectra(val, generateSurvey({ n, seed: 21, grid, generator: 'mixed', templates: 'train', mix: [0.5, 0.25, 0.25], snrRange: [1, 100] }), true);
     const families: OodFamily[] = ['noise', 'sky_residual', 'masked'];
     for (const family of families) await writeSpectra(join(dir, `${family}.arrow`), [oodFamily(family, 60, 4, grid)], false);
