@@ -8,11 +8,12 @@ import * as ort from 'onnxruntime-node';
 import { exportHandler } from '../src/cli/commands/export.js';
 import { synthHandler } from '../src/cli/commands/synth.js';
 import { quantizeOnnxModel } from '../src/export/int8.js';
-import { onnxModelSpec } from '../src/export/onnx.js';
+import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
 import { decodeModel, encodeModel, type ModelProto, type TensorProto } from '../src/export/onnx-proto.js';
 import {
   activationParams,
   dequantizeValue,
+  foldBatchIntoRows,
   onnxQuantizationInfo,
   quantizeBias,
   quantizeGraph,
@@ -346,4 +347,53 @@ test('export --quantize from a trained run directory (side features), from an ON
   await assert.rejects(exportHandler({ model: DEFAULT_MODEL, output, quantize: 'int8', quiet: true }), /needs --calibration/);
   await assert.rejects(exportHandler({ model: output, output: join(dir, 'again.onnx'), quantize: 'int8', calibration, quiet: true }), /already quantised/);
   await assert.rejects(exportHandler({ model: DEFAULT_MODEL, output, quantize: 'int8', calibration, keepFloat: ['nope'], quiet: true }), /no node nope/);
+});
+
+test('the batch folded into image rows gives the same outputs (fp32 and int8); graphs it cannot prove row-wise are left alone', async () => {
+  const fp32 = await readFile(DEFAULT_MODEL);
+  const folded = foldBatchIntoRows(decodeModel(fp32))!;
+  assert.ok(folded);
+  assert.ok(!folded.graph.node.some((n) => n.op_type === 'GlobalAveragePool'));
+  const rand = random(17);
+  const rows = 37; // not the batch size classify uses: the fold doesn't depend on N
+  const flux = Float32Array.from({ length: rows * 650 }, () => rand() * 0.08 - 0.01);
+  const run = async (bytes: Uint8Array) => {
+    const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    const out = await s.run({ flux: new ort.Tensor('float32', flux, [rows, 1, 650]) });
+    await s.release();
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  };
+  const a = await run(fp32);
+  const b = await run(encodeModel(folded));
+  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+  for (const k of Object.keys(a)) for (let i = 0; i < a[k]!.length; i++) assert.ok(Math.abs(a[k]![i]! - b[k]![i]!) <= 1e-5 * Math.max(1, Math.abs(a[k]![i]!)), `${k}[${i}]: ${a[k]![i]} vs ${b[k]![i]}`);
+
+  // int8 with and without the fold: the same integer arithmetic per row, so nearly the same numbers.
+  const dir = await mkdtemp(join(tmpdir(), 'astrospec-fold-'));
+  try {
+    const calibration = await synthetic(dir, 'calibration.arrow', 128, 3);
+    const q = await quantizeOnnxModel(fp32, { calibration, calibrationRows: 128 });
+    const u = await quantizeOnnxModel(fp32, { calibration, calibrationRows: 128, foldBatch: false });
+    assert.equal(q.info.foldedBatch, true);
+    assert.equal(u.info.foldedBatch, false);
+    const pq = (await run(q.bytes)).probabilities!;
+    const pu = (await run(u.bytes)).probabilities!;
+    let max = 0;
+    for (let i = 0; i < pq.length; i++) max = Math.max(max, Math.abs(pq[i]! - pu[i]!));
+    assert.ok(max <= 1e-3, `folded vs unfolded int8: max |Δp| ${max}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // The 1-D form has no [N, C, 1, L] part; a 1×k conv with a vertical stride can't be folded.
+  const arch = { width: 4, inputLength: 128, featureCount: 0, classCount: 3 };
+  const spec: ModelSpec = { format: 'astrospec-model', version: 1, classNames: ['star', 'galaxy', 'qso'], grid: { start: 3800, step: 2, length: 128 }, architecture: arch, preprocess: { normalisation: 'l2', bin: 1, smoothWindow: 0, features: [] } };
+  const model = buildResNet1d(tf, arch, 2);
+  assert.equal(foldBatchIntoRows(decodeModel(buildOnnxModel(model, spec, { conv1d: true }))), undefined);
+  const twoD = decodeModel(buildOnnxModel(model, spec));
+  model.dispose();
+  assert.ok(foldBatchIntoRows(twoD));
+  const conv = twoD.graph.node.find((n) => n.op_type === 'Conv')!;
+  conv.attribute = conv.attribute.map((a) => (a.name === 'strides' ? { ...a, ints: [2, 2] } : a));
+  assert.equal(foldBatchIntoRows(twoD), undefined);
 });

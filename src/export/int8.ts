@@ -13,11 +13,12 @@ import { writeFileAtomic } from '../io/partial-files.js';
 import type { ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
 import { buildOnnxModel, ONNX_NAMES, onnxModelSpec, type OnnxExportOptions } from './onnx.js';
-import { decodeModel } from './onnx-proto.js';
+import { decodeModel, encodeModel } from './onnx-proto.js';
 import {
   calibrationGraph,
   DEFAULT_QUANTIZED_OPS,
   encodeQuantized,
+  foldBatchIntoRows,
   quantizeGraph,
   RangeCollector,
   tensorsToCalibrate,
@@ -45,6 +46,8 @@ export interface Int8ExportOptions {
   ops?: readonly QuantizableOp[];
   /** onnxruntime threads for the calibration runs. */
   threads?: number;
+  /** Lay the batch out as image rows first (foldBatchIntoRows), when the graph allows. Default true. */
+  foldBatch?: boolean;
 }
 
 /**
@@ -159,15 +162,17 @@ export async function quantizeOnnxModel(fp32: Uint8Array, options: Int8ExportOpt
   const method = options.method ?? DEFAULT_CALIBRATION.method;
   check(method === 'minmax' || method === 'percentile' || method === 'mse', `--calibration-method must be percentile, minmax or mse, got ${String(method)}`);
   const ops = [...(options.ops ?? DEFAULT_QUANTIZED_OPS)];
-  const existing = decodeModel(fp32);
+  let existing = decodeModel(fp32);
   if (existing.graph.node.some((n) => n.op_type === 'QLinearConv' || n.op_type === 'QuantizeLinear')) {
     throw new AstrospecError('MODEL', 'this model is already quantised; quantise the fp32 model', { file });
   }
-  const inputs = await readNetworkInputs(options.calibration, spec, limit);
   const unknown = (options.keepFloat ?? []).filter((name) => !existing.graph.node.some((n) => n.name === name));
   if (unknown.length > 0) throw new AstrospecError('BAD_ARGUMENT', `--keep-float: the model has no node ${unknown.join(', ')}`, { file });
   const quantizeOptions: QuantizeOptions = { format, activations, perChannel: options.perChannel ?? true, ops, exclude: options.keepFloat };
-  const ranges = await collectRanges(fp32, spec, inputs, { ...quantizeOptions, method, percentile: options.percentile ?? DEFAULT_CALIBRATION.percentile, threads: options.threads });
+  const folded = options.foldBatch === false ? undefined : foldBatchIntoRows(existing);
+  if (folded) existing = folded;
+  const inputs = await readNetworkInputs(options.calibration, spec, limit);
+  const ranges = await collectRanges(folded ? encodeModel(folded) : fp32, spec, inputs, { ...quantizeOptions, method, percentile: options.percentile ?? DEFAULT_CALIBRATION.percentile, threads: options.threads });
   const { model, report } = quantizeGraph(existing, (name) => ranges.range(name), quantizeOptions);
   const info: QuantizationInfo = {
     format,
@@ -177,6 +182,7 @@ export async function quantizeOnnxModel(fp32: Uint8Array, options: Int8ExportOpt
     ops,
     calibration: { method, percentile: method === 'percentile' ? ranges.percentile : undefined, rows: inputs.rows },
     keepFloat: options.keepFloat && options.keepFloat.length > 0 ? [...options.keepFloat] : undefined,
+    foldedBatch: folded !== undefined,
     report,
   };
   return { bytes: encodeQuantized(model, info), spec, info };

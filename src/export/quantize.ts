@@ -551,6 +551,79 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
   return { model: quantized, report };
 }
 
+/**
+ * Lays the batch out as image rows: [N, C, 1, L] → [1, C, N, L], for graphs whose 4-D part is
+ * made of 1×k convolutions and pools (kernel height 1, stride 1, no vertical padding) and
+ * element-wise ops, entered through one Unsqueeze of a graph input and left through
+ * GlobalAveragePool. A 1×k kernel never mixes rows, so every output is the same; but
+ * onnxruntime's QLinearConv runs one im2col + GEMM per image, and with the batch as rows that is
+ * one GEMM of N·L rows per layer instead of N GEMMs of L rows (L is 21…325 here), which is what
+ * int8 kernels need to pay off (docs/onnx.md). GlobalAveragePool becomes ReduceMean over the
+ * row (axis 3) and a Transpose back to [N, C, 1, 1]. Returns undefined (nothing to do, or an op
+ * it can't prove row-wise) so callers keep the graph as it is.
+ */
+export function foldBatchIntoRows(model: ModelProto): ModelProto | undefined {
+  const g = model.graph;
+  const initializers = new Map(g.initializer.map((t) => [t.name, t]));
+  const graphInputs = new Set(g.input.map((i) => i.name));
+  const rows = new Set<string>();
+  const nodes: NodeProto[] = [];
+  const added: TensorProto[] = [];
+  const intsOf = (n: NodeProto, name: string) => attr(n, name)?.ints?.map(Number);
+  const unsqueezeAxes = (n: NodeProto): number[] | undefined => {
+    const fromAttr = intsOf(n, 'axes');
+    if (fromAttr) return fromAttr;
+    const t = n.input[1] ? initializers.get(n.input[1]) : undefined;
+    if (!t || t.data_type !== 7) return undefined;
+    const raw = new Uint8Array(t.raw_data);
+    return Array.from(new BigInt64Array(raw.buffer, 0, raw.byteLength / 8), Number);
+  };
+  const rowWise = (n: NodeProto) => {
+    const k = intsOf(n, 'kernel_shape');
+    const strides = intsOf(n, 'strides') ?? [1, 1];
+    const dilations = intsOf(n, 'dilations') ?? [1, 1];
+    const pads = intsOf(n, 'pads') ?? [0, 0, 0, 0];
+    const autoPad = attr(n, 'auto_pad')?.s;
+    return k?.length === 2 && k[0] === 1 && strides[0] === 1 && dilations[0] === 1 && pads[0] === 0 && pads[2] === 0 && (!autoPad || autoPad.length === 0 || new TextDecoder().decode(autoPad) === 'NOTSET');
+  };
+  for (const n of g.node) {
+    if (n.op_type === 'Unsqueeze' && graphInputs.has(n.input[0]!) && JSON.stringify(unsqueezeAxes(n)) === '[2]') {
+      // [N, C, L] → [1, N, C, L] → [1, C, N, L]
+      const axes = `${n.output[0]}_rows_axes`;
+      added.push({ name: axes, dims: [1], data_type: 7, raw_data: new Uint8Array(new BigInt64Array([0n]).buffer) });
+      nodes.push({ name: `${n.name}_rows`, op_type: 'Unsqueeze', input: [n.input[0]!, axes], output: [`${n.output[0]}_batch_first`], attribute: [] });
+      nodes.push({ name: n.name, op_type: 'Transpose', input: [`${n.output[0]}_batch_first`], output: [n.output[0]!], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [0, 2, 1, 3] }] });
+      rows.add(n.output[0]!);
+      continue;
+    }
+    const activations = n.input.filter((i) => i && !initializers.has(i));
+    if (!activations.some((i) => rows.has(i))) {
+      nodes.push(n);
+      continue;
+    }
+    if (!activations.every((i) => rows.has(i))) return undefined;
+    if ((n.op_type === 'Conv' || n.op_type === 'MaxPool' || n.op_type === 'AveragePool') && rowWise(n) && n.output.length === 1) {
+      nodes.push(n);
+      rows.add(n.output[0]!);
+    } else if ((n.op_type === 'Relu' || n.op_type === 'Add') && n.input.every((i) => rows.has(i))) {
+      nodes.push(n);
+      rows.add(n.output[0]!);
+    } else if (n.op_type === 'GlobalAveragePool') {
+      const mean = `${n.output[0]}_rows`;
+      nodes.push({ name: `${n.name}_rows`, op_type: 'ReduceMean', input: [n.input[0]!], output: [mean], attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [3] }, { name: 'keepdims', type: AttributeType.INT, i: 1 }] });
+      nodes.push({ name: n.name, op_type: 'Transpose', input: [mean], output: [n.output[0]!], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [2, 1, 0, 3] }] });
+    } else {
+      return undefined;
+    }
+  }
+  if (rows.size === 0 || g.output.some((o) => rows.has(o.name))) return undefined;
+  const used = new Set(nodes.flatMap((n) => n.input));
+  return {
+    ...model,
+    graph: { ...g, node: nodes, initializer: [...g.initializer, ...added].filter((t) => used.has(t.name)), value_info: undefined } as ModelProto['graph'],
+  };
+}
+
 /** Nodes that the given outputs depend on. */
 function ancestorNodes(model: ModelProto, outputs: readonly string[]): Set<NodeProto> {
   const producer = new Map<string, NodeProto>();
@@ -574,6 +647,8 @@ export interface QuantizationInfo {
   ops: QuantizableOp[];
   calibration: { method: CalibrationMethod; percentile?: number; rows: number };
   keepFloat?: string[];
+  /** The batch runs as image rows (foldBatchIntoRows). */
+  foldedBatch: boolean;
   report: QuantizeReport;
 }
 

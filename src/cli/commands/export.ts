@@ -15,6 +15,7 @@ export interface ExportArgs {
   activations?: ActivationType;
   perChannel?: boolean;
   keepFloat?: string[];
+  foldBatch?: boolean;
   quiet?: boolean;
 }
 
@@ -46,13 +47,14 @@ export async function exportHandler(args: ExportArgs): Promise<ExportHandlerResu
     activations: args.activations,
     perChannel: args.perChannel,
     keepFloat: args.keepFloat,
+    foldBatch: args.foldBatch,
   });
   if (!args.quiet) {
     const q = result.info;
     const nodes = Object.entries(q.report.quantizedNodes).map(([op, k]) => `${k} ${op}`).join(', ');
     process.stderr.write(
       `quantised ${args.model} → ${result.output} (${(result.bytes.byteLength / 1e6).toFixed(2)} MB): int8 ${q.perChannel ? 'per-channel' : 'per-tensor'} weights, ` +
-        `${q.activations} activations (${q.format}; ${nodes}; ${q.report.fusedRelus} ReLUs fused), ranges from ${q.calibration.rows} calibration spectra (${q.calibration.method})\n`,
+        `${q.activations} activations (${q.format}; ${nodes}; ${q.report.fusedRelus} ReLUs fused${q.foldedBatch ? '; batch as rows' : ''}), ranges from ${q.calibration.rows} calibration spectra (${q.calibration.method})\n`,
     );
   }
   return { output: result.output, bytes: result.bytes.byteLength, spec: result.spec, quantization: result.info };
@@ -74,6 +76,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .option('activations', { type: 'string', choices: ['uint8', 'int8'], default: 'uint8', describe: 'Type of the 8-bit activations (weights are always int8): uint8 uses onnxruntime\'s u8·s8 kernels; int8 ran 10× slower in onnxruntime 1.30 on x86' })
       .option('per-channel', { type: 'boolean', default: true, describe: 'One weight scale per output channel (--no-per-channel: one per tensor)' })
       .option('keep-float', { type: 'string', array: true, describe: 'Leave these nodes (by ONNX node name, e.g. stem_conv) in float' })
+      .option('fold-batch', { type: 'boolean', default: true, describe: 'Run the 1×k layers on the batch laid out as image rows ([1, C, N, L]: one wide GEMM per layer, same outputs; --no-fold-batch: one per spectrum)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No summary line' }) as never,
   handler: async (args) => {
     await exportHandler(args);
