@@ -18,6 +18,10 @@
  *   backend that loads here (resolveBackend: tfjs-node if installed, else WASM, else CPU).
  * Without --model a randomly initialised model of --width is exported first (speed doesn't
  * depend on the weights). The last stdout line is one JSON object.
+ * - int8_* / fp32_*: the trained model (--model, else models/default.onnx) against its int8 form
+ *   (export --quantize int8): throughputs and macro F1s, see bench/infer-int8.ts. Options:
+ *   [--no-int8] [--int8-calibration f.arrow] [--int8-calibration-n 4096] [--int8-test f.arrow]
+ *   [--int8-test-n 20000] [--int8-profile] [--int8-variants] [--boss ../shared/data/boss]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -52,6 +56,14 @@ const { values: args } = parseArgs({
     'child-classify': { type: 'string' },
     'child-tfjs-wasm': { type: 'boolean', default: false },
     data: { type: 'string' },
+    'no-int8': { type: 'boolean', default: false },
+    'int8-calibration': { type: 'string' },
+    'int8-calibration-n': { type: 'string', default: '4096' },
+    'int8-test': { type: 'string' },
+    'int8-test-n': { type: 'string', default: '20000' },
+    'int8-profile': { type: 'boolean', default: false },
+    'int8-variants': { type: 'boolean', default: false },
+    boss: { type: 'string', default: '../shared/data/boss' },
   },
 });
 
@@ -226,7 +238,27 @@ try {
   const classifyCpuUs = (classify.cpuSeconds * 1e6) / classify.rows;
   log(`classify: ${classify.rows} spectra (${(dataBytes / 1e6).toFixed(0)} MB Arrow) in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s, peak RSS ${classify.peakRssMb.toFixed(0)} MB`);
 
-  // 4. tfjs predict, same architecture: the best backend resolveBackend finds, and stock WASM.
+  // 4. int8 against fp32 (bench/infer-int8.ts).
+  let int8: Record<string, unknown> = {};
+  if (!args['no-int8']) {
+    const { measureInt8 } = await import('./infer-int8.js');
+    int8 = await measureInt8({
+      model: args.model ?? fileURLToPath(new URL('../models/default.onnx', import.meta.url)),
+      calibration: args['int8-calibration'],
+      calibrationRows: Number(args['int8-calibration-n']),
+      test: args['int8-test'],
+      testRows: Number(args['int8-test-n']),
+      boss: args.boss!,
+      settings: { ...defaults, batchSize },
+      spectraPerRound: Math.min(n, 4096),
+      rounds: 5,
+      profile: args['int8-profile']!,
+      variants: args['int8-variants']!,
+      log,
+    });
+  }
+
+  // 5. tfjs predict, same architecture: the best backend resolveBackend finds, and stock WASM.
   let tfjs: { backend: string; spectraPerSecond: number; rows: number } | undefined;
   let tfjsWasmStock: number | undefined;
   if (!args['no-tfjs']) {
@@ -281,6 +313,7 @@ try {
     ort_over_tfjs: tfjs ? Number((ortRaw / tfjs.spectraPerSecond).toFixed(1)) : null,
     tfjs_wasm_stock_predict_spectra_per_s: tfjsWasmStock ? Math.round(tfjsWasmStock) : null,
     ort_over_tfjs_wasm_stock: tfjsWasmStock ? Number((ortRaw / tfjsWasmStock).toFixed(1)) : null,
+    ...int8,
     // How busy the machine was (1-minute load average at the end): rates are comparable only at low load.
     load_average_1min: Number(loadavg()[0]!.toFixed(2)),
     machine: {
