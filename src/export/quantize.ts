@@ -1,6 +1,6 @@
 /**
  * Static int8 quantisation of an exported fp32 ONNX graph, in the QOperator form onnxruntime's
- * integer kernels run (QLinearConv, com.microsoft QLinearAdd / QGemm), or in the QDQ form
+ * integer kernels run (QLinearConv, com.microsoft QLinearAdd / QGemm / MatMulIntegerToFloat), or in the QDQ form
  * (QuantizeLinear → DequantizeLinear pairs around float ops, fused by onnxruntime at load).
  *
  * - Weights: int8, symmetric (zero point 0, range ±127), one scale per output channel (or one
@@ -29,8 +29,8 @@ export type QuantFormat = 'qoperator' | 'qdq';
 export type ActivationType = 'uint8' | 'int8';
 export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
 /** Float op types that can be replaced by integer ones. */
-export type QuantizableOp = 'Conv' | 'Gemm' | 'Add' | 'MaxPool';
-export const DEFAULT_QUANTIZED_OPS: readonly QuantizableOp[] = ['Conv', 'Add', 'MaxPool', 'Gemm'];
+export type QuantizableOp = 'Conv' | 'Gemm' | 'MatMul' | 'Add' | 'MaxPool';
+export const DEFAULT_QUANTIZED_OPS: readonly QuantizableOp[] = ['Conv', 'Add', 'MaxPool', 'Gemm', 'MatMul'];
 
 export interface QuantizeOptions {
   format?: QuantFormat;
@@ -419,8 +419,13 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
     if (skipped.has(node)) continue;
     const op = excluded.has(node) ? `${node.op_type} (excluded)` : node.op_type;
     const isConv = op === 'Conv' && ops.has('Conv') && node.input.length >= 2 && initializers.has(node.input[1]!) && isActivation(node.input[0]!) && (node.input[2] === undefined || node.input[2] === '' || initializers.has(node.input[2]));
-    const isGemm = op === 'Gemm' && ops.has('Gemm') && initializers.has(node.input[1]!) && isActivation(node.input[0]!) && (node.input[2] === undefined || node.input[2] === '' || initializers.has(node.input[2])) &&
+    // Gemm and MatMul with a constant 2-D B (and for Gemm a 1-D bias of one value per column).
+    const weightDims = initializers.get(node.input[1] ?? '')?.dims.map(Number);
+    const columns = weightDims?.length === 2 ? weightDims[(attr(node, 'transB')?.i ?? 0) === 1 ? 0 : 1]! : -1;
+    const gemmBias = node.input[2] ? initializers.get(node.input[2])?.dims.map(Number) : [columns];
+    const isGemm = op === 'Gemm' && ops.has('Gemm') && columns > 0 && isActivation(node.input[0]!) && gemmBias?.length === 1 && gemmBias[0] === columns &&
       (attr(node, 'transA')?.i ?? 0) === 0 && (attr(node, 'beta')?.f ?? 1) === 1 && (attr(node, 'alpha')?.f ?? 1) === 1;
+    const isMatMul = op === 'MatMul' && ops.has('MatMul') && columns > 0 && isActivation(node.input[0]!);
     const isAdd = op === 'Add' && ops.has('Add') && node.input.length === 2 && node.input.every(isActivation);
     // Only on a tensor that exists in 8-bit form alone: a float MaxPool before the QuantizeLinear is
     // as cheap, and onnxruntime's NCHW uint8 MaxPool (no NHWC rewrite without a QLinear producer)
@@ -428,7 +433,7 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
     const isPool = op === 'MaxPool' && ops.has('MaxPool') && node.output.length === 1 && q8.has(node.input[0]!) && !floats.has(node.input[0]!);
 
     if (format === 'qdq') {
-      if (isConv || isGemm) {
+      if (isConv || isGemm || isMatMul) {
         const x = qdqOf(node.input[0]!);
         const w = floatsOf(initializers.get(node.input[1]!)!);
         const wDims = initializers.get(node.input[1]!)!.dims;
@@ -468,11 +473,11 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
       continue;
     }
 
-    if (isConv || isGemm || isAdd) {
-      const relu = isGemm ? undefined : soleRelu(node.output[0]!);
+    if (isConv || isGemm || isMatMul || isAdd) {
+      const relu = isGemm || isMatMul ? undefined : soleRelu(node.output[0]!);
       const outTensor = relu ? relu.output[0]! : node.output[0]!;
-      // QGemm without y_scale writes float: the head's logits stay float for the softmax.
-      const floatOut = isGemm;
+      // QGemm without y_scale and MatMulIntegerToFloat write float: the head's logits stay float for the softmax.
+      const floatOut = isGemm || isMatMul;
       const outParams = floatOut ? undefined : params(outTensor);
       const outNames = outParams ? scalarNames(outTensor, outParams) : undefined;
       const qOut = floatOut ? outTensor : `${outTensor}_quantized`;
@@ -502,7 +507,9 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
           bias = `${node.input[2]}_quantized`;
           added.push(tensorOf(bias, [b.values.length], QuantDataType.INT32, b.values));
         }
-        if (isConv) {
+        if (isMatMul) {
+          nodes.push({ name: `${node.name}_quant`, op_type: 'MatMulIntegerToFloat', domain: MS_DOMAIN, input: [x.name, wq, xs, `${wq}_scale`, xz, `${wq}_zero_point`], output: [qOut], attribute: [] } as NodeProto);
+        } else if (isConv) {
           nodes.push({ name: `${node.name}_quant`, op_type: 'QLinearConv', input: [x.name, xs, xz, wq, `${wq}_scale`, `${wq}_zero_point`, outNames![0], outNames![1], ...(bias ? [bias] : [])], output: [qOut], attribute: node.attribute ?? [] });
         } else {
           const attributes = (node.attribute ?? []).filter((a) => a.name === 'transB');
