@@ -22,7 +22,14 @@ import { fileURLToPath } from 'node:url';
 import { buildCorpus, FORMATS, type FuzzFormat } from '../fuzz/corpus.js';
 import type { CaseInfo, Finding, FindingKind, WorkerConfig, WorkerMessage } from '../fuzz/worker.js';
 
+/**
+ * A case is a hang when the worker spends this much CPU time on it without answering, or is
+ * silent this long in wall time whatever its CPU (blocked). CPU time, not wall time, is the
+ * first test because on a shared machine a starved worker can be silent for seconds while
+ * doing nothing wrong.
+ */
 const HANG_MS = 5000;
+const STALL_MS = 60_000;
 const RSS_LIMIT_MB = 1024;
 
 function option(name: string): string | undefined {
@@ -83,6 +90,8 @@ interface Running {
   caseDir: string;
   ready: boolean;
   lastReport: number;
+  /** The worker's CPU time (ms, /proc) at its last report. */
+  cpuAtReport?: number;
   done: Promise<void>;
   killedFor?: FindingKind;
 }
@@ -131,7 +140,7 @@ function start(): void {
     child.on('exit', (code, signal) => {
       running.delete(w);
       if (w.killedFor) {
-        recordLostCase(w, w.killedFor, w.killedFor === 'hang' ? `no answer for ${HANG_MS / 1000} s (killed)` : `RSS over ${RSS_LIMIT_MB} MB (killed)`);
+        recordLostCase(w, w.killedFor, w.killedFor === 'hang' ? `no answer after ${HANG_MS / 1000} s of CPU time or ${STALL_MS / 1000} s in all (killed)` : `RSS over ${RSS_LIMIT_MB} MB (killed)`);
       } else if (code !== 0 || signal) {
         let message = `worker exited with ${signal ?? `code ${code}`}`;
         try {
@@ -155,6 +164,7 @@ function start(): void {
   });
   child.on('message', (m: WorkerMessage) => {
     w.lastReport = performance.now();
+    w.cpuAtReport = cpuMilliseconds(child.pid);
     if (m.type === 'ready') {
       w.ready = true;
       return;
@@ -170,6 +180,17 @@ function start(): void {
     for (const e of m.fuzzerErrors) if (fuzzerErrors.push(e) <= 5) log(`fuzzer error (not a finding): ${e}`);
   });
   running.add(w);
+}
+
+/** CPU time of a process's main thread in ms (/proc/<pid>/schedstat), undefined where unavailable. */
+function cpuMilliseconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns / 1e6 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function rssMegabytes(pid: number | undefined): number {
@@ -193,7 +214,10 @@ const watchdog = setInterval(() => {
   const now = performance.now();
   for (const w of running) {
     if (w.killedFor) continue;
-    if (w.ready && now - w.lastReport > HANG_MS + 500) w.killedFor = 'hang';
+    const silent = now - w.lastReport;
+    const cpu = cpuMilliseconds(w.child.pid);
+    const busy = cpu !== undefined && w.cpuAtReport !== undefined ? cpu - w.cpuAtReport : silent;
+    if (w.ready && (busy > HANG_MS + 500 || silent > STALL_MS)) w.killedFor = 'hang';
     else if (rssMegabytes(w.child.pid) > RSS_LIMIT_MB) w.killedFor = 'memory';
     if (w.killedFor) w.child.kill('SIGKILL');
   }
