@@ -268,10 +268,12 @@ test('the default model quantised: valid int8 graph, classify runs it unchanged,
   assert.deepEqual(model.graph.output.map((o) => o.name), decodeModel(fp32).graph.output.map((o) => o.name));
 
   // classify runs both models unchanged; compare on the real BOSS spectra and 1 000 synthetic ones.
-  // Measured with these 1 024 calibration spectra: classes agree on 95.7 % of BOSS (6 of 140
-  // differ; 2 with 4 096 calibration spectra), mean |Δp| 0.021; 99.7 % of the synthetic ones,
-  // mean |Δp| 0.005. The fp32 model itself changes 0–2 BOSS classes under ±0.001 input noise,
-  // about half the int8 input step (docs/onnx.md). A broken rewrite agrees on far fewer.
+  // Measured with these 1 024 calibration spectra: the current default model's classes agree on
+  // 100 % of BOSS (mean |Δp| 0.009) and 99.9 % of the synthetic ones (mean |Δp| 0.003); the
+  // previous model's on 95.7 % of BOSS (6 of 140; 2 with 4 096 calibration spectra), mean |Δp|
+  // 0.021, and 99.7 % of the synthetic ones. The fp32 model itself changes 0–2 BOSS classes under
+  // ±0.001 input noise, about half the int8 input step (docs/onnx.md). A broken rewrite agrees
+  // on far fewer.
   const test = await synthetic(dir, 'test.arrow', 1000, 2);
   for (const [name, data, labels, minAgreement, maxMeanDiff] of [
     ['BOSS', join(BOSS, 'spectra'), join(BOSS, 'labels.csv'), 0.93, 0.03],
