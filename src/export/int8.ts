@@ -12,7 +12,7 @@ import { openSpectra } from '../io/open.js';
 import { writeFileAtomic } from '../io/partial-files.js';
 import type { ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
-import { buildOnnxModel, ONNX_NAMES, onnxModelSpec, type OnnxExportOptions } from './onnx.js';
+import { buildOnnxModel, ONNX_NAMES, onnxBytesFromRun, onnxModelSpec, type OnnxExportOptions } from './onnx.js';
 import { decodeModel, encodeModel } from './onnx-proto.js';
 import {
   calibrationGraph,
@@ -197,16 +197,7 @@ export async function fp32ModelBytes(source: string, exportOptions: OnnxExportOp
     throw new AstrospecError('IO', error.message, { file: source }, { cause: error });
   });
   if (info.isFile()) return readFile(source);
-  const tf = await import('@tensorflow/tfjs');
-  if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
-  tf.env().set('PROD', true);
-  const { loadModel } = await import('../model/io.js');
-  const { model, spec } = await loadModel(tf, source);
-  try {
-    return buildOnnxModel(model, spec, exportOptions);
-  } finally {
-    model.dispose();
-  }
+  return (await onnxBytesFromRun(source, exportOptions)).bytes;
 }
 
 /** Writes the int8 form of `source` (an .onnx file or a run directory) to `output`, atomically. */

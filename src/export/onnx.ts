@@ -357,8 +357,8 @@ export interface ExportResult {
   spec: ModelSpec;
 }
 
-/** Loads a model directory written by saveModel and writes it as one ONNX file (atomically). */
-export async function exportOnnx(modelDir: string, output: string, options: OnnxExportOptions = {}): Promise<ExportResult> {
+/** The ONNX bytes of a model directory written by saveModel, and its spec. */
+export async function onnxBytesFromRun(modelDir: string, options: OnnxExportOptions = {}): Promise<{ bytes: Uint8Array; spec: ModelSpec }> {
   const tf = await import('@tensorflow/tfjs');
   // Only weights are read; the pure-JS backend is always there and loads instantly.
   if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
@@ -367,10 +367,15 @@ export async function exportOnnx(modelDir: string, output: string, options: Onnx
   const { loadModel } = await import('../model/io.js');
   const { model, spec } = await loadModel(tf, modelDir);
   try {
-    const bytes = buildOnnxModel(model, spec, options);
-    await writeFileAtomic(output, bytes);
-    return { output, bytes: bytes.byteLength, spec };
+    return { bytes: buildOnnxModel(model, spec, options), spec };
   } finally {
     model.dispose();
   }
+}
+
+/** Loads a model directory written by saveModel and writes it as one ONNX file (atomically). */
+export async function exportOnnx(modelDir: string, output: string, options: OnnxExportOptions = {}): Promise<ExportResult> {
+  const { bytes, spec } = await onnxBytesFromRun(modelDir, options);
+  await writeFileAtomic(output, bytes);
+  return { output, bytes: bytes.byteLength, spec };
 }
