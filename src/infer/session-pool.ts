@@ -4,7 +4,9 @@
  * 11118, so the last batch is padded rather than run short). Each job goes to the worker with
  * the fewest jobs in flight; each worker answers in the order asked.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AstrospecError } from '../errors.js';
@@ -76,16 +78,41 @@ interface PoolWorker {
 }
 
 /**
- * Starts the session worker. In the published package it is compiled .js beside this file; when
- * the sources run under tsx (tests, benchmarks), a worker thread doesn't inherit tsx's loader,
- * so a small bootstrap registers it before importing the .ts worker.
+ * Starts the session worker. In the published package it is compiled .js beside this file. When
+ * the sources run under tsx (tests, benchmarks), a worker thread doesn't inherit tsx's loader;
+ * registering it in every worker cost ~0.4 s of CPU per worker (a loader thread and every module
+ * compiled through it: more than classifying 2 000 spectra), so the worker, which imports only
+ * onnxruntime-node, is bundled once per process with esbuild (a dev dependency, as tsx is) and
+ * started as a plain script, as the compiled file would be.
  */
 function startWorker(workerData: SessionWorkerData): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url), { workerData });
-  const worker = new URL('./session-worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(worker)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return new Worker(bundledWorker(), { eval: true, workerData });
+}
+
+let workerScript: string | undefined;
+
+function bundledWorker(): string {
+  if (workerScript !== undefined) return workerScript;
+  const require = createRequire(import.meta.url);
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  const onnxruntime = require.resolve('onnxruntime-node');
+  const built = esbuild.buildSync({
+    entryPoints: [fileURLToPath(new URL('./session-worker.ts', import.meta.url))],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['onnxruntime-node'],
+    logLevel: 'silent',
+  });
+  // An eval'd worker resolves require() from the cwd: onnxruntime-node by its installed path.
+  const required = 'require("onnxruntime-node")';
+  const text = built.outputFiles[0]!.text;
+  if (!text.includes(required)) throw new Error(`bundling the session worker: no ${required} in esbuild's output`);
+  workerScript = text.replaceAll(required, `require(${JSON.stringify(onnxruntime)})`);
+  return workerScript;
 }
 
 export class SessionPool {
