@@ -177,3 +177,30 @@ test('reads that fit inside one record batch (zero-copy views) and reads that sp
     }
   }
 });
+
+test('reuseBuffers: batches read into reused buffers equal fresh ones when each is used before the next', async () => {
+  const grid = { start: 4000, step: 1, length: 37 };
+  const path = join(dir, 'reuse.arrow');
+  const sink = await createSpectraSink(path, { grid, hasLabels: true });
+  // Record batches of 5, 11 and 7 rows, so that batches both lie inside one and straddle several.
+  let row = 0;
+  for (const rows of [5, 11, 7, 11, 5]) {
+    const flux = Float32Array.from({ length: rows * grid.length }, (_, k) => (row * grid.length + k) * 0.25 + 1);
+    await sink.write({ ids: Array.from({ length: rows }, (_, i) => `r${row + i}`), flux, grid, firstRow: row, labels: Int8Array.from({ length: rows }, (_, i) => (row + i) % 3) });
+    row += rows;
+  }
+  await sink.close();
+  const snapshot = (b: SpectrumBatch) => JSON.stringify({ firstRow: b.firstRow, ids: b.ids, labels: [...(b.labels ?? [])], flux: [...b.flux] });
+  for (const batchSize of [1, 4, 5, 8, 16, 64]) {
+    const read = async (reuseBuffers: boolean) => {
+      const source = await openSpectra(path, { batchSize, reuseBuffers });
+      const seen: string[] = [];
+      for await (const batch of source.batches()) seen.push(snapshot(batch));
+      await source.close();
+      return seen;
+    };
+    const fresh = await read(false);
+    assert.equal(fresh.length, Math.ceil(row / batchSize));
+    assert.deepEqual(await read(true), fresh, `batch size ${batchSize}`);
+  }
+});

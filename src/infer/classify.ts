@@ -161,7 +161,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   // A bad labels file fails before any worker starts.
   const labelTable = options.labels !== undefined ? await readLabelsCsv(options.labels) : undefined;
   // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
-  const open = () => openSpectra(dataset, { batchSize: readBatchSize(settings.batchSize, paths), resampleGrid: spec.grid, threads: options.readThreads, shard: options.shard });
+  // Each batch is preprocessed into a buffer of our own before the next is read, so the readers
+  // may read into the same memory again (reuseBuffers): no fresh ~10 MB buffer per Arrow record batch.
+  const open = () => openSpectra(dataset, { batchSize: readBatchSize(settings.batchSize, paths), resampleGrid: spec.grid, threads: options.readThreads, shard: options.shard, reuseBuffers: true });
   let source: SpectraSource | undefined;
   if (options.resume && options.shard) {
     // A complete output of this shard is kept, and nothing is started: resubmitting a whole array

@@ -727,11 +727,13 @@ export async function indexIpc(fh: FileHandle, size: number, kind: 'file' | 'str
 }
 
 /** A message flatbuffer framed as [0xFFFFFFFF][length][flatbuffer padded to 8], with room for a body. */
-function frame(flatbufferLength: number, bodyLength: number): { chunk: Uint8Array; flatbuffer: Uint8Array; body: Uint8Array } {
+function frame(flatbufferLength: number, bodyLength: number, reuse?: Buffer): { chunk: Buffer; flatbuffer: Uint8Array; body: Uint8Array } {
   const padded = (flatbufferLength + 7) & ~7;
   // Not zero-filled (the body is read over it at once; this is most of the bytes read), except
-  // for the padding; a buffer of its own, so the body's typed arrays are aligned views.
-  const chunk = Buffer.allocUnsafeSlow(8 + padded + bodyLength);
+  // for the padding; a buffer of its own (or the start of `reuse`), so the body's typed arrays
+  // are aligned views.
+  const size = 8 + padded + bodyLength;
+  const chunk = reuse && reuse.length >= size ? reuse.subarray(0, size) : Buffer.allocUnsafeSlow(size);
   chunk.writeInt32LE(-1, 0);
   chunk.writeInt32LE(padded, 4);
   chunk.fill(0, 8 + flatbufferLength, 8 + padded);
@@ -746,15 +748,27 @@ function frame(flatbufferLength: number, bodyLength: number): { chunk: Uint8Arra
  * read, e.g. the record batches of a shard's rows and the dictionaries before them; `firstBatch`
  * is the index of its first record batch in the file, for messages.
  */
-export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0): AsyncGenerator<Uint8Array> {
+export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0, reuse = false): AsyncGenerator<Uint8Array> {
   const schema = frame(schemaMessage.length, 0);
   schema.flatbuffer.set(schemaMessage);
   yield schema.chunk;
   let batch = firstBatch;
+  // With reuse, record batches are read into two buffers in turn (each grown when a batch doesn't
+  // fit): apache-arrow pulls the next message before it hands out the current batch, and asks for
+  // the one after only once the caller has taken it. Dictionaries, which later batches refer to,
+  // keep buffers of their own.
+  const spares: (Buffer | undefined)[] = [undefined, undefined];
+  let turn = 0;
   for (const m of messages) {
     const what = m.kind === 'recordBatch' ? `Arrow record batch ${batch++}` : 'Arrow dictionary batch';
     const fail = failer(file, what);
-    const { chunk, flatbuffer, body } = frame(m.flatbufferLength, m.bodyLength);
+    const reusable = reuse && m.kind === 'recordBatch';
+    const spare = reusable ? spares[turn] : undefined;
+    const { chunk, flatbuffer, body } = frame(m.flatbufferLength, m.bodyLength, spare);
+    if (reusable) {
+      if (chunk.buffer !== spare?.buffer) spares[turn] = chunk;
+      turn = 1 - turn;
+    }
     await readExactly(fh, flatbuffer, m.flatbufferOffset, fail);
     await readExactly(fh, body, m.bodyOffset, fail);
     // The file may have changed since it was indexed: what goes to apache-arrow is checked again.

@@ -43,6 +43,7 @@ import { registerArrowCodecs } from './arrow-codecs.js';
 import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex, type IpcMessage } from './arrow-ipc.js';
 import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
 import { countBytesRead, countRowsDecoded } from './read-stats.js';
+import { firstNonFinite } from './finite.js';
 import { commitPartial, discardPartial, temporaryPath } from './partial-files.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, sliceRows, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
@@ -51,7 +52,6 @@ import {
   batchSizeOf,
   checkSinkBatch,
   extraColumnsOf,
-  firstNonFinite,
   gridForPixelCount,
   isLabelColumn,
   pixelColumnIndex,
@@ -447,6 +447,7 @@ class ArrowSource implements SpectraSource {
     private readonly batchSize: number,
     private readonly indexed: IndexedArrow,
     private readonly range?: ArrowRowRange,
+    private readonly reuseBuffers = false,
   ) {
     this.path = indexed.path;
     this.hasLabels = layout.label !== undefined;
@@ -470,7 +471,7 @@ class ArrowSource implements SpectraSource {
    */
   rowRange(begin: number, end: number): ArrowSource {
     if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end)) throw new RangeError(`rowRange(${begin}, ${end})`);
-    return new ArrowSource(this.layout, this.batchSize, this.indexed, { begin, end });
+    return new ArrowSource(this.layout, this.batchSize, this.indexed, { begin, end }, this.reuseBuffers);
   }
 
   /**
@@ -532,10 +533,12 @@ class ArrowSource implements SpectraSource {
     const end = this.range?.end ?? Number.POSITIVE_INFINITY;
     if (this.range && messages.length === 0) return;
     let out: SpectrumBatch | undefined;
+    // With reuseBuffers: the flux of every batch that spans two record batches.
+    let spareFlux: Float32Array | undefined;
     let filled = 0;
     let firstRow = begin;
     let rowsSeen = firstBatchRow; // file row of the record batch's first row
-    for await (const rb of checkedRecordBatches(this.indexed, messages, firstBatch)) {
+    for await (const rb of checkedRecordBatches(this.indexed, messages, firstBatch, this.reuseBuffers)) {
       // Rows of this record batch inside [begin, end).
       let from = Math.max(0, begin - rowsSeen);
       const to = Math.min(rb.numRows, end - rowsSeen);
@@ -551,7 +554,7 @@ class ArrowSource implements SpectraSource {
           yield batch;
           continue;
         }
-        out ??= allocateBatch(this.batchSize, this.grid, firstRow, columns);
+        out ??= allocateBatch(this.batchSize, this.grid, firstRow, columns, this.reuseBuffers ? (spareFlux ??= new Float32Array(this.batchSize * this.grid.length)) : undefined);
         copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen);
         countRowsDecoded(n);
         from += n;
@@ -625,7 +628,7 @@ async function indexArrow(path: string, listed?: FileIdentity): Promise<IndexedA
  * `messages` given, whose first record batch is batch `firstBatch` of the file), each re-checked
  * as it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
  */
-async function* checkedRecordBatches({ path, identity, index, schemaMessage }: IndexedArrow, messages = index.messages, firstBatch = 0): AsyncGenerator<RecordBatch> {
+async function* checkedRecordBatches({ path, identity, index, schemaMessage }: IndexedArrow, messages = index.messages, firstBatch = 0, reuseBuffers = false): AsyncGenerator<RecordBatch> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -637,7 +640,7 @@ async function* checkedRecordBatches({ path, identity, index, schemaMessage }: I
     // Offsets and row counts come from the index: the file must still be the one indexed.
     await checkUnchanged(path, identity, fh);
     try {
-      reader = await RecordBatchReader.from(ipcStream(fh, index, schemaMessage, path, messages, firstBatch));
+      reader = await RecordBatchReader.from(ipcStream(fh, index, schemaMessage, path, messages, firstBatch, reuseBuffers));
       await reader.open();
     } catch (error) {
       throw wrapReaderError(error, path, 'cannot read the Arrow schema');
@@ -680,7 +683,7 @@ export async function openArrow(path: string, options: ArrowReadOptions = {}): P
   } catch (error) {
     throw wrapReaderError(error, path, 'cannot read the Arrow schema');
   }
-  return new ArrowSource(layout, batchSize, indexed);
+  return new ArrowSource(layout, batchSize, indexed, undefined, options.reuseBuffers === true);
 }
 
 /**

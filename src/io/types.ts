@@ -40,6 +40,13 @@ export interface ReadOptions {
   resampleGrid?: WavelengthGrid;
   /** Native parser threads (CSV). Default: all cores. */
   threads?: number;
+  /**
+   * The caller is done with each batch's flux (and every view of it) before it asks for the next
+   * batch, so a reader may read into the same memory again. Arrow: one buffer for all record
+   * batches instead of a fresh one (~10 MB) each, whose allocation and collection cost classify
+   * more than reading them. Default false: a batch stays valid as long as it is referenced.
+   */
+  reuseBuffers?: boolean;
 }
 
 export interface SpectraSource {

@@ -110,6 +110,10 @@ export interface NativeAddon {
   preprocessSync(flux: Float32Array, badPixels: Uint8Array | null, outFlux: Float32Array, outFeatures: Float32Array | null, outFlags: Uint8Array, params: NativePreprocessParams): void;
   augmentNoise(flux: Float32Array, rowMask: Uint8Array | null, params: NativeNoiseParams): Promise<void>;
   augmentNoiseSync(flux: Float32Array, rowMask: Uint8Array | null, params: NativeNoiseParams): void;
+
+  // finite.cpp — index of the first NaN/±Inf in values[from, to), or −1; read in place.
+  // Optional: a prebuilt addon from before it lacks it (src/io/finite.ts then scans in TS).
+  firstNonFiniteSync?(values: Float32Array, from: number, to: number): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
