@@ -7,15 +7,15 @@
 #               held-out templates (leave-templates-out), and, when ../shared/data is there, the
 #               580 real LAMOST stars and the 140 real BOSS spectra with their visual labels.
 #
-#   npm run train:default                       (about 30 minutes on 2 CPU cores, WASM backend)
+#   npm run train:default                       (about 45 minutes on 2 CPU cores, WASM backend)
 #   WIDTH=16 BIN=2 WORK=runs/w16-bin2 INSTALL=0 npm run train:default   (another configuration, not installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-runs/default}
-TRAIN_N=${TRAIN_N:-80000}
+TRAIN_N=${TRAIN_N:-100000}
 VAL_N=${VAL_N:-10000}
 TEST_N=${TEST_N:-20000}
-EPOCHS=${EPOCHS:-10}
+EPOCHS=${EPOCHS:-11}
 WIDTH=${WIDTH:-16}
 BIN=${BIN:-4}
 INSTALL=${INSTALL:-1}

@@ -218,3 +218,38 @@ test('Conv1D layers on the native 3D kernels match tfjs-layers on the CPU backen
     for (const key of ['y', 'dx', 'dw'] as const) assert.ok(maxRelativeDiff(got[key], want[key]) < 1e-5, `${key} ${JSON.stringify(c)}`);
   }
 });
+
+test('WASM matrix products (native for one operand transposed or none) match the CPU backend, gradients included', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  // Shapes of a dense layer's forward (x·W) and gradients (dy·Wᵀ, xᵀ·dy), odd sizes included.
+  const shapes: [number, number, number][] = [[64, 5312, 128], [7, 33, 5], [1, 3, 2], [64, 128, 180]];
+  const run = (m: number, k: number, n: number, seed: number) =>
+    tf.tidy(() => {
+      const a = tf.tensor2d(randomArray(m * k, seed), [m, k]);
+      const b = tf.tensor2d(randomArray(k * n, seed + 1), [k, n]);
+      const r = tf.tensor2d(randomArray(m * n, seed + 2), [m, n]);
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D), r)))([a, b]);
+      const aT = tf.tensor2d(randomArray(m * k, seed + 3), [k, m]);
+      const bT = tf.tensor2d(randomArray(k * n, seed + 4), [n, k]);
+      return {
+        ab: Float32Array.from(tf.matMul(a, b).dataSync()),
+        atb: Float32Array.from(tf.matMul(aT, b, true, false).dataSync()),
+        abt: Float32Array.from(tf.matMul(a, bT, false, true).dataSync()),
+        atbt: Float32Array.from(tf.matMul(aT, bT, true, true).dataSync()),
+        da: Float32Array.from(da!.dataSync()),
+        db: Float32Array.from(db!.dataSync()),
+      };
+    });
+  for (const [i, [m, k, n]] of shapes.entries()) {
+    await tf.setBackend('wasm');
+    const got = run(m, k, n, 31 + 10 * i);
+    await tf.setBackend('cpu');
+    const want = run(m, k, n, 31 + 10 * i);
+    for (const key of Object.keys(want) as (keyof typeof want)[]) {
+      // Sums of up to 5 312 products of O(1) values: relative to the sum's scale.
+      const scale = Math.sqrt(Math.max(m, k, n));
+      const diff = maxRelativeDiff(got[key].map((v) => v / scale), want[key].map((v) => v / scale));
+      assert.ok(diff < 1e-5, `${key} ${m}×${k}×${n}: ${diff}`);
+    }
+  }
+});

@@ -249,3 +249,45 @@ test('the 1-D form of the graph (conv1d option) gives the same probabilities as 
   }
   model.dispose();
 });
+
+test('a redshift head exports as a second output, z_probabilities, equal to tfjs in the 2-D and 1-D graphs', async () => {
+  const arch = { width: 4, inputLength: 301, featureCount: 2, classCount: 3, redshift: { bins: 24, zMin: -0.03, zMax: 5, hidden: 8 } };
+  const model = randomModel(arch, 41);
+  const rows = 5;
+  const inputs = randomInputs(rows, arch, 42);
+  const tfjsOutputs = () =>
+    tf.tidy(() => {
+      const x = [tf.tensor3d(inputs.flux, [rows, arch.inputLength, 1]), tf.tensor2d(inputs.features, [rows, arch.featureCount])];
+      return (model.predict(x) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+    });
+  // Scale the bins' dense layer so the largest logit is about 3: a saturated softmax would hide errors.
+  const zHead = model.getLayer('z_head');
+  const hidden = tf.model({ inputs: model.inputs, outputs: model.getLayer('z_hidden').output as tf.SymbolicTensor });
+  const [kernel, bias] = zHead.getWeights();
+  const largest = tf.tidy(() => {
+    const h = hidden.predict([tf.tensor3d(inputs.flux, [rows, arch.inputLength, 1]), tf.tensor2d(inputs.features, [rows, arch.featureCount])]) as tf.Tensor2D;
+    return tf.matMul(h, kernel as tf.Tensor2D).abs().max().dataSync()[0]!;
+  });
+  zHead.setWeights([kernel!.mul(3 / Math.max(largest, 1e-12)), bias!]);
+  const [probabilities, zProbabilities] = tfjsOutputs();
+  assert.equal(zProbabilities!.length, rows * 24);
+  // The bins are not a one-hot: the check below compares a spread distribution.
+  assert.ok(Math.max(...zProbabilities!) < 0.9);
+  for (const conv1d of [false, true]) {
+    const bytes = buildOnnxModel(model, specFor(arch), { conv1d });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    try {
+      assert.deepEqual([...session.outputNames], ['probabilities', 'z_probabilities']);
+      const out = await session.run({
+        flux: new ort.Tensor('float32', inputs.flux, [rows, 1, arch.inputLength]),
+        features: new ort.Tensor('float32', inputs.features, [rows, arch.featureCount]),
+      });
+      assert.ok(maxAbsDiff(out.probabilities!.data as Float32Array, probabilities!) <= 1e-4, `probabilities (conv1d ${conv1d})`);
+      assert.deepEqual([...out.z_probabilities!.dims], [rows, 24]);
+      assert.ok(maxAbsDiff(out.z_probabilities!.data as Float32Array, zProbabilities!) <= 1e-4, `z_probabilities (conv1d ${conv1d})`);
+    } finally {
+      await session.release();
+    }
+  }
+  model.dispose();
+});

@@ -193,3 +193,64 @@ test('astrospec train reads a file, preprocesses natively, trains with side feat
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('with a redshift column, astrospec train adds a redshift head that learns where the line is; it saves, reloads and exports', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'astrospec-train-z-'));
+  try {
+    // The toy galaxies' and QSOs' line centre (pixel 20–69) stands for a redshift 0–2; stars get none.
+    const zOf = (centre: number) => ((centre - 20) / 50) * 2;
+    const withRedshift = (batch: SpectrumBatch): SpectrumBatch => {
+      const redshift = new Float32Array(batch.ids.length);
+      for (let r = 0; r < batch.ids.length; r++) {
+        const row = batch.flux.subarray(r * PIXELS, (r + 1) * PIXELS);
+        let centre = 0;
+        // Galaxies: the line is the maximum; QSOs: the bump's maximum after the rising continuum is removed.
+        const detrended = Array.from(row, (v, i) => v - (batch.labels![r] === 2 ? 0.5 + i / PIXELS : 0));
+        for (let i = 1; i < PIXELS; i++) if (detrended[i]! > detrended[centre]!) centre = i;
+        redshift[r] = batch.labels![r] === 0 ? NaN : zOf(centre);
+      }
+      return { ...batch, extra: { redshift } };
+    };
+    const data = join(dir, 'toy.arrow');
+    const sink = await createSpectraSink(data, { grid: { start: 3800, step: 2, length: PIXELS }, hasLabels: true, extraColumns: ['redshift'] });
+    for (let b = 0; b < 8; b++) await sink.write(withRedshift(toyBatch(100, 70 + b, b * 100)));
+    await sink.close();
+    const out = join(dir, 'run');
+    const result = await trainHandler({
+      data, valFraction: 0.25, width: 8, bin: 1, smooth: 0, epochs: 8, batchSize: 32, lr: 3e-3, schedule: 'cosine', norm: 'l2',
+      features: false, balance: 'oversample', noiseSnr: '20', augment: 0, patience: 0, seed: 4, out, backend: 'wasm', logEvery: 0, quiet: true,
+      redshiftBins: 40,
+    });
+    const { tf } = await resolveBackend('wasm', { quiet: true });
+    const { model, spec } = await loadModel(tf, out);
+    assert.deepEqual(spec.architecture.redshift, { bins: 40, zMin: -0.03, zMax: 5, hidden: 128 });
+    assert.equal(model.outputs.length, 2);
+    const first = result.epochs[0]!.valRedshiftWithin001!;
+    const last = result.epochs.at(-1)!.valRedshiftWithin001!;
+    assert.ok(Number.isFinite(first) && Number.isFinite(last));
+    // A bin is 0.045 wide in ln(1 + z) here, so "within 0.01 (1 + z)" needs the right bin and
+    // interpolation: a head that had not learnt the line's position would stay near chance (< 5 %).
+    assert.ok(last > 0.3, `validation z within 0.01(1+z): ${first} after one epoch, ${last} after ${result.epochs.length}`);
+    model.dispose();
+
+    const { onnxBytesFromRun } = await import('../src/export/onnx.js');
+    const { bytes } = await onnxBytesFromRun(out);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(bytes);
+    assert.deepEqual([...session.outputNames], ['probabilities', 'z_probabilities']);
+    await session.release();
+
+    // Without a head (--redshift-bins 0) the model has one output, as before.
+    const plain = await trainHandler({
+      data, valFraction: 0.25, width: 4, bin: 2, smooth: 0, epochs: 1, batchSize: 32, lr: 3e-3, schedule: 'cosine', norm: 'l2',
+      features: false, balance: 'oversample', noiseSnr: '20', augment: 0, patience: 0, seed: 4, out: join(dir, 'plain'), backend: 'wasm', logEvery: 0, quiet: true,
+      redshiftBins: 0,
+    });
+    assert.equal(plain.spec.architecture.redshift, undefined);
+    const { model: plainModel } = await loadModel(tf, join(dir, 'plain'));
+    assert.equal(plainModel.outputs.length, 1);
+    plainModel.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -15,6 +15,8 @@
  *   pads into the maximum, so the same explicit pads give the same result.
  * - BatchNormalization (epsilon 1e-3 in tfjs, 1e-5 by default in ONNX) is folded into the
  *   preceding convolution using the layer's own epsilon, so no BN node and no epsilon remain.
+ * - With a redshift head, tfjs flattens [N, L, C] pixel-major; the ONNX graph transposes its
+ *   [N, C, (1,) L] stage outputs to [N, L, (1,) C] before Flatten, so the dense weights keep their order.
  * The whole ModelSpec is stored in metadata_props under `astrospec.spec`, so the file alone
  * says which grid, normalisation and features it expects.
  */
@@ -41,7 +43,7 @@ import { appendOodScore, specForOnnx } from './ood-graph.js';
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 export const SPEC_METADATA_KEY = 'astrospec.spec';
-export const ONNX_NAMES = { flux: 'flux', features: 'features', probabilities: 'probabilities' } as const;
+export const ONNX_NAMES = { flux: 'flux', features: 'features', probabilities: 'probabilities', zProbabilities: 'z_probabilities' } as const;
 
 export interface SamePadding {
   outLength: number;
@@ -240,6 +242,7 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
     mark('stem_pool', x, spShape(channels, length));
   }
 
+  const stageOutputs: string[] = [];
   STAGE_MULTIPLIERS.forEach((_, s) => {
     for (let b = 0; b < BLOCKS_PER_STAGE; b++) {
       const name = `s${s + 1}b${b + 1}`;
@@ -259,6 +262,7 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
       mark(`${name}_add`, sum, spShape(channels, length));
       x = relu(sum, `${name}_relu2`);
     }
+    stageOutputs.push(x);
   });
 
   const gap = node('GlobalAveragePool', 'gap_pool', [x]);
@@ -292,13 +296,47 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
     mark('head', ONNX_NAMES.probabilities, ['N', units]);
   }
 
+  const redshiftHead = arch.redshift;
+  if (redshiftHead) {
+    // Stages 3 and 4 flattened pixel-major (as tfjs does channels-last), then ReLU dense and softmax.
+    const flattened = [2, 3].map((stage) => {
+      const t = stageOutputs[stage]!;
+      const dims = shapes.get(t)!;
+      const c = Number(dims[1]);
+      const l = Number(dims[dims.length - 1]);
+      const transposed = node('Transpose', `z_transpose${stage + 1}`, [t], [ints('perm', twoD ? [0, 3, 2, 1] : [0, 2, 1])]);
+      const flat = node('Flatten', `z_flatten${stage + 1}`, [transposed], [int('axis', 1)]);
+      mark(`z_flatten${stage + 1}`, flat, ['N', c * l]);
+      return { flat, size: c * l };
+    });
+    const zIn = node('Concat', 'z_concat', flattened.map((f) => f.flat), [int('axis', 1)]);
+    let size = flattened.reduce((n, f) => n + f.size, 0);
+    mark('z_concat', zIn, ['N', size]);
+    let z = zIn;
+    for (const [name, activation] of [['z_hidden', 'relu'], ['z_head', 'softmax']] as const) {
+      const dense = layer(name);
+      const cfg = layerConfig(dense);
+      if (cfg.activation !== activation) throw new AstrospecError('UNSUPPORTED', `layer ${name}: activation '${String(cfg.activation)}' (expected ${activation})`);
+      const w = weightsByRole(dense);
+      const units = Number(cfg.units);
+      initializers.push(tensor(`${name}_weight`, [size, units], w.get('kernel')!));
+      initializers.push(tensor(`${name}_bias`, [units], w.get('bias') ?? new Float32Array(units)));
+      const pre = node('Gemm', `${name}_linear`, [z, `${name}_weight`, `${name}_bias`], [int('transB', 0)]);
+      z = activation === 'relu' ? node('Relu', name, [pre]) : node('Softmax', ONNX_NAMES.zProbabilities, [pre], [int('axis', 1)]);
+      size = units;
+      mark(name, z, ['N', units]);
+    }
+  }
+
   let output: string = ONNX_NAMES.probabilities;
   if (options.probe !== undefined) {
     if (probeOutput === undefined) throw new AstrospecError('BAD_ARGUMENT', `no layer output named '${options.probe}' to probe`);
     output = probeOutput;
   }
-  // Keep only what the output depends on (everything, unless probing an inner layer).
-  const needed = new Set([output]);
+  const outputs = [output];
+  if (redshiftHead && options.probe === undefined) outputs.push(ONNX_NAMES.zProbabilities);
+  // Keep only what the outputs depend on (everything, unless probing an inner layer).
+  const needed = new Set(outputs);
   const kept: NodeProto[] = [];
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i]!;
@@ -314,7 +352,7 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
     node: kept,
     initializer: initializers.filter((t) => needed.has(t.name)),
     input: inputs,
-    output: [valueInfo(output, shapes.get(output)!)],
+    output: outputs.map((o) => valueInfo(o, shapes.get(o)!)),
   };
   // The out-of-distribution score (astrospec calibrate fits it) as a second output, ood_score [N].
   if (spec.ood && options.probe === undefined) appendOodScore(graph, spec.ood);

@@ -5,6 +5,8 @@
  * a 7-tap stride-2 stem, 3-tap max-pool stride 2, four stages of two BasicBlocks
  * (3-tap conv–BN–ReLU–3-tap conv–BN, identity or 1×1 stride-2 projection shortcut),
  * global average pooling, optional side features concatenated, dense softmax.
+ * With a redshift head (spec.redshift) a second output: stages 3 and 4 flattened, a ReLU dense
+ * layer, and a softmax over redshift bins (see RedshiftHeadSpec).
  *
  * Layers are named deterministically (stem_conv, s2b1_conv1, s2b1_proj, ...) so the ONNX
  * exporter can walk them. Input layout is tfjs's channels-last [N, L, 1].
@@ -38,6 +40,7 @@ export function buildResNet1d(tf: Tf, arch: ArchitectureSpec, seed = 1): tfType.
   x = tf.layers.maxPooling1d({ poolSize: 3, strides: 2, padding: 'same', name: 'stem_pool' }).apply(x) as tfType.SymbolicTensor;
 
   let channels = arch.width;
+  const stageOutputs: tfType.SymbolicTensor[] = [];
   STAGE_MULTIPLIERS.forEach((multiplier, s) => {
     const filters = arch.width * multiplier;
     for (let b = 0; b < BLOCKS_PER_STAGE; b++) {
@@ -52,6 +55,7 @@ export function buildResNet1d(tf: Tf, arch: ArchitectureSpec, seed = 1): tfType.
       x = relu(tf.layers.add({ name: `${name}_add` }).apply([y, shortcut]) as tfType.SymbolicTensor, `${name}_relu2`);
       channels = filters;
     }
+    stageOutputs.push(x);
   });
 
   let pooled = tf.layers.globalAveragePooling1d({ name: 'gap' }).apply(x) as tfType.SymbolicTensor;
@@ -64,5 +68,16 @@ export function buildResNet1d(tf: Tf, arch: ArchitectureSpec, seed = 1): tfType.
   const probabilities = tf.layers
     .dense({ units: arch.classCount, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seedCounter++ }), name: 'head' })
     .apply(pooled) as tfType.SymbolicTensor;
-  return tf.model({ inputs, outputs: probabilities, name: `resnet18_1d_w${arch.width}` });
+  const name = `resnet18_1d_w${arch.width}`;
+  if (!arch.redshift) return tf.model({ inputs, outputs: probabilities, name });
+  // Channels-last flatten keeps position-major order: [pixel 0 channels, pixel 1 channels, ...].
+  const flattened = [2, 3].map((stage) => tf.layers.flatten({ name: `z_flatten${stage + 1}` }).apply(stageOutputs[stage]!) as tfType.SymbolicTensor);
+  let z = tf.layers.concatenate({ name: 'z_concat' }).apply(flattened) as tfType.SymbolicTensor;
+  z = tf.layers
+    .dense({ units: arch.redshift.hidden, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: seedCounter++ }), name: 'z_hidden' })
+    .apply(z) as tfType.SymbolicTensor;
+  const zProbabilities = tf.layers
+    .dense({ units: arch.redshift.bins, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seedCounter++ }), name: 'z_head' })
+    .apply(z) as tfType.SymbolicTensor;
+  return tf.model({ inputs, outputs: [probabilities, zProbabilities], name });
 }

@@ -14,6 +14,25 @@ export interface ArchitectureSpec {
   /** Number of side features concatenated before the head (0 = none). */
   featureCount: number;
   classCount: number;
+  /** The redshift head, when the network has one (absent = classification only). */
+  redshift?: RedshiftHeadSpec;
+}
+
+/**
+ * Redshift as a distribution over `bins` equal bins of u = ln(1 + z) from ln(1 + zMin) to ln(1 + zMax)
+ * (z-bin classification as in QuasarNET, Busca & Balland 2018, with finer bins): a softmax
+ * output `z_probabilities` [N, bins] beside the class probabilities. It reads the last two
+ * stages flattened, not the average pool, because a redshift is a position along the spectrum
+ * and pooling discards position. Trained on galaxies and QSOs only; a star's z output means
+ * nothing (src/infer/redshift.ts turns the distribution into z and z_err).
+ */
+export interface RedshiftHeadSpec {
+  bins: number;
+  /** Slightly below 0, so that z = 0 is not at the edge, where a soft target is cut in half. */
+  zMin: number;
+  zMax: number;
+  /** Units of the hidden dense layer between the flattened stages and the bins. */
+  hidden: number;
 }
 
 export interface PreprocessSpec {

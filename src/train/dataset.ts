@@ -57,6 +57,8 @@ export interface LabelledSet {
   features?: Float32Array;
   featureNames: string[];
   labels: Int8Array;
+  /** Known redshift per row (NaN where the source has none), when the source has a `redshift` column. */
+  redshift?: Float32Array;
   grid: WavelengthGrid;
 }
 
@@ -70,6 +72,7 @@ export async function collectLabelledSet(
   let inputs = new Float32Array(0);
   let features: Float32Array | undefined;
   let labels = new Int8Array(0);
+  let redshift: Float32Array | undefined;
   let rows = 0;
   let inputLength = -1;
   let featureNames: string[] = [];
@@ -113,6 +116,12 @@ export async function collectLabelledSet(
     }
     labels = grow(labels, rows + n, (k) => new Int8Array(k));
     labels.set(batch.labels.subarray(0, n), rows);
+    const z = batch.extra?.redshift;
+    if (z || redshift) {
+      redshift = grow(redshift ?? new Float32Array(rows).fill(NaN), rows + n, (k) => new Float32Array(k).fill(NaN));
+      if (z) redshift.set(z.subarray(0, n), rows);
+      else redshift.fill(NaN, rows, rows + n);
+    }
     rows += n;
     onBatch?.(n);
   }
@@ -124,6 +133,7 @@ export async function collectLabelledSet(
     features: features?.subarray(0, rows * featureNames.length),
     featureNames,
     labels: labels.subarray(0, rows),
+    redshift: redshift?.subarray(0, rows),
     grid,
   };
 }
@@ -135,12 +145,13 @@ export function subset(set: LabelledSet, indices: Int32Array): LabelledSet {
   const inputs = new Float32Array(indices.length * L);
   const labels = new Int8Array(indices.length);
   const features = set.features ? new Float32Array(indices.length * k) : undefined;
+  const redshift = set.redshift ? Float32Array.from(indices, (row) => set.redshift![row]!) : undefined;
   indices.forEach((row, i) => {
     inputs.set(set.inputs.subarray(row * L, (row + 1) * L), i * L);
     labels[i] = set.labels[row]!;
     if (features && set.features) features.set(set.features.subarray(row * k, (row + 1) * k), i * k);
   });
-  return { ...set, rows: indices.length, inputs, labels, features };
+  return { ...set, rows: indices.length, inputs, labels, features, redshift };
 }
 
 /** Fisher–Yates shuffle in place with the project's seeded generator. */

@@ -206,6 +206,36 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
       addon.conv1dBackpropInputSync(m.read(dy), m.read(filter), out.data, g);
       return out.info;
     });
+    // Dense layers' matrix products as 1-tap convolutions of length-M "spectra": tfjs-wasm's
+    // BatchMatMul with a transposed operand (every dense gradient) runs a plain loop, ~10× slower
+    // than the native GEMM for the redshift head's 5 312 × 128 layer. out[M, N] from
+    //   A·B   = conv1d forward   (x = A [M, K], filter = B [K, N])
+    //   Aᵀ·B  = filter gradient  (x = A [K, M], dy = B [K, N])
+    //   A·Bᵀ  = input gradient   (dy = A [M, K], filter = B [N, K])
+    const batchMatMul = replace('BatchMatMul', (args) => {
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      // One matrix each ([r, c] or [1, r, c]); batched products keep tfjs's kernel.
+      const matrix = (t: TensorInfo) => (t.shape.length === 2 || (t.shape.length === 3 && t.shape[0] === 1) ? t.shape.slice(-2) : undefined);
+      const aShape = matrix(a);
+      const bShape = matrix(b);
+      if (!aShape || !bShape || (transposeA && transposeB)) return fallback(batchMatMul, 'BatchMatMul', args);
+      const [aRows, aCols] = aShape as [number, number];
+      const [bRows, bCols] = bShape as [number, number];
+      const m = transposeA ? aCols : aRows;
+      const n = transposeB ? bRows : bCols;
+      const memory = memoryOf(backendName, args.backend);
+      const out = memory.alloc(a.shape.length === 2 && b.shape.length === 2 ? [m, n] : [1, m, n]);
+      const one = { batch: 1, kernel: 1, stride: 1, padLeft: 0 };
+      if (transposeA) {
+        addon.conv1dBackpropFilterSync(memory.read(a), memory.read(b), out.data, { ...one, inLength: aRows, outLength: aRows, inChannels: m, outChannels: n });
+      } else if (transposeB) {
+        addon.conv1dBackpropInputSync(memory.read(a), memory.read(b), out.data, { ...one, inLength: m, outLength: m, inChannels: n, outChannels: aCols });
+      } else {
+        addon.conv1dForwardSync(memory.read(a), memory.read(b), out.data, { ...one, inLength: m, outLength: m, inChannels: aCols, outChannels: n });
+      }
+      return out.info;
+    });
   }
   const backpropFilter = replace('Conv2DBackpropFilter', (args) => {
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };

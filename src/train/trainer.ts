@@ -17,7 +17,8 @@ import { BN_MOMENTUM, buildResNet1d, type Tf } from '../model/resnet1d.js';
 import { createAdam } from './adam.js';
 import { useFusedBatchNorm } from './batchnorm.js';
 import { useNativeConv1d } from './conv1d-layer.js';
-import type { ModelSpec } from '../model/spec.js';
+import type { ModelSpec, RedshiftHeadSpec } from '../model/spec.js';
+import { decodeRedshift, redshiftTarget, redshiftWithin } from '../infer/redshift.js';
 import { Random } from '../synth/random.js';
 import {
   type Balance,
@@ -54,6 +55,8 @@ export interface TrainOptions {
   /** Write a step line to the log every this many steps (0 = none). */
   logEvery: number;
   quiet?: boolean;
+  /** Train a redshift head too (needs a `redshift` column; galaxies and QSOs are its targets). */
+  redshift?: RedshiftHeadSpec;
 }
 
 export interface TrainingData {
@@ -76,6 +79,8 @@ export interface EpochRecord {
   valMacroF1: number;
   valPerClass: { name: string; precision: number; recall: number; f1: number; support: number }[];
   valConfusion: number[][];
+  /** With a redshift head: validation galaxies and QSOs whose z is within 0.01 (1 + z). */
+  valRedshiftWithin001?: number;
   spectraPerSecond: number;
   seconds: number;
   best: boolean;
@@ -153,11 +158,24 @@ function fillFeatures(set: LabelledSet, rows: ArrayLike<number>, count: number, 
   }
 }
 
+/**
+ * Weight of the redshift loss beside the classification loss. The redshift targets are soft
+ * (a Gaussian over bins), so their cross-entropy never falls below the target's own entropy
+ * (≈ 1.4 nats); the weight keeps the classification gradient the larger one for the shared layers.
+ */
+export const REDSHIFT_LOSS_WEIGHT = 0.3;
+
 /** Mean categorical cross-entropy of softmax outputs, each row weighted. */
 function crossEntropy(tf: Tf, probabilities: tfType.Tensor, oneHot: tfType.Tensor, rowWeights: tfType.Tensor): tfType.Scalar {
   const p = tf.sum(tf.mul(probabilities, oneHot), -1);
   // Clipped like Keras' categorical_crossentropy, so a confident mistake stays finite.
   return tf.neg(tf.mean(tf.mul(rowWeights, tf.log(tf.clipByValue(p, 1e-7, 1))))) as tfType.Scalar;
+}
+
+/** Redshift targets of a batch: rows × bins soft targets, and 1 where the row has one (0: a star, or z unknown). */
+export interface RedshiftBatch {
+  targets: Float32Array;
+  weights: Float32Array;
 }
 
 export type TrainStep = (
@@ -166,29 +184,43 @@ export type TrainStep = (
   features: Float32Array | undefined,
   labels: Int32Array,
   rowWeights: Float32Array,
+  redshift?: RedshiftBatch,
 ) => { loss: number; hits: number };
 
 /**
  * One optimisation step on a batch (flux rows × inputLength; features rows × featureCount):
  * forward in training mode, weighted cross-entropy, backward, Adam update. Returns the batch
  * loss and how many rows were classified right. Shared by the trainer and bench/train.ts.
+ * A model with a redshift head adds REDSHIFT_LOSS_WEIGHT × the soft-target cross-entropy of the
+ * rows that have a redshift (averaged over all rows, so stars add nothing).
  */
 export function makeTrainStep(tf: Tf, model: tfType.LayersModel, optimizer: tfType.Optimizer): TrainStep {
   const trainable = model.trainableWeights.map((w) => w.read() as tfType.Variable);
   const inputLength = (model.inputs[0]!.shape[1] as number) ?? 0;
-  return (rows, flux, features, labelValues, weightValues) =>
+  const hasRedshift = model.outputs.length > 1;
+  return (rows, flux, features, labelValues, weightValues, redshift) =>
     tf.tidy(() => {
       const x = tf.tensor3d(flux, [rows, inputLength, 1]);
       const inputs = features ? [x, tf.tensor2d(features, [rows, features.length / rows])] : x;
       const labels = tf.tensor1d(labelValues, 'int32');
       const oneHot = tf.oneHot(labels, CLASS_NAMES.length);
       const rowWeights = tf.tensor1d(weightValues);
+      if (hasRedshift && !redshift) throw new AstrospecError('MODEL', 'this model has a redshift head: every batch needs redshift targets');
+      const bins = hasRedshift ? redshift!.targets.length / rows : 0;
+      const zTargets = hasRedshift ? tf.tensor2d(redshift!.targets, [rows, bins]) : undefined;
+      const zWeights = hasRedshift ? tf.tensor1d(redshift!.weights) : undefined;
       let hitCount: tfType.Tensor | undefined;
       const cost = optimizer.minimize(
         () => {
-          const probabilities = model.apply(inputs, { training: true }) as tfType.Tensor;
+          const outputs = model.apply(inputs, { training: true }) as tfType.Tensor | tfType.Tensor[];
+          const probabilities = Array.isArray(outputs) ? outputs[0]! : outputs;
           hitCount = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probabilities, -1), labels), 'float32')));
-          return crossEntropy(tf, probabilities, oneHot, rowWeights);
+          const classLoss = crossEntropy(tf, probabilities, oneHot, rowWeights);
+          if (!zTargets) return classLoss;
+          const zProbabilities = (outputs as tfType.Tensor[])[1]!;
+          const perRow = tf.neg(tf.sum(tf.mul(zTargets, tf.log(tf.clipByValue(zProbabilities, 1e-7, 1))), -1));
+          const zLoss = tf.mean(tf.mul(zWeights!, perRow));
+          return tf.add(classLoss, tf.mul(zLoss, REDSHIFT_LOSS_WEIGHT)) as tfType.Scalar;
         },
         true,
         trainable,
@@ -199,22 +231,29 @@ export function makeTrainStep(tf: Tf, model: tfType.LayersModel, optimizer: tfTy
     });
 }
 
-/** Validation loss and confusion matrix, in chunks so memory stays bounded. */
+/**
+ * Validation loss and confusion matrix, in chunks so memory stays bounded; with a redshift head
+ * (`head`), also the fraction of galaxies and QSOs with a known z whose estimate is within 0.01 (1 + z).
+ */
 export function evaluate(
   tf: Tf,
   model: tfType.LayersModel,
   set: LabelledSet,
   scaling: { mean: number[]; std: number[] } | undefined,
   chunk = 256,
-): { loss: number; confusion: ConfusionMatrix } {
+  head?: RedshiftHeadSpec,
+): { loss: number; confusion: ConfusionMatrix; redshiftWithin001?: number } {
   const confusion = new ConfusionMatrix(CLASS_NAMES);
   const L = set.inputLength;
   const k = set.featureNames.length;
+  const star = CLASS_NAMES.indexOf('star');
   let lossSum = 0;
+  let zRows = 0;
+  let zHits = 0;
   for (let start = 0; start < set.rows; start += chunk) {
     const n = Math.min(chunk, set.rows - start);
     const rows = Int32Array.from({ length: n }, (_, i) => start + i);
-    const { loss, predicted } = tf.tidy(() => {
+    const { loss, predicted, zProbabilities } = tf.tidy(() => {
       const x = tf.tensor3d(set.inputs.subarray(start * L, (start + n) * L), [n, L, 1]);
       const inputs: tfType.Tensor[] = [x];
       if (k > 0 && scaling) {
@@ -222,18 +261,29 @@ export function evaluate(
         fillFeatures(set, rows, n, scaling.mean, scaling.std, f);
         inputs.push(tf.tensor2d(f, [n, k]));
       }
-      const probabilities = model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tfType.Tensor;
+      const outputs = model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tfType.Tensor | tfType.Tensor[];
+      const probabilities = Array.isArray(outputs) ? outputs[0]! : outputs;
       const labels = tf.tensor1d(Int32Array.from(set.labels.subarray(start, start + n)), 'int32');
       const oneHot = tf.oneHot(labels, CLASS_NAMES.length);
       return {
         loss: crossEntropy(tf, probabilities, oneHot, tf.onesLike(labels).toFloat()).dataSync()[0]!,
         predicted: tf.argMax(probabilities, -1).dataSync() as Int32Array,
+        zProbabilities: Array.isArray(outputs) && head ? (outputs[1]!.dataSync() as Float32Array) : undefined,
       };
     });
     lossSum += loss * n;
     confusion.addAll(set.labels.subarray(start, start + n), predicted);
+    if (zProbabilities && set.redshift) {
+      const { z } = decodeRedshift(head!, zProbabilities, n);
+      for (let i = 0; i < n; i++) {
+        const truth = set.redshift[start + i]!;
+        if (set.labels[start + i] === star || !Number.isFinite(truth)) continue;
+        zRows++;
+        if (redshiftWithin(z[i]!, truth, 0.01)) zHits++;
+      }
+    }
   }
-  return { loss: lossSum / Math.max(set.rows, 1), confusion };
+  return { loss: lossSum / Math.max(set.rows, 1), confusion, ...(zRows > 0 ? { redshiftWithin001: zHits / zRows } : {}) };
 }
 
 /**
@@ -269,12 +319,16 @@ export async function trainModel(
     throw new AstrospecError('BAD_INPUT', 'validation data preprocesses to a different input than the training data');
   }
   const scaling = featureCount > 0 ? featureScaling(set.features!, featureCount, trainRows) : undefined;
+  const head = options.redshift;
+  if (head && !set.redshift) {
+    throw new AstrospecError('BAD_INPUT', 'a redshift head needs a `redshift` column in the training data (astrospec synth writes one); train without it with --redshift-bins 0', { file: data.source });
+  }
   const spec: ModelSpec = {
     format: 'astrospec-model',
     version: 1,
     classNames: [...CLASS_NAMES],
     grid: { ...set.grid },
-    architecture: { width: options.width, inputLength: L, featureCount, classCount: CLASS_NAMES.length },
+    architecture: { width: options.width, inputLength: L, featureCount, classCount: CLASS_NAMES.length, ...(head ? { redshift: { ...head } } : {}) },
     preprocess: {
       normalisation: preprocess.normalisation,
       bin: preprocess.bin,
@@ -326,6 +380,8 @@ export async function trainModel(
   const labelBuffer = new Int32Array(B);
   const weightBuffer = new Float32Array(B);
   const augmentMask = new Uint8Array(B);
+  const redshiftBatch: RedshiftBatch | undefined = head ? { targets: new Float32Array(B * head.bins), weights: new Float32Array(B) } : undefined;
+  const star = CLASS_NAMES.indexOf('star');
   const records: EpochRecord[] = [];
   let stoppedEarly = false;
 
@@ -352,6 +408,11 @@ export async function trainModel(
         labelBuffer[i] = set.labels[r]!;
         weightBuffer[i] = weights[set.labels[r]!]!;
         augmentMask[i] = order.augment[start + i]!;
+        if (redshiftBatch) {
+          const known = set.labels[r] !== star && redshiftTarget(head!, set.redshift![r]!, redshiftBatch.targets, i * head!.bins);
+          if (!known) redshiftBatch.targets.fill(0, i * head!.bins, (i + 1) * head!.bins);
+          redshiftBatch.weights[i] = known ? 1 : 0;
+        }
       }
       if (options.augment > 0) augmentNoise(xBuffer, n, L, { snr: options.noiseSnr, seed: (options.seed * 1_000_003 + epoch * 65_537 + step) >>> 0, rowMask: augmentMask });
       if (featureCount > 0) fillFeatures(set, order.rows.subarray(start, start + n), n, scaling!.mean, scaling!.std, fBuffer);
@@ -361,6 +422,7 @@ export async function trainModel(
         featureCount > 0 ? fBuffer.subarray(0, n * featureCount) : undefined,
         labelBuffer.subarray(0, n),
         weightBuffer.subarray(0, n),
+        redshiftBatch && { targets: redshiftBatch.targets.subarray(0, n * head!.bins), weights: redshiftBatch.weights.subarray(0, n) },
       );
       if (!Number.isFinite(loss)) {
         throw new AstrospecError('MODEL', `the loss became ${loss} at epoch ${epoch}, step ${step + 1}; try a lower --lr`);
@@ -382,7 +444,7 @@ export async function trainModel(
     const trained = progress.stop();
     const seen = trained.rows;
 
-    const val = evaluate(tf, model, validation, scaling);
+    const val = evaluate(tf, model, validation, scaling, 256, head);
     const m = val.confusion.metrics();
     const best = m.macroF1 > state.bestValMacroF1;
     if (best) {
@@ -425,6 +487,7 @@ export async function trainModel(
       valMacroF1: m.macroF1,
       valPerClass: m.perClass.map((c) => ({ name: c.name, precision: c.precision, recall: c.recall, f1: c.f1, support: c.support })),
       valConfusion: m.confusion,
+      ...(val.redshiftWithin001 !== undefined ? { valRedshiftWithin001: val.redshiftWithin001 } : {}),
       spectraPerSecond: trained.rowsPerSecond,
       seconds: (performance.now() - epochStart) / 1000,
       best,
@@ -435,6 +498,7 @@ export async function trainModel(
       const perClass = m.perClass.map((c) => `${c.name} ${c.f1.toFixed(3)}`).join(', ');
       process.stderr.write(
         `epoch ${epoch}: loss ${record.loss.toFixed(4)}, val loss ${val.loss.toFixed(4)}, val macro F1 ${m.macroF1.toFixed(4)} (${perClass}), ` +
+          `${val.redshiftWithin001 !== undefined ? `z within 0.01(1+z) ${(100 * val.redshiftWithin001).toFixed(1)} %, ` : ''}` +
           `${record.spectraPerSecond.toFixed(0)} spectra/s${best ? ', best so far: saved' : ''}\n`,
       );
     }

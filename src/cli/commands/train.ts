@@ -3,9 +3,10 @@ import { createProgress } from '../progress.js';
 import { AstrospecError, check } from '../../errors.js';
 import { openSpectra } from '../../io/open.js';
 import { loadModelSpec } from '../../model/io.js';
-import type { Normalisation } from '../../model/spec.js';
+import type { Normalisation, RedshiftHeadSpec } from '../../model/spec.js';
+import { DEFAULT_REDSHIFT_HEAD } from '../../infer/redshift.js';
 import { FEATURE_NAMES, NORMALISATIONS, augmentNoise, preprocess } from '../../preprocess/index.js';
-import { networkInput } from '../../io/batch.js';
+import { CLASS_NAMES, networkInput } from '../../io/batch.js';
 import { BACKEND_CHOICES, resolveBackend } from '../../train/backend.js';
 import {
   type Balance,
@@ -44,6 +45,8 @@ export interface TrainArgs {
   backend: string;
   logEvery: number;
   quiet?: boolean;
+  /** Redshift bins of the redshift head; 0 = no head; default: DEFAULT_REDSHIFT_HEAD when the data has redshifts. */
+  redshiftBins?: number;
 }
 
 /** "lo,hi" or a single number → [lo, hi] with 0 < lo ≤ hi. */
@@ -87,6 +90,18 @@ function validate(args: TrainArgs): void {
   check(args.augment >= 0 && args.augment <= 1, `--augment must be a fraction from 0 to 1, got ${args.augment}`);
   check(Number.isInteger(args.patience) && args.patience >= 0, `--patience must be a non-negative integer, got ${args.patience}`);
   check(Number.isInteger(args.smooth) && args.smooth >= 0, `--smooth must be a non-negative integer, got ${args.smooth}`);
+  if (args.redshiftBins !== undefined) {
+    check(Number.isInteger(args.redshiftBins) && args.redshiftBins >= 0 && args.redshiftBins <= 4096, `--redshift-bins must be an integer from 0 to 4096, got ${args.redshiftBins}`);
+  }
+}
+
+/** The redshift head to train: as asked, else the default one when the training data has redshifts of galaxies or QSOs. */
+function redshiftHead(args: TrainArgs, set: LabelledSet): RedshiftHeadSpec | undefined {
+  if (args.redshiftBins === 0) return undefined;
+  if (args.redshiftBins !== undefined) return { ...DEFAULT_REDSHIFT_HEAD, bins: args.redshiftBins };
+  const star = CLASS_NAMES.indexOf('star');
+  const known = set.redshift?.some((z, i) => Number.isFinite(z) && set.labels[i] !== star) ?? false;
+  return known ? { ...DEFAULT_REDSHIFT_HEAD } : undefined;
 }
 
 export async function trainHandler(args: TrainArgs): Promise<TrainResult> {
@@ -98,11 +113,13 @@ export async function trainHandler(args: TrainArgs): Promise<TrainResult> {
     features: args.features ? [...FEATURE_NAMES] : [],
   };
   let width = args.width;
+  let resumedHead: RedshiftHeadSpec | undefined;
   if (args.resume) {
     // A resumed run keeps the checkpoint's model and preprocessing; the data is given again.
     const spec = await loadModelSpec(join(args.resume, LAST_DIR));
     settings = { normalisation: spec.preprocess.normalisation, bin: spec.preprocess.bin, smoothWindow: spec.preprocess.smoothWindow, features: spec.preprocess.features };
     width = spec.architecture.width;
+    resumedHead = spec.architecture.redshift;
   }
   const out = args.out ?? args.resume ?? 'runs/train';
   const { tf, name } = await resolveBackend(args.backend, { quiet: args.quiet });
@@ -138,6 +155,7 @@ export async function trainHandler(args: TrainArgs): Promise<TrainResult> {
       resume: args.resume,
       logEvery: args.logEvery,
       quiet: args.quiet,
+      redshift: args.resume ? resumedHead : redshiftHead(args, set),
     },
     augmentNoise,
   );
@@ -175,7 +193,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('resume', { type: 'string', describe: 'Continue the run in this folder from its last/ checkpoint' })
       .option('backend', { type: 'string', default: 'auto', describe: `TensorFlow.js backend: ${BACKEND_CHOICES.join(', ')} (gpu and node are aliases)` })
       .option('log-every', { type: 'number', default: 50, describe: 'Write a step line to the log every N steps (0 = none)' })
-      .option('quiet', { type: 'boolean', default: false, describe: 'No progress bars or per-epoch lines' }) as never,
+      .option('quiet', { type: 'boolean', default: false, describe: 'No progress bars or per-epoch lines' })
+      .option('redshift-bins', {
+        type: 'number',
+        describe: `Bins of the redshift head in ln(1+z) up to z = ${DEFAULT_REDSHIFT_HEAD.zMax} (0 = no head; default ${DEFAULT_REDSHIFT_HEAD.bins} when the data has a redshift column)`,
+      }) as never,
   handler: async (args) => {
     await trainHandler(args);
   },
