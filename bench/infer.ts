@@ -2,10 +2,17 @@
  * Inference throughput: onnxruntime alone, the whole classify pipeline, and tfjs predict.
  *
  *   npm run -s bench:infer -- [--model m.onnx] [--n 20000] [--batch-size 128] [--threads T]
- *                             [--workers 1] [--width 16] [--tfjs-n 512] [--no-tfjs] [--json]
+ *                             [--workers 1] [--width 16] [--rounds 3] [--tfjs-n 512] [--no-tfjs] [--json]
  *
+ * - classify_vs_raw: classify's spectra/s over raw onnxruntime's, like with like (see
+ *   classify_vs_raw_basis in the JSON): the same model, the same SessionPool settings (workers ×
+ *   intra-op threads), the same spectra, both timed from before their sessions start to the last
+ *   result (raw: the file's spectra preprocessed beforehand and held in memory; classify: the
+ *   whole classifyFile call, reading the file and writing predictions). classify_steady_vs_raw:
+ *   the same without start-up (classify from its first written batch, raw after a warm-up run).
+ *   Raw and classify run in --rounds alternating rounds; the median round's numbers are reported.
  * - ort_raw_spectra_per_s: session.run alone on preallocated fixed-size batches, with the
- *   sessions classify uses (workers × threads, in worker threads): the pipeline's ceiling.
+ *   sessions classify uses (workers × threads, in worker threads), after start-up: the ceiling.
  *   ort_raw_single_session_spectra_per_s: one session with workers × threads intra-op threads
  *   on the main thread; ort_raw_conv1d_graph_spectra_per_s: the same for the 1-D form.
  * - classify_spectra_per_s: classifyFile from an Arrow file on disk to a predictions CSV
@@ -16,8 +23,8 @@
  *   inference fills every core, and it moves less with other load than the rates do.
  * - tfjs_predict_spectra_per_s: model.predict of the same architecture on the best tfjs
  *   backend that loads here (resolveBackend: tfjs-node if installed, else WASM, else CPU).
- * Without --model a randomly initialised model of --width is exported first (speed doesn't
- * depend on the weights). The last stdout line is one JSON object.
+ * Without --model: models/default.onnx; with --width instead, a randomly initialised model of
+ * that width and 2600 pixels is exported first (speed doesn't depend on the weights). The last stdout line is one JSON object.
  * - int8_* / fp32_*: the trained model (--model, else models/default.onnx) against its int8 form
  *   (export --quantize int8): throughputs and macro F1s, see bench/infer-int8.ts. Options:
  *   [--no-int8] [--int8-calibration f.arrow] [--int8-calibration-n 4096] [--int8-test f.arrow]
@@ -36,6 +43,9 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
 import { classifyFile } from '../src/infer/classify.js';
 import { createSpectraSink } from '../src/io/sink.js';
+import { listDataset, openSpectra } from '../src/io/open.js';
+import { networkInput } from '../src/io/batch.js';
+import { preprocessSync } from '../src/preprocess/index.js';
 import { defaultSessionSettings, SessionPool, type GraphOptimization } from '../src/infer/session-pool.js';
 import { Random } from '../src/synth/random.js';
 
@@ -46,8 +56,9 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string', default: '64' },
     threads: { type: 'string' },
     workers: { type: 'string' },
-    width: { type: 'string', default: '16' },
+    width: { type: 'string' },
     'graph-optimization': { type: 'string', default: 'all' },
+    rounds: { type: 'string', default: '3' },
     'tfjs-n': { type: 'string', default: '512' },
     'no-tfjs': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
@@ -81,12 +92,22 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 if (args['child-classify'] !== undefined) {
   // Child: classify the Arrow file, report time and this process's peak RSS.
   const output = join(args['child-classify'], 'predictions.csv');
+  // The reader's modules load with the process, as onnxruntime-node's do before the raw measurement.
+  await import('../src/io/arrow.js');
   const cpuStart = process.cpuUsage();
-  const result = await classifyFile(args.data!, { model: args.model!, output, batchSize, intraOpThreads: threads, workers, graphOptimization });
+  // The first written batch and the last: the steady rate, without start-up.
+  let first: { t: number; rows: number } | undefined;
+  let last = { t: 0, rows: 0 };
+  const onProgress = (rows: number) => {
+    last = { t: performance.now(), rows };
+    first ??= last;
+  };
+  const result = await classifyFile(args.data!, { model: args.model!, output, batchSize, intraOpThreads: threads, workers, graphOptimization, onProgress });
   const cpu = process.cpuUsage(cpuStart);
+  const steadySpectraPerSecond = first && last.t > first.t ? (last.rows - first.rows) / ((last.t - first.t) / 1000) : null;
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, cpuSeconds, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
+  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, steadySpectraPerSecond, cpuSeconds, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
   process.exit(0);
 }
 
@@ -126,7 +147,7 @@ try {
   await tf.setBackend('cpu');
 
   // 1. The model.
-  let modelPath = args.model;
+  let modelPath = args.model ?? (args.width === undefined ? fileURLToPath(new URL('../models/default.onnx', import.meta.url)) : undefined);
   let spec: ModelSpec;
   let conv1dBytes: Uint8Array | undefined;
   if (modelPath) {
@@ -150,58 +171,9 @@ try {
   const F = arch.featureCount;
   log(`model ${modelPath}: width ${arch.width}, ${L} pixels, ${F} side features; batch ${batchSize}, ${workers} worker(s) × ${threads} threads`);
 
-  // 2. ORT alone: preallocated batches, one session, after one warm-up run.
   const rng = new Random(7);
   const rand = () => rng.uniform();
-  const batches = Array.from({ length: 4 }, () => {
-    const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', Float32Array.from({ length: batchSize * L }, () => rand() * 0.04), [batchSize, 1, L]) };
-    if (F > 0) feeds.features = new ort.Tensor('float32', Float32Array.from({ length: batchSize * F }, () => rand() * 2 - 1), [batchSize, F]);
-    return feeds;
-  });
-  const runs = Math.max(1, Math.ceil(n / batchSize));
-  const measureOrt = async (model: string | Uint8Array): Promise<number> => {
-    // One session with every thread the pipeline's workers have together: the ceiling for session.run.
-    const options = { intraOpNumThreads: threads * workers, interOpNumThreads: 1, graphOptimizationLevel: graphOptimization, executionMode: 'sequential' } as const;
-    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-    await session.run(batches[0]!);
-    const start = performance.now();
-    for (let i = 0; i < runs; i++) await session.run(batches[i % batches.length]!);
-    const seconds = (performance.now() - start) / 1000;
-    await session.release();
-    return (runs * batchSize) / seconds;
-  };
-  // The same sessions classify uses (workers × threads, in worker threads), fed preallocated
-  // batches with two jobs queued per worker: everything but reading, preprocessing and writing.
-  const measurePool = async (): Promise<{ rate: number; cpuSeconds: number }> => {
-    const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
-    const job = (flux: Float32Array, features?: Float32Array) => pool.run(flux, features);
-    const fresh = () => job(new Float32Array(batches[0]!.flux!.data as Float32Array), F > 0 ? new Float32Array(batches[0]!.features!.data as Float32Array) : undefined);
-    await Promise.all(Array.from({ length: workers }, fresh)); // warm-up
-    const start = performance.now();
-    const cpuStart = process.cpuUsage();
-    const queue = Array.from({ length: Math.min(runs, 2 * workers) }, fresh);
-    let sent = queue.length;
-    while (queue.length > 0) {
-      const done = await queue.shift()!;
-      if (sent < runs) {
-        queue.push(job(done.flux, done.features));
-        sent++;
-      }
-    }
-    const seconds = (performance.now() - start) / 1000;
-    const cpu = process.cpuUsage(cpuStart);
-    await pool.close();
-    return { rate: (runs * batchSize) / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-  };
-  const { rate: ortRaw, cpuSeconds: ortRawCpuSeconds } = await measurePool();
-  log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${ortRaw.toFixed(0)} spectra/s`);
-  const ortRawSingle = await measureOrt(modelPath);
-  log(`ort raw, one session × ${threads * workers} threads: ${ortRawSingle.toFixed(0)} spectra/s`);
-  // The same network written as 1-D Conv/MaxPool (what a direct translation gives), for comparison.
-  const ortRawConv1d = conv1dBytes ? await measureOrt(conv1dBytes) : undefined;
-  if (ortRawConv1d) log(`ort raw, 1-D conv graph: ${ortRawConv1d.toFixed(0)} spectra/s`);
-
-  // 3. The classify pipeline from an Arrow file on disk, in a child process.
+  // The spectra both measurements classify: an Arrow file on disk.
   const data = join(dir, 'spectra.arrow');
   {
     const sink = await createSpectraSink(data, { grid: spec.grid, hasLabels: false });
@@ -221,20 +193,102 @@ try {
     }
     await sink.close();
   }
+
+  // 2. ORT alone, on the same spectra: the file's first batches preprocessed as classify does
+  // (src/infer/classify.ts), held in memory.
+  const batches = await networkBatches(data, spec, batchSize, 16);
+  const runs = Math.max(1, Math.ceil(n / batchSize));
+  const measureOrt = async (model: string | Uint8Array): Promise<number> => {
+    // One session with every thread the pipeline's workers have together: the ceiling for session.run.
+    const options = { intraOpNumThreads: threads * workers, interOpNumThreads: 1, graphOptimizationLevel: graphOptimization, executionMode: 'sequential' } as const;
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    await session.run(batches[0]!);
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) await session.run(batches[i % batches.length]!);
+    const seconds = (performance.now() - start) / 1000;
+    await session.release();
+    return (runs * batchSize) / seconds;
+  };
+  // The same sessions classify uses (workers × threads, in worker threads), fed preallocated
+  // batches with two jobs queued per worker: everything but reading, preprocessing and writing.
+  const measurePool = async () => {
+    const startedAt = performance.now();
+    const startCpu = process.cpuUsage();
+    const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
+    const job = (flux: Float32Array, features?: Float32Array) => pool.run(flux, features);
+    let next = 0;
+    const fresh = () => {
+      const b = batches[next++ % batches.length]!;
+      return job(new Float32Array(b.flux!.data as Float32Array), F > 0 ? new Float32Array(b.features!.data as Float32Array) : undefined);
+    };
+    // Every run gets the next batch's values, copied into a buffer that came back from a worker.
+    const runAll = async () => {
+      const queue = Array.from({ length: Math.min(runs, 2 * workers) }, fresh);
+      let sent = queue.length;
+      while (queue.length > 0) {
+        const done = await queue.shift()!;
+        if (sent < runs) {
+          const b = batches[next++ % batches.length]!;
+          done.flux.set(b.flux!.data as Float32Array);
+          if (done.features) done.features.set(b.features!.data as Float32Array);
+          queue.push(job(done.flux, done.features));
+          sent++;
+        }
+      }
+    };
+    // Like classify's whole call: from before the sessions start to the last result.
+    await runAll();
+    const withStartSeconds = (performance.now() - startedAt) / 1000;
+    const withStartCpu = process.cpuUsage(startCpu);
+    // Then the same sessions again, warm: the steady rate.
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    await runAll();
+    const seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    await pool.close();
+    return {
+      rate: (runs * batchSize) / seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      withStartRate: (runs * batchSize) / withStartSeconds,
+      withStartCpuSeconds: (withStartCpu.user + withStartCpu.system) / 1e6,
+    };
+  };
+  type ClassifyChild = { rows: number; seconds: number; spectraPerSecond: number; steadySpectraPerSecond: number | null; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
+  const classifyInChild = () =>
+    new Promise<ClassifyChild>((resolve, reject) => {
+      const self = fileURLToPath(import.meta.url);
+      const p = spawn(process.execPath, [...process.execArgv, self, '--child-classify', dir, '--data', data, '--model', modelPath!,
+        '--batch-size', String(batchSize), '--threads', String(threads), '--workers', String(workers), '--graph-optimization', graphOptimization], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ClassifyChild) : reject(new Error(`classify child exited ${code}`))));
+    });
+  // Raw and classify in alternating rounds; the round with the median ratio is reported, so that
+  // load that comes and goes (this machine is shared) disturbs both sides of the reported ratio alike.
+  const rounds: { raw: Awaited<ReturnType<typeof measurePool>>; classify: ClassifyChild; ratio: number }[] = [];
+  for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
+    const raw = await measurePool();
+    log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${raw.withStartRate.toFixed(0)} spectra/s from session start, ${raw.rate.toFixed(0)} spectra/s warm`);
+    const classify = await classifyInChild();
+    log(`classify: ${classify.rows} spectra in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s (${(classify.spectraPerSecond / raw.withStartRate).toFixed(3)} × raw)`);
+    rounds.push({ raw, classify, ratio: classify.spectraPerSecond / raw.withStartRate });
+  }
+  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[(rounds.length - 1) >> 1]!;
+  const { rate: ortRaw, cpuSeconds: ortRawCpuSeconds, withStartRate: ortRawWithStart, withStartCpuSeconds: ortRawWithStartCpuSeconds } = median.raw;
+  const classify = median.classify;
+  const ortRawSingle = await measureOrt(modelPath);
+  log(`ort raw, one session × ${threads * workers} threads: ${ortRawSingle.toFixed(0)} spectra/s`);
+  // The same network written as 1-D Conv/MaxPool (what a direct translation gives), for comparison.
+  const ortRawConv1d = conv1dBytes ? await measureOrt(conv1dBytes) : undefined;
+  if (ortRawConv1d) log(`ort raw, 1-D conv graph: ${ortRawConv1d.toFixed(0)} spectra/s`);
+
   const dataBytes = (await stat(data)).size;
-  const child = await new Promise<string>((resolve, reject) => {
-    const self = fileURLToPath(import.meta.url);
-    const p = spawn(process.execPath, [...process.execArgv, self, '--child-classify', dir, '--data', data, '--model', modelPath!,
-      '--batch-size', String(batchSize), '--threads', String(threads), '--workers', String(workers), '--graph-optimization', graphOptimization], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop()!) : reject(new Error(`classify child exited ${code}`))));
-  });
-  const classify = JSON.parse(child) as { rows: number; seconds: number; spectraPerSecond: number; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
   // CPU time per spectrum (all threads of the process): less affected by other load than the
   // rates. When inference fills every core, classify's rate over ORT raw tends to the ratio of
   // these two (everything classify does besides session.run is CPU taken from inference).
   const ortRawCpuUs = (ortRawCpuSeconds * 1e6) / (runs * batchSize);
+  const ortRawWithStartCpuUs = (ortRawWithStartCpuSeconds * 1e6) / (runs * batchSize);
   const classifyCpuUs = (classify.cpuSeconds * 1e6) / classify.rows;
   log(`classify: ${classify.rows} spectra (${(dataBytes / 1e6).toFixed(0)} MB Arrow) in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s, peak RSS ${classify.peakRssMb.toFixed(0)} MB`);
 
@@ -296,14 +350,32 @@ try {
     threads,
     workers,
     graph_optimization: graphOptimization,
+    // classify over raw onnxruntime, like with like: see classify_vs_raw_basis.
+    classify_vs_raw: Number((classify.spectraPerSecond / ortRawWithStart).toFixed(3)),
+    classify_steady_vs_raw: classify.steadySpectraPerSecond ? Number((classify.steadySpectraPerSecond / ortRaw).toFixed(3)) : null,
+    // Every round's classify_vs_raw (raw, then classify, in turn); the median round is reported.
+    classify_vs_raw_rounds: rounds.map((r) => Number(r.ratio.toFixed(3))),
+    classify_vs_raw_basis: {
+      model: modelPath === args.model ? modelPath : relativeModelName(modelPath!),
+      sessions: `${workers} worker thread(s) × ${threads} intra-op thread(s), batch ${batchSize}, graph optimisation ${graphOptimization}, on both sides (SessionPool)`,
+      spectra: `the same ${n} spectra: raw runs the file's first ${batches.length} batches preprocessed beforehand (in memory, cycled); classify reads all of them from the Arrow file`,
+      raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs',
+      classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules loaded before, on both sides',
+      steady: 'classify from its first to its last written batch, over raw on the same (warm) sessions after start-up',
+      rounds: `raw then classify, ${rounds.length} times in turn; the numbers are the round with the median classify_vs_raw`,
+    },
+    ort_raw_with_start_spectra_per_s: Math.round(ortRawWithStart),
+    classify_steady_spectra_per_s: classify.steadySpectraPerSecond ? Math.round(classify.steadySpectraPerSecond) : null,
     ort_raw_spectra_per_s: Math.round(ortRaw),
     ort_raw_single_session_spectra_per_s: Math.round(ortRawSingle),
     ort_raw_conv1d_graph_spectra_per_s: ortRawConv1d ? Math.round(ortRawConv1d) : null,
     classify_spectra_per_s: Math.round(classify.spectraPerSecond),
     classify_over_ort_raw: Number((classify.spectraPerSecond / ortRaw).toFixed(3)),
     ort_raw_cpu_us_per_spectrum: Number(ortRawCpuUs.toFixed(1)),
+    ort_raw_with_start_cpu_us_per_spectrum: Number(ortRawWithStartCpuUs.toFixed(1)),
     classify_cpu_us_per_spectrum: Number(classifyCpuUs.toFixed(1)),
-    ort_raw_cpu_over_classify_cpu: Number((ortRawCpuUs / classifyCpuUs).toFixed(3)),
+    // Both with session start-up: what classify_vs_raw tends to when inference fills every core.
+    ort_raw_cpu_over_classify_cpu: Number((ortRawWithStartCpuUs / classifyCpuUs).toFixed(3)),
     classify_input_mb: Math.round(dataBytes / 1e6),
     peak_rss_mb: Math.round(classify.peakRssMb),
     // Main-thread seconds per classify stage; waiting ≈ total means inference is the bottleneck.
@@ -332,3 +404,42 @@ try {
   else log(`kept ${dir}`);
 }
 
+/** models/default.onnx as the repository names it, other paths as given. */
+function relativeModelName(path: string): string {
+  return path === fileURLToPath(new URL('../models/default.onnx', import.meta.url)) ? 'models/default.onnx' : path;
+}
+
+/**
+ * The first `count` inference batches of `file`, preprocessed with the model's settings as
+ * classifyFile does (flux, and z-scored side features when the model takes them).
+ */
+async function networkBatches(file: string, spec: ModelSpec, batchSize: number, count: number): Promise<Record<string, ort.Tensor>[]> {
+  const pre = spec.preprocess;
+  const { inputLength: L, featureCount: F } = spec.architecture;
+  const source = await openSpectra(await listDataset(file), { batchSize, resampleGrid: spec.grid });
+  const out: Record<string, ort.Tensor>[] = [];
+  try {
+    for await (const batch of source.batches()) {
+      if (batch.ids.length !== batchSize) break;
+      const prepared = preprocessSync(networkInput(batch), { normalisation: pre.normalisation, bin: pre.bin, smoothWindow: pre.smoothWindow, features: F > 0, threads: 1 });
+      const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', prepared.flux, [batchSize, 1, L]) };
+      if (F > 0) {
+        const features = new Float32Array(batchSize * F);
+        const names = prepared.featureNames;
+        for (let i = 0; i < batchSize; i++) {
+          for (let f = 0; f < F; f++) {
+            const z = (prepared.features![i * names.length + names.indexOf(pre.features[f]!)]! - (pre.featureMean?.[f] ?? 0)) / (pre.featureStd?.[f] ?? 1);
+            features[i * F + f] = Number.isFinite(z) ? z : 0;
+          }
+        }
+        feeds.features = new ort.Tensor('float32', features, [batchSize, F]);
+      }
+      out.push(feeds);
+      if (out.length >= count) break;
+    }
+  } finally {
+    await source.close();
+  }
+  if (out.length === 0) throw new Error(`${file} has fewer than ${batchSize} spectra`);
+  return out;
+}
