@@ -10,6 +10,7 @@ import { openSpectra } from '../src/io/open.js';
 import { openCsv } from '../src/io/csv.js';
 import { createSpectraSink } from '../src/io/sink.js';
 import { concatBatches, type SpectrumBatch } from '../src/io/batch.js';
+import { native } from '../src/native/binding.js';
 
 const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
 const expected = JSON.parse(readFileSync(join(peer, 'lamost-stars-200.expected.json'), 'utf8')) as { rows: number; row_sums_float64: number[] };
@@ -192,4 +193,50 @@ test('a header-only CSV is a source with no rows; csv.gz output is gzip', async 
   await sink.close();
   assert.deepEqual([...readFileSync(out).subarray(0, 2)], [0x1f, 0x8b]);
   assert.deepEqual([...(await readAll(out, { grid })).all.flux], [1, 2]);
+});
+
+test('every instruction set parses CSV as the scalar parser does: values bit for bit, and the same first error', async () => {
+  const addon = native();
+  const before = addon.info().isa;
+  const isas = addon.info().supportedIsas;
+  const L = 41;
+  // The forms the SIMD kernels convert (pandas' float32 text, up to 16 digits, a sign) mixed with
+  // every form they hand back to the scalar parser (exponents, '+', spaces, more digits).
+  const texts = numberTexts(L * 400, 777).map((t, i) => (i % 7 === 0 ? ` ${t}` : i % 11 === 0 ? `${t} ` : t));
+  const rows = texts.length / L;
+  const header = `id,${Array.from({ length: L }, (_, i) => `FE${i}`).join(',')},label`;
+  const body = Array.from({ length: rows }, (_, r) => `"r,${r}",${texts.slice(r * L, (r + 1) * L).join(',')},${r % 2 ? 'star' : 'QSO'}${r % 3 ? '\n' : '\r\n'}`);
+  const good = join(dir, 'isa-good.csv');
+  writeFileSync(good, `${header}\n${body.join('')}`);
+  const bad = ['1.5.5', '--2', '', '1e39', 'nan', '12345678901234567x', '"3"'].map((cell, k) => {
+    const path = join(dir, `isa-bad-${k}.csv`);
+    const broken = body.slice(0, 50);
+    broken[17 + k] = broken[17 + k]!.replace(/^("r,\d+"),[^,]*,/, `$1,${cell},`);
+    writeFileSync(path, `${header}\n${broken.join('')}`);
+    return path;
+  });
+  const grid = { start: 0, step: 1, length: L };
+  const results: { isa: string; flux: Uint32Array; errors: string[] }[] = [];
+  try {
+    for (const isa of isas) {
+      assert.equal(addon.setIsa(isa), true);
+      for (const threads of [1, 2]) {
+        const { all } = await readAll(good, { grid, threads, batchSize: 97 });
+        assert.equal(all.ids.length, rows);
+        assert.equal(all.ids[5], 'r,5');
+        const errors: string[] = [];
+        for (const path of bad) errors.push(await readAll(path, { grid, threads }).then(() => 'no error', (e: Error) => e.message));
+        results.push({ isa: `${isa}/${threads}`, flux: new Uint32Array(all.flux.buffer, all.flux.byteOffset, all.flux.length), errors });
+      }
+    }
+  } finally {
+    addon.setIsa(before);
+  }
+  const reference = results[0]!;
+  reference.errors.forEach((e, k) => assert.match(e, new RegExp(`isa-bad-${k}\\.csv, row ${18 + k}, column FE0: `)));
+  for (const r of results.slice(1)) {
+    assert.deepEqual(r.errors, reference.errors, r.isa);
+    const differ = r.flux.findIndex((bits, i) => bits !== reference.flux[i]);
+    assert.equal(differ, -1, `${r.isa}: value ${differ} ("${texts[differ]}") differs from ${reference.isa}`);
+  }
 });

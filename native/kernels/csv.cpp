@@ -7,8 +7,11 @@
 #include <stdexcept>
 #include <system_error>
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
+#include "kernels/cpu.h"
+#include "kernels/csv_isa.h"
 #include "kernels/parallel.h"
 
 namespace astro {
@@ -210,9 +213,33 @@ inline CsvError text_field(const char* p, const char* e, const char** q) {
   return CsvError::none;
 }
 
-// Parses one row [b, e) (line terminator excluded). Returns the error, if any.
+bool scalar_pixel(const char* p, const char* e, const char* limit, const char* field_end, float* out) {
+  const char* q = p;
+  float v = 0.0f;
+  if (parse_number(p, e, limit, &v, &q) != NumberStatus::ok || q != field_end) return false;
+  *out = v;
+  return true;
+}
+
+using PixelsFn = const char* (*)(const csv_detail::PixelFields&);
+
+// The pixel-field kernel of the active ISA, or nullptr for the scalar loop (the reference).
+PixelsFn pixels_kernel() {
+#if defined(ASTRO_HAVE_X86_ISAS)
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::csv_pixels_available() ? avx512::csv_parse_pixels : nullptr;
+    case Isa::avx2: return avx2::csv_pixels_available() ? avx2::csv_parse_pixels : nullptr;
+    default: break;
+  }
+#endif
+  return baseline::csv_pixels_available() ? baseline::csv_parse_pixels : nullptr;
+}
+
+// Parses one row [b, e) (line terminator excluded). Returns the error, if any. With a pixel
+// kernel, the pixel fields go to it first; a row it declines is parsed here from the same
+// point, so errors (and values) are the scalar parser's.
 RowError parse_row(const char* base, const char* limit, const char* b, const char* e, const CsvLayout& layout,
-                   float* flux, int32_t* spans) {
+                   float* flux, int32_t* spans, PixelsFn pixels) {
   RowError err;
   auto fail = [&](CsvError kind, size_t field, const char* at) {
     err.kind = kind;
@@ -250,7 +277,22 @@ RowError parse_row(const char* base, const char* limit, const char* b, const cha
     *span++ = static_cast<int32_t>(q - base);
     if (!next(q)) return err;
   }
-  for (size_t i = 0; i < layout.pixels; ++i) {
+  bool pixels_done = false;
+  if (pixels) {
+    csv_detail::PixelFields f;
+    f.p = p;
+    f.e = e;
+    f.limit = limit;
+    f.pixels = layout.pixels;
+    f.flux = flux;
+    f.scalar = scalar_pixel;
+    if (const char* q = pixels(f)) {
+      field += layout.pixels - 1;  // at the last pixel field, as after the scalar loop's last step
+      if (!next(q)) return err;
+      pixels_done = true;
+    }
+  }
+  for (size_t i = 0; !pixels_done && i < layout.pixels; ++i) {
     const char* q = p;
     float v = 0.0f;
     NumberStatus status = parse_number(p, e, limit, &v, &q);
@@ -282,39 +324,107 @@ bool csv_parse_float(const char* p, const char* end, float* out, bool* non_finit
   return status == NumberStatus::ok && q == end;
 }
 
+namespace {
+
+// Bytes per piece of line cutting; pieces are taken by whichever thread is free.
+constexpr size_t kCutPiece = size_t{1} << 20;
+// Rows per claim while parsing: small enough that a thread slowed by other work on the machine
+// leaves little for the others to wait for, large enough that claims cost nothing.
+constexpr size_t kRowsPerClaim = 4;
+
+// Offsets of the '\n' of each complete line of data[0, size), at most max_rows of them. Pieces of
+// the text are cut on every thread when there is enough of it; only the bytes the rows are likely
+// to need are cut that way (the first line's length × max_rows, with a margin), the rest serially.
+std::vector<size_t> line_ends(const char* data, size_t size, size_t max_rows, int threads) {
+  std::vector<size_t> ends;
+  if (max_rows == 0 || size == 0) return ends;
+  auto serial = [&](size_t from) {
+    while (ends.size() < max_rows && from < size) {
+      const void* nl = std::memchr(data + from, '\n', size - from);
+      if (!nl) break;
+      const size_t at = static_cast<size_t>(static_cast<const char*>(nl) - data);
+      ends.push_back(at);
+      from = at + 1;
+    }
+  };
+  if (threads <= 1 || size < 2 * kCutPiece) {
+    serial(0);
+    return ends;
+  }
+  const void* first = std::memchr(data, '\n', size);
+  if (!first) return ends;
+  const size_t line = static_cast<size_t>(static_cast<const char*>(first) - data) + 1;
+  size_t span = size;
+  if (max_rows < size / line) span = std::min(size, max_rows * line + max_rows * line / 4 + kCutPiece);
+  const size_t pieces = (span + kCutPiece - 1) / kCutPiece;
+  std::vector<std::vector<size_t>> found(pieces);
+  std::atomic<size_t> next_piece{0};
+  parallel_for(static_cast<size_t>(threads), threads, [&](size_t, size_t, int) {
+    for (size_t k; (k = next_piece.fetch_add(1, std::memory_order_relaxed)) < pieces;) {
+      const char* p = data + k * kCutPiece;
+      const char* end = data + std::min(span, (k + 1) * kCutPiece);
+      std::vector<size_t>& out = found[k];
+      while (p < end) {
+        const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+        if (!nl) break;
+        p = static_cast<const char*>(nl);
+        out.push_back(static_cast<size_t>(p - data));
+        ++p;
+      }
+    }
+  });
+  for (const std::vector<size_t>& piece : found) {
+    const size_t take = std::min(piece.size(), max_rows - ends.size());
+    ends.insert(ends.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(take));
+    if (ends.size() == max_rows) return ends;
+  }
+  serial(span);
+  return ends;
+}
+
+}  // namespace
+
 CsvParseResult csv_parse_rows(const char* data, size_t size, const CsvLayout& layout, size_t max_rows,
                               float* flux, int32_t* spans, int threads) {
   CsvParseResult result;
   // Spans are int32 offsets; TS reads far smaller chunks.
   if (size >= (size_t{1} << 31)) throw std::length_error("csv chunk larger than 2 GiB");
+  int use_threads = threads <= 0 ? default_threads() : threads;
   // Cut lines first (memchr is memory-bound), then parse rows independently in parallel.
-  std::vector<size_t> starts;
-  starts.reserve(max_rows < 65536 ? max_rows + 1 : 65537);
-  size_t at = 0;
-  while (starts.size() < max_rows && at < size) {
-    const void* nl = std::memchr(data + at, '\n', size - at);
-    if (!nl) break;
-    starts.push_back(at);
-    at = static_cast<size_t>(static_cast<const char*>(nl) - data) + 1;
-  }
-  const size_t rows = starts.size();
-  starts.push_back(at);
+  const std::vector<size_t> ends = line_ends(data, size, max_rows, use_threads);
+  const size_t rows = ends.size();
+  const size_t at = rows > 0 ? ends[rows - 1] + 1 : 0;
+  auto row_start = [&](size_t r) { return r == 0 ? size_t{0} : ends[r - 1] + 1; };
   const size_t span_stride = 2 * layout.text_fields();
+  const PixelsFn pixels = pixels_kernel();
 
   // Threads only pay off once there is enough text to amortise starting them.
-  int use_threads = threads <= 0 ? default_threads() : threads;
   if (at < (size_t{1} << 20)) use_threads = 1;
-  std::vector<RowError> errors(static_cast<size_t>(use_threads > 0 ? use_threads : 1));
-  parallel_for(rows, use_threads, [&](size_t begin, size_t end, int worker) {
-    for (size_t r = begin; r < end; ++r) {
-      const char* b = data + starts[r];
-      const char* e = data + starts[r + 1] - 1;  // at the '\n'
-      if (e > b && e[-1] == '\r') --e;
-      RowError err = parse_row(data, data + size, b, e, layout, flux + r * layout.pixels, spans + r * span_stride);
-      if (err.kind != CsvError::none) {
-        err.row = r;
-        errors[static_cast<size_t>(worker)] = err;
-        return;
+  const size_t workers = static_cast<size_t>(use_threads > 0 ? use_threads : 1);
+  std::vector<RowError> errors(workers);
+  // Rows are claimed a few at a time, in order; once a row fails, rows after it are skipped
+  // (the first bad row is the one reported, and every row before it is parsed).
+  std::atomic<size_t> next_row{0};
+  std::atomic<size_t> first_bad{rows};
+  parallel_for(workers, use_threads, [&](size_t, size_t, int worker) {
+    for (;;) {
+      const size_t begin = next_row.fetch_add(kRowsPerClaim, std::memory_order_relaxed);
+      if (begin >= rows || begin > first_bad.load(std::memory_order_relaxed)) return;
+      const size_t end = std::min(rows, begin + kRowsPerClaim);
+      for (size_t r = begin; r < end; ++r) {
+        const char* b = data + row_start(r);
+        const char* e = data + ends[r];  // at the '\n'
+        if (e > b && e[-1] == '\r') --e;
+        RowError err = parse_row(data, data + size, b, e, layout, flux + r * layout.pixels, spans + r * span_stride, pixels);
+        if (err.kind != CsvError::none) {
+          err.row = r;
+          RowError& mine = errors[static_cast<size_t>(worker)];
+          if (mine.kind == CsvError::none || r < mine.row) mine = err;
+          size_t seen = first_bad.load(std::memory_order_relaxed);
+          while (r < seen && !first_bad.compare_exchange_weak(seen, r, std::memory_order_relaxed)) {
+          }
+          break;
+        }
       }
     }
   });
@@ -330,7 +440,7 @@ CsvParseResult csv_parse_rows(const char* data, size_t size, const CsvLayout& la
   }
   if (result.error != CsvError::none) {
     result.rows = result.error_row;
-    result.consumed = starts[result.error_row];
+    result.consumed = row_start(result.error_row);
   }
   return result;
 }
