@@ -87,7 +87,18 @@ interface ByteReaderOptions {
   softEnd?: number;
   /** The file as it was opened: reading fails if it has changed since. */
   identity?: FileIdentity;
+  /**
+   * Plain files: read the next chunk while the caller works on this one (parsing a chunk takes
+   * ~10× as long as reading it from the page cache, and the two then run on different threads).
+   */
+  readAhead?: boolean;
 }
+
+/**
+ * Bytes kept free in front of each read-ahead chunk: the caller's unfinished last line (`rest`,
+ * one row: ~25–40 kB for 2600 pixels) is copied there, so the chunk itself is never moved.
+ */
+const READ_AHEAD_HEADROOM = 1 << 20;
 
 async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES, options: ByteReaderOptions = {}): Promise<ByteReader> {
   if (isGzip(path)) {
@@ -156,10 +167,67 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES, options: By
   // asking for the next, and fresh 16 MB buffers would each cost thousands of page faults.
   let pool: Buffer | undefined;
   let closed = false;
+  // Read-ahead: two more buffers, [headroom | chunk], taking turns; the next chunk is read into
+  // the one the caller isn't holding. Bytes are counted when they are handed out, so a chunk read
+  // ahead and never asked for (a byte range that ends) isn't counted as read.
+  const aheadBuffers: Buffer[] = [];
+  let holding: ArrayBufferLike | undefined;
+  let pending: { buf: Buffer; length: number; bytesRead: Promise<number> } | undefined;
+  const wantAt = (at: number, rest: Buffer): number => {
+    const want = Math.max(chunkBytes, rest.length);
+    if (softEnd === undefined) return want;
+    return at < softEnd ? Math.min(want, softEnd - at) : Math.max(RANGE_TAIL_BYTES, rest.length);
+  };
+  const readAhead = () => {
+    if (!options.readAhead || closed || (softEnd !== undefined && position >= softEnd)) return;
+    let buf = aheadBuffers.find((b) => b.buffer !== holding);
+    if (!buf) {
+      buf = Buffer.allocUnsafeSlow(READ_AHEAD_HEADROOM + chunkBytes);
+      aheadBuffers.push(buf);
+    }
+    const length = softEnd === undefined ? chunkBytes : Math.min(chunkBytes, softEnd - position);
+    const bytesRead = fh.read(buf, READ_AHEAD_HEADROOM, length, position).then((r) => r.bytesRead);
+    bytesRead.catch(() => undefined); // awaited by more() or close()
+    pending = { buf, length, bytesRead };
+  };
+  /** rest + the chunk read ahead (+ more when rest is longer than a chunk, so reads keep doubling). */
+  const takeAhead = async (rest: Buffer, ahead: NonNullable<typeof pending>): Promise<Buffer | null> => {
+    const n = await ahead.bytesRead;
+    if (n === 0) return null;
+    const want = wantAt(position, rest);
+    position += n;
+    countBytesRead(n);
+    const extra = n < ahead.length ? 0 : Math.max(0, want - n); // a short read is the end of the file
+    let out: Buffer;
+    if (extra === 0 && rest.length <= READ_AHEAD_HEADROOM) {
+      rest.copy(ahead.buf, READ_AHEAD_HEADROOM - rest.length);
+      out = ahead.buf.subarray(READ_AHEAD_HEADROOM - rest.length, READ_AHEAD_HEADROOM + n);
+    } else {
+      // Rare (a line longer than the headroom or a chunk): put them together in a new buffer.
+      const joined = Buffer.allocUnsafeSlow(rest.length + n + extra);
+      rest.copy(joined, 0);
+      ahead.buf.copy(joined, rest.length, READ_AHEAD_HEADROOM, READ_AHEAD_HEADROOM + n);
+      let size = rest.length + n;
+      if (extra > 0) {
+        const { bytesRead } = await fh.read(joined, size, extra, position);
+        countBytesRead(bytesRead);
+        position += bytesRead;
+        size += bytesRead;
+      }
+      out = joined.subarray(0, size);
+    }
+    holding = out.buffer;
+    readAhead();
+    return out;
+  };
   return {
     async more(rest) {
-      let want = Math.max(chunkBytes, rest.length);
-      if (softEnd !== undefined) want = position < softEnd ? Math.min(want, softEnd - position) : Math.max(RANGE_TAIL_BYTES, rest.length);
+      if (pending) {
+        const ahead = pending;
+        pending = undefined;
+        return takeAhead(rest, ahead);
+      }
+      const want = wantAt(position, rest);
       const need = rest.length + want;
       let buf: Buffer;
       /** Where rest was in pool before it was moved to the front (-1: not moved). */
@@ -188,14 +256,30 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES, options: By
         if (movedFrom >= 0) pool!.copyWithin(movedFrom, 0, rest.length);
         return null;
       }
+      holding = buf.buffer;
+      readAhead();
       return buf.subarray(0, rest.length + bytesRead);
     },
     async close() {
       if (closed) return;
       closed = true;
+      // The descriptor stays open until a read in flight on it has finished.
+      await pending?.bytesRead.catch(() => undefined);
+      pending = undefined;
       await fh.close();
     },
   };
+}
+
+/**
+ * A batch's flux array, not zero-filled: the parser writes every value of every row it returns
+ * (the last batch's unused rows are zeroed before it is handed out). `new Float32Array` would
+ * clear ~10 MB per batch (calloc), or fault in fresh zeroed pages; malloc'd memory is reused
+ * from batches the consumer has dropped.
+ */
+function uninitialisedFlux(length: number): Float32Array {
+  const bytes = Buffer.allocUnsafeSlow(length * Float32Array.BYTES_PER_ELEMENT);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,7 +524,7 @@ class CsvSource implements SpectraSource {
     // A range that starts inside the data begins one byte early: if that byte is a line end, the
     // range's first line starts at `from`; otherwise the line under way belongs to the range before.
     const readStart = from > dataStart ? from - 1 : from;
-    const reader = await openBytes(path, this.chunkBytes, { start: readStart, softEnd: end, identity: this.identity });
+    const reader = await openBytes(path, this.chunkBytes, { start: readStart, softEnd: end, identity: this.identity, readAhead: true });
     let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
     let bufStart = readStart;
     if (from > dataStart) {
@@ -565,8 +649,11 @@ class CsvSource implements SpectraSource {
       // Trailing columns' kinds are decided on the first batch's rows (docs/formats.md, "CSV"), so
       // those lines are read before the first parse, up to the line-length limit: otherwise a chunk
       // boundary or a missing last line end split them, and the same rows gave a numeric column
-      // when the file ended in a line end and a text column (or an error) when it didn't.
-      if (end === undefined) {
+      // when the file ended in a line end and a text column (or an error) when it didn't. Files
+      // whose only trailing column is the label (or none) have nothing to decide: their first
+      // chunk is parsed as it comes (gathering a batch of ~40 kB rows means copying ~40 MB).
+      const kindsToDecide = header.trailing.some((_, k) => k !== header.labelIndex);
+      if (end === undefined && kindsToDecide) {
         while (!eof && buf.length <= MAX_LINE_BYTES && countLineEnds(buf, batchSize) < batchSize) {
           const more = await reader.more(buf);
           if (more) {
@@ -589,7 +676,7 @@ class CsvSource implements SpectraSource {
         }
         if (stopAt !== undefined && bufStart >= stopAt) break;
         if (!batch) {
-          batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames });
+          batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames }, uninitialisedFlux(batchSize * L));
           filled = 0;
         }
         const want = batchSize - filled;
@@ -643,7 +730,10 @@ class CsvSource implements SpectraSource {
           }
         }
       }
-      if (batch && filled > 0) yield truncateBatch(batch, filled);
+      if (batch && filled > 0) {
+        batch.flux.fill(0, filled * L); // rows never parsed: no stale bytes behind the last batch's view
+        yield truncateBatch(batch, filled);
+      }
     } finally {
       await reader.close();
     }
