@@ -228,7 +228,7 @@ function arrowFluxPositions(bytes: Uint8Array): Prepared['arrowPositions'] {
 async function prepare(seed: Seed, config: WorkerConfig): Promise<Prepared> {
   const raw = new Uint8Array(readFileSync(join(config.corpusDir, seed.file)));
   const gz = seed.ext.endsWith('.gz');
-  const inner = gz ? new Uint8Array(gunzipSync(raw)) : raw;
+  const inner = gz ? new Uint8Array(gunzip(raw)) : raw;
   const p: Prepared = { seed, raw, inner, gz, map: {} };
   const path = join(config.corpusDir, seed.file);
   if (seed.ext.startsWith('.fits')) {
@@ -372,10 +372,19 @@ function structuralMutation(p: Prepared, bytes: Uint8Array, rng: Rng, others: Pr
 
 /**
  * Gzip for cases mutated inside the compression: mostly stored blocks (level 0: the readers see the
- * same bytes, and compressing was a tenth of the fuzzer's time), sometimes real deflate blocks.
+ * same bytes), real deflate blocks one time in 20: level 1 takes 5 ms for a 220 kB BOSS file
+ * (float data compresses slowly), 20× level 0, and was 12 % of an SDSS worker's time at one in
+ * 7. The gzipped seeds are level 1, so cases mutated outside the compression have real deflate
+ * blocks too. One output chunk: with zlib's 16 kB default, level 0 took 3× as long.
  */
 function gzip(bytes: Uint8Array, rng: Rng): Uint8Array {
-  return gzipSync(bytes, { level: rng.chance(0.85) ? 0 : 1 });
+  return gzipSync(bytes, { level: rng.chance(0.95) ? 0 : 1, chunkSize: bytes.length + (bytes.length >> 8) + 1024 });
+}
+
+/** gunzipSync with one output chunk of the size the trailer declares (within 64 kB…4 MB). */
+function gunzip(bytes: Uint8Array): Buffer {
+  const declared = bytes.length >= 4 ? new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true) : 0;
+  return gunzipSync(bytes, { chunkSize: Math.min(4 << 20, Math.max(64 << 10, declared + 64)) });
 }
 
 function makeCase(prepared: Prepared[], weights: number[], rng: Rng): Case {
@@ -459,7 +468,7 @@ async function readWithOpenSpectra(path: string, shape: ReadShape, countRows: bo
 async function readWithTsCsv(bytes: Uint8Array, path: string, gz: boolean, shape: ReadShape): Promise<Outcome | undefined> {
   let text: Uint8Array;
   try {
-    text = gz ? gunzipSync(bytes) : bytes;
+    text = gz ? gunzip(bytes) : bytes;
   } catch {
     return undefined; // a damaged gzip stream: nothing to compare
   }
@@ -558,7 +567,7 @@ function checkOutcome(c: Case, path: string, out: Outcome): { kind: FindingKind;
 function fitsWavelengthProblem(bytes: Uint8Array, path: string): string | undefined {
   let spectrum: FitsSpectrum;
   try {
-    spectrum = parseFitsSpectrum(bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes, path);
+    spectrum = parseFitsSpectrum(bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzip(bytes) : bytes, path);
   } catch {
     return undefined; // gunzip read it differently: nothing to say here
   }
