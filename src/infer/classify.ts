@@ -16,9 +16,10 @@ import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
 import type { SourceSlice, SpectraSource } from '../io/types.js';
 import { binnedLength, type ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
-import { onnxModelSpec } from '../export/onnx.js';
+import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
-import { createPredictionWriter, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { argmax3, createPredictionWriter, hasPrediction, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { decodeRedshift } from './redshift.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type SessionSettings } from './session-pool.js';
 
@@ -30,6 +31,8 @@ export const STATUS = {
   /** Classified, but unlike the validation spectra: ood_score above the model's threshold (src/model/spec.ts OodSpec). */
   outOfDistribution: 'ood',
 } as const;
+
+const STAR = CLASS_NAMES.indexOf('star');
 
 /** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
 export { parseShard, shardRange, type Shard };
@@ -217,7 +220,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     const shardLines = slice?.split === 'bytes' ? { head: shardHeadLine(slice), end: (rows: number) => shardEndLine(slice.shard, rows) } : undefined;
     // A model with an OOD score (astrospec calibrate, or astrospec ood) adds the ood_score column and the `ood` status.
     const oodThreshold = spec.ood?.threshold;
-    writer = await createPredictionWriter(options.output, { shardLines, oodScore: oodThreshold !== undefined });
+    // A model with a redshift head adds z and z_err (for rows predicted galaxy or QSO).
+    const redshiftHead = arch.redshift;
+    writer = await createPredictionWriter(options.output, { shardLines, oodScore: oodThreshold !== undefined, redshift: redshiftHead !== undefined });
     const labels: number[] = [];
     const truthIds: string[] = [];
     const keepLabels = (options.keepLabels === true || labelTable !== undefined) && source.hasLabels;
@@ -258,8 +263,19 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
           if (job.status[i] === STATUS_OK && !(score <= oodThreshold)) job.status[i] = STATUS.outOfDistribution;
         }
       }
+      let redshift: { z: Float32Array; zErr: Float32Array } | undefined;
+      if (redshiftHead) {
+        const bins = extras[ONNX_NAMES.zProbabilities];
+        if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: options.model });
+        const { z, zErr } = decodeRedshift(redshiftHead, bins.subarray(0, job.rows * redshiftHead.bins), job.rows);
+        // A star's redshift output means nothing (the head learnt galaxies and QSOs only).
+        for (let i = 0; i < job.rows; i++) {
+          if (!hasPrediction(job.status[i]!) || argmax3(p, 3 * i) === STAR) z[i] = zErr[i] = Number.NaN;
+        }
+        redshift = { z, zErr };
+      }
       options.onBatch?.({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras });
-      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status, oodScore });
+      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status, oodScore, z: redshift?.z, zErr: redshift?.zErr });
       stages.writing += now() - t;
       options.onProgress?.(writer!.rowsWritten);
     };

@@ -23,7 +23,25 @@ export interface Truth {
   ids: string[];
   /** Class index into CLASS_NAMES, −1 where unknown. */
   labels: Int8Array;
+  /** Known redshifts (NaN where unknown), when the truth has them: a `redshift` column, or a labels CSV's `z`. */
+  redshift?: Float32Array;
 }
+
+/** How well the predicted redshifts of one true class agree with the known ones. */
+export interface RedshiftScore {
+  class: string;
+  /** Scored rows of this true class with a known redshift. */
+  rows: number;
+  /** Of those, rows with a predicted z (the rest were predicted star, or got no z). */
+  predicted: number;
+  /** Fractions of `rows` (not of `predicted`: a missing z counts as a miss) with |Δz| < t (1 + z), by t. */
+  within: Record<string, number>;
+  /** Median of |Δz| / (1 + z) over the rows with a predicted z. */
+  medianError: number;
+}
+
+/** Tolerances of RedshiftScore.within: 0.005 (a galaxy-survey redshift), 0.01, 0.05 (a QSO's class-level z). */
+export const REDSHIFT_TOLERANCES = [0.005, 0.01, 0.05] as const;
 
 export interface Evaluation {
   predictions: string;
@@ -41,6 +59,8 @@ export interface Evaluation {
   ece: number;
   /** Ids repeated in the truth (evaluatePredictionsFile); rows are matched by position, not id. */
   duplicateIds?: DuplicateIds;
+  /** Per true class galaxy and qso, when the predictions have z and the truth has redshifts. */
+  redshift?: RedshiftScore[];
 }
 
 const LABEL_COLUMNS = ['label', 'answer', 'class', 'cls'];
@@ -92,13 +112,18 @@ export async function readTruth(path: string): Promise<Truth> {
     if (!source.hasLabels) throw new AstrospecError('BAD_INPUT', 'has no labels to evaluate against', { file: path });
     const ids: string[] = [];
     const labels: number[] = [];
+    const redshift: number[] = [];
+    let hasRedshift = false;
     for await (const batch of source.batches()) {
+      const z = batch.extra?.redshift;
+      hasRedshift ||= z !== undefined;
       for (let i = 0; i < batch.ids.length; i++) {
         ids.push(batch.ids[i]!);
         labels.push(batch.labels ? batch.labels[i]! : -1);
+        redshift.push(z ? z[i]! : Number.NaN);
       }
     }
-    return { file: path, ids, labels: Int8Array.from(labels) };
+    return { file: path, ids, labels: Int8Array.from(labels), ...(hasRedshift ? { redshift: Float32Array.from(redshift) } : {}) };
   } finally {
     await source.close();
   }
@@ -139,7 +164,33 @@ export function scorePredictions(predictions: PredictionTable, truth: Truth): Ev
     if (status !== STATUS_OK) outOfDistribution++;
   }
   const ece = expectedCalibrationError(probabilities, labels, k).ece;
-  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, outOfDistribution, unlabelled, ece };
+  const redshift = predictions.z && truth.redshift ? scoreRedshifts(predictions, truth) : undefined;
+  return { predictions: predictions.file, truth: truth.file, metrics: matrix.metrics(), scored, unclassified, outOfDistribution, unlabelled, ece, ...(redshift ? { redshift } : {}) };
+}
+
+/**
+ * Redshift scores of the classified rows per true class (galaxy, qso) whose redshift is known.
+ * A row predicted star has no z and counts as a miss at every tolerance.
+ */
+export function scoreRedshifts(predictions: PredictionTable, truth: Truth): RedshiftScore[] {
+  return (['galaxy', 'qso'] as const).map((name) => {
+    const label = CLASS_NAMES.indexOf(name);
+    const errors: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < predictions.rows.length; i++) {
+      const row = predictions.rows[i]!;
+      const known = truth.redshift![row]!;
+      if (truth.labels[row] !== label || !Number.isFinite(known) || !hasPrediction(predictions.status[i]!)) continue;
+      rows++;
+      const z = predictions.z![i]!;
+      if (Number.isFinite(z)) errors.push(Math.abs(z - known) / (1 + known));
+    }
+    errors.sort((a, b) => a - b);
+    const within: Record<string, number> = {};
+    for (const t of REDSHIFT_TOLERANCES) within[String(t)] = rows > 0 ? errors.filter((e) => e < t).length / rows : Number.NaN;
+    const medianError = errors.length > 0 ? errors[Math.floor((errors.length - 1) / 2)]! : Number.NaN;
+    return { class: name, rows, predicted: errors.length, within, medianError };
+  });
 }
 
 /**
@@ -185,14 +236,20 @@ export function truthFromLabels(predictions: PredictionTable, table: LabelTable)
   for (const row of predictions.rows) size = Math.max(size, row + 1);
   const ids = new Array<string>(size).fill('');
   const labels = new Int8Array(size).fill(-1);
+  const redshift = new Float32Array(size).fill(Number.NaN);
+  let hasRedshift = false;
   for (let i = 0; i < predictions.rows.length; i++) {
     const id = predictions.ids[i]!;
     const found = findLabel(table, id);
     if (!found) throw missingLabelError(table, id, `${predictions.file}, row ${i + 1}`);
     ids[predictions.rows[i]!] = id;
     labels[predictions.rows[i]!] = found.label;
+    if (found.z !== undefined) {
+      redshift[predictions.rows[i]!] = found.z;
+      hasRedshift = true;
+    }
   }
-  return { file: table.path, ids, labels };
+  return { file: table.path, ids, labels, ...(hasRedshift ? { redshift } : {}) };
 }
 
 /** Scores a predictions file against a labels CSV, matching rows by id. */

@@ -9,7 +9,7 @@ import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
 import { readArrowTable } from '../io/arrow.js';
 import { commitPartial, discardPartial } from '../io/partial-files.js';
-import { argmax3, BaseWriter, hasPrediction, OOD_SCORE_COLUMN, type PredictionRows } from './predictions.js';
+import { argmax3, BaseWriter, hasPrediction, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, type PredictionColumns, type PredictionRows } from './predictions.js';
 import type { PredictionTable } from './predictions-csv.js';
 
 async function endStream(stream: WriteStream): Promise<void> {
@@ -27,7 +27,13 @@ const ARROW_SCHEMA = new Schema([
   new Field('p_qso', new Float32(), true),
   new Field('status', new Utf8(), false),
 ]);
-const ARROW_SCHEMA_OOD = new Schema([...ARROW_SCHEMA.fields, new Field(OOD_SCORE_COLUMN, new Float32(), true)]);
+function arrowSchema(columns: PredictionColumns): Schema {
+  return new Schema([
+    ...ARROW_SCHEMA.fields,
+    ...(columns.oodScore ? [new Field(OOD_SCORE_COLUMN, new Float32(), true)] : []),
+    ...(columns.redshift ? REDSHIFT_COLUMNS.map((name) => new Field(name, new Float32(), true)) : []),
+  ]);
+}
 
 export class ArrowPredictionWriter extends BaseWriter {
   private readonly writer = new RecordBatchFileWriter();
@@ -36,9 +42,9 @@ export class ArrowPredictionWriter extends BaseWriter {
 
   private readonly schema: Schema;
 
-  constructor(path: string, temp: string, oodScore = false) {
-    super(path, temp, oodScore);
-    this.schema = oodScore ? ARROW_SCHEMA_OOD : ARROW_SCHEMA;
+  constructor(path: string, temp: string, columns: PredictionColumns = {}) {
+    super(path, temp, columns);
+    this.schema = arrowSchema(columns);
     this.out = createWriteStream(temp);
     this.out.on('error', (e) => (this.error = e));
     this.writer.reset(undefined, this.schema);
@@ -53,12 +59,19 @@ export class ArrowPredictionWriter extends BaseWriter {
     const predicted: (string | null)[] = [];
     const p = [0, 1, 2].map(() => [] as (number | null)[]);
     const ood: (number | null)[] = [];
+    const z: (number | null)[] = [];
+    const zErr: (number | null)[] = [];
     for (let i = 0; i < n; i++) {
       row[i] = rows.firstRow + i;
       const ok = hasPrediction(rows.status[i]!);
       predicted.push(ok ? CLASS_NAMES[argmax3(rows.probabilities, 3 * i)] : null);
       for (let k = 0; k < 3; k++) p[k]!.push(ok ? rows.probabilities[3 * i + k]! : null);
       if (this.oodScore) ood.push(ok ? rows.oodScore![i]! : null);
+      if (this.redshift) {
+        const known = ok && Number.isFinite(rows.z![i]!);
+        z.push(known ? rows.z![i]! : null);
+        zErr.push(known && Number.isFinite(rows.zErr![i]!) ? rows.zErr![i]! : null);
+      }
     }
     const children = [
       makeData({ type: new Int32(), length: n, nullCount: 0, data: row }),
@@ -68,6 +81,7 @@ export class ArrowPredictionWriter extends BaseWriter {
       vectorFromArray(rows.status, new Utf8()).data[0]!,
     ];
     if (this.oodScore) children.push(vectorFromArray(ood, new Float32()).data[0]!);
+    if (this.redshift) children.push(vectorFromArray(z, new Float32()).data[0]!, vectorFromArray(zErr, new Float32()).data[0]!);
     this.writer.write(new RecordBatch(this.schema, makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children })));
     this.rowsWritten += n;
     if (this.out.writableNeedDrain) await once(this.out, 'drain');
@@ -105,6 +119,12 @@ export async function readPredictionsArrow(file: string): Promise<PredictionTabl
   const oodColumn = table.getChild(OOD_SCORE_COLUMN);
   const out: PredictionTable = { file, rows: new Array(n), ids: new Array(n), predicted: new Int8Array(n), probabilities: new Float32Array(3 * n), status: new Array(n) };
   if (oodColumn) out.oodScore = new Float32Array(n).fill(Number.NaN);
+  const [zColumn, zErrColumn] = REDSHIFT_COLUMNS.map((name) => table.getChild(name));
+  if (!zColumn !== !zErrColumn) throw new AstrospecError('BAD_INPUT', `one of ${REDSHIFT_COLUMNS.join(', ')} without the other`, { file });
+  if (zColumn) {
+    out.z = new Float32Array(n).fill(Number.NaN);
+    out.zErr = new Float32Array(n).fill(Number.NaN);
+  }
   for (let i = 0; i < n; i++) {
     out.rows[i] = Number(rowColumn.get(i));
     out.ids[i] = String(idColumn.get(i) ?? '');
@@ -112,6 +132,10 @@ export async function readPredictionsArrow(file: string): Promise<PredictionTabl
     out.status[i] = status;
     if (hasPrediction(status)) {
       if (out.oodScore) out.oodScore[i] = Number(oodColumn!.get(i) ?? Number.NaN);
+      if (out.z) {
+        out.z[i] = Number(zColumn!.get(i) ?? Number.NaN);
+        out.zErr![i] = Number(zErrColumn!.get(i) ?? Number.NaN);
+      }
       const label = String(predictedColumn.get(i));
       const k = (CLASS_NAMES as readonly string[]).indexOf(label);
       if (k < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { file, row: i + 1, column: 'predicted' });

@@ -46,13 +46,29 @@ export interface PredictionTable {
   status: string[];
   /** The ood_score column, when the file has one (NaN where the row has no prediction). */
   oodScore?: Float32Array;
+  /** The z and z_err columns, when the file has them (NaN where the row has none: a star, or no prediction). */
+  z?: Float32Array;
+  zErr?: Float32Array;
 }
 
 /** The columns of a predictions file, in order. */
 export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy', 'p_qso', 'status'] as const;
 /** The column after them when the model has an out-of-distribution score. */
 export const OOD_SCORE_COLUMN = 'ood_score';
+/** The columns after those when the model has a redshift head: empty for rows predicted star. */
+export const REDSHIFT_COLUMNS = ['z', 'z_err'] as const;
 export const STATUS_OOD = 'ood';
+
+/** The optional columns of a predictions file. */
+export interface PredictionColumns {
+  oodScore?: boolean;
+  redshift?: boolean;
+}
+
+/** The header of a predictions file with these optional columns. */
+export function predictionHeader(columns: PredictionColumns): string[] {
+  return [...PREDICTION_COLUMNS, ...(columns.oodScore ? [OOD_SCORE_COLUMN] : []), ...(columns.redshift ? REDSHIFT_COLUMNS : [])];
+}
 
 /** Whether a row with this status has a predicted class and probabilities ('ok' and 'ood'). */
 export function hasPrediction(status: string): boolean {
@@ -66,14 +82,26 @@ export function parseOodScore(text: string): number {
   return t === '' ? Number.NaN : Number(t);
 }
 
+/** Parses a z or z_err cell: a finite number, or empty (NaN). */
+function parseRedshiftCell(text: string, where: { file: string; row: number }, column: string, min: number): number {
+  const t = text.trim();
+  if (t === '') return Number.NaN;
+  const v = Number(t);
+  if (!Number.isFinite(v) || v < min) throw new AstrospecError('BAD_INPUT', `${column} "${text}" is not a number ≥ ${min}`, { ...where, column });
+  return v;
+}
+
 /** Reads a whole predictions CSV into memory, validating every cell. */
 export async function readPredictionsCsv(file: string): Promise<PredictionTable> {
   const table: PredictionTable = { file, rows: [], ids: [], predicted: new Int8Array(0), probabilities: new Float32Array(0), status: [] };
   const predicted: number[] = [];
   const probabilities: number[] = [];
   const oodScores: number[] = [];
+  const z: number[] = [];
+  const zErr: number[] = [];
   let columns: number[] | undefined;
   let oodColumn = -1;
+  let zColumns: number[] | undefined;
   let lineNumber = -1;
   for await (const line of textLines(file)) {
     lineNumber++;
@@ -86,6 +114,11 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
         return at;
       });
       oodColumn = names.indexOf(OOD_SCORE_COLUMN);
+      const zAt = REDSHIFT_COLUMNS.map((name) => names.indexOf(name));
+      if (zAt.some((at) => at >= 0)) {
+        if (zAt.some((at) => at < 0)) throw new AstrospecError('BAD_INPUT', `the header has one of ${REDSHIFT_COLUMNS.join(', ')} without the other`, { file });
+        zColumns = zAt;
+      }
       continue;
     }
     const where = { file, row: lineNumber };
@@ -103,6 +136,10 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
       const score = parseOodScore(text);
       if (hasPrediction(status) && !(score >= 0)) throw new AstrospecError('BAD_INPUT', `ood_score "${text}" is not a non-negative number`, { ...where, column: OOD_SCORE_COLUMN });
       oodScores.push(hasPrediction(status) ? score : Number.NaN);
+    }
+    if (zColumns) {
+      z.push(parseRedshiftCell(cells[zColumns[0]!] ?? '', where, 'z', -1));
+      zErr.push(parseRedshiftCell(cells[zColumns[1]!] ?? '', where, 'z_err', 0));
     }
     if (hasPrediction(status)) {
       if (classIndex < 0) throw new AstrospecError('BAD_INPUT', `predicted class "${label}" is not star, galaxy or qso`, { ...where, column: 'predicted' });
@@ -126,5 +163,9 @@ export async function readPredictionsCsv(file: string): Promise<PredictionTable>
   table.predicted = Int8Array.from(predicted);
   table.probabilities = Float32Array.from(probabilities);
   if (oodColumn >= 0) table.oodScore = Float32Array.from(oodScores);
+  if (zColumns) {
+    table.z = Float32Array.from(z);
+    table.zErr = Float32Array.from(zErr);
+  }
   return table;
 }

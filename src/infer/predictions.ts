@@ -3,7 +3,8 @@
  * one line per input row, in input order, columns exactly
  *   row, id, predicted, p_star, p_galaxy, p_qso, status
  * and, when the model has an out-of-distribution score (src/model/spec.ts OodSpec), `ood_score`
- * after them. `row` is the 0-based index of the spectrum in the whole input (so shards of one
+ * after them, then, when the model has a redshift head (src/model/spec.ts RedshiftHeadSpec), `z`
+ * and `z_err` (empty for rows predicted star and rows without a prediction). `row` is the 0-based index of the spectrum in the whole input (so shards of one
  * input concatenate into the single-process file); `predicted` and the probabilities are empty
  * (CSV) or null (Arrow) when the row has no prediction: its `status` is neither 'ok' nor 'ood'
  * (classified, but ood_score is above the model's threshold). CSV or Arrow IPC (file format),
@@ -19,8 +20,8 @@ import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
 export type { PredictionTable } from './predictions-csv.js';
 
-export { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, hasPrediction } from './predictions-csv.js';
-import { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, hasPrediction } from './predictions-csv.js';
+export { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, hasPrediction, predictionHeader, type PredictionColumns } from './predictions-csv.js';
+import { hasPrediction, predictionHeader, type PredictionColumns } from './predictions-csv.js';
 export const STATUS_OK = 'ok';
 
 export type PredictionsFormat = 'csv' | 'arrow';
@@ -41,6 +42,9 @@ export interface PredictionRows {
   status: string[];
   /** ids.length OOD scores, when the writer was created with oodScore (NaN where the row has no prediction). */
   oodScore?: Float32Array;
+  /** ids.length redshifts and errors, when the writer was created with redshift (NaN: none, written empty). */
+  z?: Float32Array;
+  zErr?: Float32Array;
 }
 
 export interface PredictionWriter {
@@ -70,8 +74,16 @@ export abstract class BaseWriter implements PredictionWriter {
   constructor(
     readonly path: string,
     protected readonly temp: string,
-    protected readonly oodScore = false,
+    protected readonly columns: PredictionColumns = {},
   ) {}
+
+  protected get oodScore(): boolean {
+    return this.columns.oodScore === true;
+  }
+
+  protected get redshift(): boolean {
+    return this.columns.redshift === true;
+  }
 
   private expectedNext?: number;
 
@@ -83,6 +95,7 @@ export abstract class BaseWriter implements PredictionWriter {
     }
     if (rows.status.length !== n || rows.probabilities.length < 3 * n) throw new RangeError('PredictionRows: ids, status and probabilities disagree in length');
     if (this.oodScore && !(rows.oodScore && rows.oodScore.length >= n)) throw new RangeError('PredictionRows: the writer has an ood_score column but the rows have no scores');
+    if (this.redshift && !(rows.z && rows.zErr && rows.z.length >= n && rows.zErr.length >= n)) throw new RangeError('PredictionRows: the writer has z columns but the rows have no redshifts');
     this.expectedNext = rows.firstRow + n;
     for (const s of rows.status) this.statusCounts.set(s, (this.statusCounts.get(s) ?? 0) + 1);
     return n;
@@ -107,13 +120,13 @@ class CsvPredictionWriter extends BaseWriter {
     path: string,
     temp: string,
     private readonly shardLines?: ShardLines,
-    oodScore = false,
+    columns: PredictionColumns = {},
   ) {
-    super(path, temp, oodScore);
+    super(path, temp, columns);
     this.out = createWriteStream(temp, { encoding: 'utf8' });
     this.out.on('error', (e) => (this.error = e));
     if (shardLines) this.out.write(`${shardLines.head}\n`);
-    this.out.write(`${[...PREDICTION_COLUMNS, ...(oodScore ? [OOD_SCORE_COLUMN] : [])].join(',')}\n`);
+    this.out.write(`${predictionHeader(columns).join(',')}\n`);
   }
 
   async write(rows: PredictionRows): Promise<void> {
@@ -132,10 +145,14 @@ class CsvPredictionWriter extends BaseWriter {
       }
       if (this.oodScore) {
         const score = rows.oodScore![i]!;
-        text += predicted ? `,${Number.isFinite(score) ? score.toFixed(4) : 'inf'}\n` : ',\n';
-      } else {
-        text += '\n';
+        text += predicted ? `,${Number.isFinite(score) ? score.toFixed(4) : 'inf'}` : ',';
       }
+      if (this.redshift) {
+        const z = rows.z![i]!;
+        const zErr = rows.zErr![i]!;
+        text += predicted && Number.isFinite(z) ? `,${z.toFixed(5)},${Number.isFinite(zErr) ? zErr.toFixed(5) : ''}` : ',,';
+      }
+      text += '\n';
     }
     this.rowsWritten += n;
     if (!this.out.write(text)) await once(this.out, 'drain');
@@ -161,16 +178,20 @@ export interface ShardLines {
   end(rows: number): string;
 }
 
-export async function createPredictionWriter(path: string, options: { format?: PredictionsFormat; shardLines?: ShardLines; oodScore?: boolean } = {}): Promise<PredictionWriter> {
+export async function createPredictionWriter(
+  path: string,
+  options: { format?: PredictionsFormat; shardLines?: ShardLines; oodScore?: boolean; redshift?: boolean } = {},
+): Promise<PredictionWriter> {
+  const columns: PredictionColumns = { oodScore: options.oodScore, redshift: options.redshift };
   const format = options.format ?? predictionsFormatOfPath(path);
   if (!format) throw new AstrospecError('BAD_ARGUMENT', 'name the predictions file .csv, .arrow, .feather or .ipc', { file: path });
   if (options.shardLines && format !== 'csv') {
     throw new AstrospecError('BAD_ARGUMENT', 'a shard of a CSV input numbers its rows within the shard, for astrospec merge to join: write it as .csv', { file: path });
   }
   const temp = temporaryPath(path);
-  if (format === 'csv') return new CsvPredictionWriter(path, temp, options.shardLines, options.oodScore);
+  if (format === 'csv') return new CsvPredictionWriter(path, temp, options.shardLines, columns);
   // apache-arrow is loaded only for Arrow predictions: a CSV run starts without it.
-  return new (await import('./predictions-arrow.js')).ArrowPredictionWriter(path, temp, options.oodScore);
+  return new (await import('./predictions-arrow.js')).ArrowPredictionWriter(path, temp, columns);
 }
 
 /** Reads a whole predictions file (CSV or Arrow) written by classify or merge. */

@@ -20,7 +20,7 @@ import { open } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
 import { splitCsvLine, textLines } from '../io/csv-lines.js';
 import type { SourceSlice } from '../io/types.js';
-import { OOD_SCORE_COLUMN, PREDICTION_COLUMNS } from './predictions-csv.js';
+import { predictionHeader } from './predictions-csv.js';
 
 export const SHARD_LINE_PREFIX = '# astrospec shard ';
 
@@ -98,9 +98,9 @@ export async function checkShardOutput(file: string, expect: ShardExpectation): 
   );
   if (!exists) return { complete: false, reason: 'no output yet' };
   const statusCounts: Record<string, number> = {};
-  // With a model that has an OOD score, the ood_score column follows the others.
-  const headers = [PREDICTION_COLUMNS.join(','), [...PREDICTION_COLUMNS, OOD_SCORE_COLUMN].join(',')];
-  let columns: number = PREDICTION_COLUMNS.length;
+  // With a model that has an OOD score or a redshift head, their columns follow the others.
+  const headers = [{}, { oodScore: true }, { redshift: true }, { oodScore: true, redshift: true }].map((c) => predictionHeader(c).join(','));
+  let columns = headers[0]!.split(',').length;
   let lineNumber = 0;
   let rows = 0;
   let ended: number | undefined;
@@ -119,7 +119,7 @@ export async function checkShardOutput(file: string, expect: ShardExpectation): 
       if (state === 'header') {
         const at = headers.indexOf(line);
         if (at < 0) return { complete: false, reason: `line ${lineNumber} is not the predictions header` };
-        columns = at === 0 ? PREDICTION_COLUMNS.length : PREDICTION_COLUMNS.length + 1;
+        columns = headers[at]!.split(',').length;
         state = 'rows';
         continue;
       }

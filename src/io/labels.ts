@@ -31,6 +31,8 @@ export interface LabelRow {
   label: number;
   /** 1-based data row in the labels file (header excluded). */
   row: number;
+  /** The `z` column (known redshift), when the file has one; NaN for an empty cell. */
+  z?: number;
 }
 
 export interface LabelTable {
@@ -75,6 +77,7 @@ export async function readLabelsCsv(path: string): Promise<LabelTable> {
     throw new AstrospecError('BAD_INPUT', `no ${CLASS_COLUMNS.join(' or ')} column in the header (${names.join(', ')})`, { file: path, row: 0, column: CLASS_COLUMNS[0] });
   }
   const table: LabelTable = { path, keyColumn: names[keyAt]!, classColumn: names[classAt]!, rows: new Map() };
+  const zAt = lower.indexOf('z');
   for (let i = 1; i < lines.length; i++) {
     const where = { file: path, row: i };
     if (lines[i]!.trim() === '') throw new AstrospecError('BAD_INPUT', 'empty line (blank lines are accepted only at the end)', where);
@@ -95,7 +98,13 @@ export async function readLabelsCsv(path: string): Promise<LabelTable> {
     if (earlier) {
       throw new AstrospecError('BAD_INPUT', `duplicate ${table.keyColumn} "${keyText}": row ${earlier.row} already gives ${key}`, { ...where, column: table.keyColumn });
     }
-    table.rows.set(key, { label, row: i });
+    let z: number | undefined;
+    if (zAt >= 0) {
+      const zText = cells[zAt]!.trim();
+      z = zText === '' ? Number.NaN : Number(zText);
+      if (zText !== '' && !Number.isFinite(z)) throw new AstrospecError('BAD_INPUT', `z "${zText}" is not a number`, { ...where, column: names[zAt] });
+    }
+    table.rows.set(key, { label, row: i, ...(z !== undefined ? { z } : {}) });
   }
   return table;
 }

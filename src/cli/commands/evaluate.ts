@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AstrospecError } from '../../errors.js';
 import { classifyFile } from '../../infer/classify.js';
-import { evaluatePredictionsAgainstLabels, evaluatePredictionsFile, scorePredictions, type Evaluation } from '../../infer/evaluate.js';
+import { evaluatePredictionsAgainstLabels, evaluatePredictionsFile, REDSHIFT_TOLERANCES, scorePredictions, type Evaluation, type RedshiftScore } from '../../infer/evaluate.js';
 import { readPredictions } from '../../infer/predictions.js';
 import { describeDuplicateIds } from '../../io/duplicate-ids.js';
 import { writeFileAtomic } from '../../io/partial-files.js';
@@ -45,7 +45,19 @@ export function evaluationJson(e: Evaluation): object {
     class_names: m.classNames,
     per_class: m.perClass,
     confusion: m.confusion,
+    ...(e.redshift ? { redshift: e.redshift.map((r) => ({ class: r.class, rows: r.rows, predicted: r.predicted, within: r.within, median_error: r.medianError })) } : {}),
   };
+}
+
+/** Text lines of the redshift scores: per true class, the fraction within each tolerance. */
+function formatRedshift(scores: RedshiftScore[]): string {
+  const lines = scores
+    .filter((s) => s.rows > 0)
+    .map((s) => {
+      const within = REDSHIFT_TOLERANCES.map((t) => `${(100 * s.within[String(t)]!).toFixed(1)} % < ${t}`).join(', ');
+      return `redshift ${s.class}: ${s.rows} with known z, ${s.predicted} given one; |Δz|/(1+z): ${within}; median ${s.medianError.toFixed(4)}\n`;
+    });
+  return lines.join('');
 }
 
 export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
@@ -84,7 +96,9 @@ export async function evaluateHandler(args: EvaluateArgs): Promise<Evaluation> {
     ...(evaluation.unlabelled > 0 ? [`${evaluation.unlabelled} without a known class`] : []),
   ];
   const flagged = evaluation.outOfDistribution > 0 ? `scored rows flagged ood: ${evaluation.outOfDistribution}\n` : '';
-  const table = `${formatMetrics(evaluation.metrics)}\nexpected calibration error ${evaluation.ece.toFixed(4)}\n${flagged}${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
+  const table =
+    `${formatMetrics(evaluation.metrics)}\nexpected calibration error ${evaluation.ece.toFixed(4)}\n${flagged}` +
+    `${evaluation.redshift ? formatRedshift(evaluation.redshift) : ''}${skipped.length > 0 ? `not scored: ${skipped.join(', ')}\n` : ''}`;
   const json = `${JSON.stringify(evaluationJson(evaluation), null, 2)}\n`;
   if (args.json === '') {
     if (!args.quiet) process.stderr.write(table);
