@@ -71,7 +71,7 @@ test('classify writes z and z_err from the z_probabilities output (empty for sta
     await writeArrowSpectra(input, 120, grid, 5);
     for (const name of ['p.csv', 'p.arrow']) {
       const output = join(dir, name);
-      await classifyFile(input, { model, output, batchSize: 16, sessions: 1, intraOpThreads: 1 });
+      await classifyFile(input, { model, output, batchSize: 16, workers: 1, intraOpThreads: 1 });
       const table = await readPredictions(output);
       assert.ok(table.z && table.zErr);
       // The same spectra straight through onnxruntime: the decoded z of every galaxy/QSO row.
