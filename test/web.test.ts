@@ -23,7 +23,8 @@ import { preprocess } from '../src/preprocess/index.js';
 import { decimalToFloat32, readCsvBatches } from '../web/src/csv.js';
 import { readArrowBatches } from '../web/src/arrow.js';
 import { checkInputs, readInputBatches, type InputFile } from '../web/src/sources.js';
-import { collectProbabilities, planModel, predictedClass, prepareModelInput } from '../web/src/pipeline.js';
+import { collectProbabilities, planModel, predictedClass, prepareModelInput, redshiftColumns } from '../web/src/pipeline.js';
+import { decodeRedshift, redshiftTarget } from '../src/infer/redshift.js';
 
 const shared = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const peer = join(shared, 'peer-files');
@@ -253,4 +254,21 @@ test("the page's preprocessing equals the native preprocessing, and its predicti
   } finally {
     await session.release();
   }
+});
+
+test("the page's z and z_err are the CLI's decoding of the redshift bins, with none for stars and unclassified rows", () => {
+  const spec = onnxModelSpec(readFileSync(model), model);
+  const head = { bins: 40, zMin: -0.03, zMax: 5, hidden: 8 };
+  const plan = planModel({ ...spec, architecture: { ...spec.architecture, redshift: head } });
+  const rows = 4;
+  const bins = new Float32Array(rows * head.bins);
+  [0.1, 1.2, 2.5, 3.3].forEach((z, i) => redshiftTarget(head, z, bins, i * head.bins));
+  // star, galaxy, qso, unclassified
+  const probabilities = Float32Array.of(0.8, 0.1, 0.1, 0.1, 0.8, 0.1, 0.1, 0.1, 0.8, NaN, NaN, NaN);
+  const status = ['ok', 'ok', 'ood', 'no_valid_pixels'];
+  const { z, z_err } = redshiftColumns(plan, bins, probabilities, status);
+  const expected = decodeRedshift(head, bins, rows);
+  assert.ok(Number.isNaN(z[0]!) && Number.isNaN(z_err[0]!) && Number.isNaN(z[3]!));
+  assert.deepEqual([z[1], z[2], z_err[1], z_err[2]], [expected.z[1], expected.z[2], expected.zErr[1], expected.zErr[2]]);
+  assert.ok(Math.abs(z[1]! - 1.2) < 0.01 && Math.abs(z[2]! - 2.5) < 0.02);
 });

@@ -72,11 +72,14 @@ class Results {
     return CLASS_NAMES[a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2]!;
   }
 
-  /** The predictions in astrospec classify's CSV layout (row,id,predicted,p_star,p_galaxy,p_qso,status[,ood_score]). */
+  /** The predictions in astrospec classify's CSV layout (row,id,predicted,p_star,p_galaxy,p_qso,status[,ood_score][,z,z_err]). */
   csv(): Blob {
     const cell = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
     const ood = this.extras.get('ood_score');
-    const parts: string[] = [`${BASE_COLUMNS.join(',')}${ood ? ',ood_score' : ''}\n`];
+    const z = this.extras.get('z');
+    const zErr = this.extras.get('z_err');
+    const redshift = z !== undefined && zErr !== undefined;
+    const parts: string[] = [`${BASE_COLUMNS.join(',')}${ood ? ',ood_score' : ''}${redshift ? ',z,z_err' : ''}\n`];
     let text = '';
     for (let i = 0; i < this.rows; i++) {
       const p = this.probabilities;
@@ -84,8 +87,9 @@ class Results {
       text += predicted
         ? `${i},${cell(this.ids[i]!)},${this.predicted(i)},${p[3 * i]!.toFixed(6)},${p[3 * i + 1]!.toFixed(6)},${p[3 * i + 2]!.toFixed(6)},${this.status[i]}`
         : `${i},${cell(this.ids[i]!)},,,,,${cell(this.status[i]!)}`;
-      if (ood) text += predicted ? `,${Number.isFinite(ood[i]!) ? ood[i]!.toFixed(4) : 'inf'}\n` : ',\n';
-      else text += '\n';
+      if (ood) text += predicted ? `,${Number.isFinite(ood[i]!) ? ood[i]!.toFixed(4) : 'inf'}` : ',';
+      if (redshift) text += predicted && Number.isFinite(z[i]!) ? `,${z[i]!.toFixed(5)},${Number.isFinite(zErr[i]!) ? zErr[i]!.toFixed(5) : ''}` : ',,';
+      text += '\n';
       if (text.length > 1 << 20) {
         parts.push(text);
         text = '';
@@ -260,7 +264,8 @@ function tableRow(i: number): HTMLTableRowElement {
     const label = results.labels[i]!;
     cells.push(['label', label >= 0 ? CLASS_NAMES[label]! : '', undefined]);
   }
-  for (const [name, values] of results.extras) cells.push([name, formatValue(values[i]!), values[i]!]);
+  // NaN: no value for this row (a star's z, an unclassified row's scores): an empty cell.
+  for (const [name, values] of results.extras) cells.push([name, formatValue(values[i]!), Number.isNaN(values[i]!) ? undefined : values[i]!]);
   for (const [name, text, value] of cells) {
     const td = document.createElement('td');
     td.dataset.col = name;
@@ -321,6 +326,7 @@ function renderNewRows(): void {
 }
 
 function formatValue(v: number): string {
+  if (Number.isNaN(v)) return '';
   if (!Number.isFinite(v)) return String(v);
   return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4);
 }

@@ -9,12 +9,15 @@
  * - features are standardised with the spec's mean and std; a row with no valid pixel is
  *   `no_valid_pixels`, one with a non-finite feature `non_finite_features`, one whose output is not
  *   finite `non_finite_output` (their probabilities are not reported), and one whose ood_score is
- *   above the model's threshold `ood` (its class and probabilities are reported), as in the CLI.
+ *   above the model's threshold `ood` (its class and probabilities are reported), as in the CLI;
+ * - a model with a redshift head gives z and z_err (src/infer/redshift.ts) for rows predicted
+ *   galaxy or QSO, none for stars, as in the CLI.
  */
 import { AstrospecError } from '../../src/errors.js';
 import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
 import { binnedLength, type ModelSpec } from '../../src/model/spec.js';
 import { preprocessReference } from '../../src/preprocess/reference.js';
+import { decodeRedshift } from '../../src/infer/redshift.js';
 
 export const STATUS_OK = 'ok';
 export const STATUS = { noValidPixels: 'no_valid_pixels', nonFiniteFeatures: 'non_finite_features', nonFiniteOutput: 'non_finite_output', outOfDistribution: 'ood' } as const;
@@ -153,6 +156,21 @@ export function collectProbabilities(plan: ModelPlan, output: Float32Array, stat
     }
   }
   return p;
+}
+
+/**
+ * z and z_err of each row from the redshift head's bins (rows × bins), NaN for rows predicted star
+ * and rows without a prediction; `probabilities` in CLASS_NAMES order (collectProbabilities).
+ */
+export function redshiftColumns(plan: ModelPlan, bins: Float32Array, probabilities: Float32Array, status: string[]): { z: Float32Array; z_err: Float32Array } {
+  const head = plan.spec.architecture.redshift;
+  if (!head) throw new AstrospecError('MODEL', 'the model has no redshift head');
+  const rows = status.length;
+  const { z, zErr } = decodeRedshift(head, bins.subarray(0, rows * head.bins), rows);
+  for (let i = 0; i < rows; i++) {
+    if (!hasPrediction(status[i]) || predictedClass(probabilities, i) === 'star') z[i] = zErr[i] = Number.NaN;
+  }
+  return { z, z_err: zErr };
 }
 
 /** The predicted class of a row (argmax with the CLI's tie order), or '' when it has no probabilities. */

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-web/wasm';
 import { AstrospecError } from '../../src/errors.js';
 import type { SpectrumBatch } from '../../src/io/batch.js';
 import { onnxModelSpec, ONNX_NAMES } from '../../src/export/onnx.js';
-import { checkGrid, collectProbabilities, flagOutOfDistribution, OOD_OUTPUT, planModel, prepareModelInput, type ModelPlan } from './pipeline.js';
+import { checkGrid, collectProbabilities, flagOutOfDistribution, OOD_OUTPUT, planModel, prepareModelInput, redshiftColumns, type ModelPlan } from './pipeline.js';
 import type { NamedFile, WorkerReply, WorkerRequest } from './protocol.js';
 import { checkInputs, readInputBatches, type WebFormat } from './sources.js';
 
@@ -129,8 +129,17 @@ async function classify(files: NamedFile[], modelUrl: string): Promise<void> {
       if (!probabilities) throw new AstrospecError('MODEL', `the model has no '${ONNX_NAMES.probabilities}' output (outputs: ${session.outputNames.join(', ')})`, { file: modelUrl });
       const p = collectProbabilities(plan, probabilities.data as Float32Array, input.status);
       const extras: Record<string, Float32Array> = {};
-      for (const name of session.outputNames) if (name !== ONNX_NAMES.probabilities) extraColumns(output[name]!, name, n, extras);
+      for (const name of session.outputNames) {
+        if (name === ONNX_NAMES.probabilities || (name === ONNX_NAMES.zProbabilities && plan.spec.architecture.redshift)) continue;
+        extraColumns(output[name]!, name, n, extras);
+      }
       flagOutOfDistribution(plan, extras[OOD_OUTPUT], input.status);
+      // The redshift bins become z and z_err, as astrospec classify writes them.
+      if (plan.spec.architecture.redshift) {
+        const bins = output[ONNX_NAMES.zProbabilities];
+        if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: modelUrl });
+        Object.assign(extras, redshiftColumns(plan, bins.data as Float32Array, p, input.status));
+      }
       for (const tensor of Object.values(output)) tensor.dispose();
       const labels = batch.labels?.slice(from, to);
       const transfer: Transferable[] = [p.buffer, ...Object.values(extras).map((c) => c.buffer)];
