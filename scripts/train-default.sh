@@ -41,6 +41,7 @@ evaluate() { # name input [evaluate options]: metrics JSON and the model card's 
   $cli classify "$input" --model "$WORK/default.onnx" -o "$WORK/$name-predictions.csv" --quiet
   $cli evaluate "$WORK/$name-predictions.csv" "$@" --json "$WORK/$name-metrics.json"
   node --import tsx scripts/score-tables.ts "$WORK/$name-predictions.csv" "$@" --title "$name" > "$WORK/$name-tables.md"
+  node --import tsx scripts/redshift-tables.ts "$WORK/$name-predictions.csv" "$@" --title "$name" > "$WORK/$name-redshift.md"
 }
 evaluate test "$WORK/test.arrow" --truth "$WORK/test.arrow"
 evaluate heldout "$WORK/heldout.arrow" --truth "$WORK/heldout.arrow"
