@@ -222,6 +222,8 @@ async function openBytes(path: string, chunkBytes = CSV_CHUNK_BYTES, options: By
   };
   return {
     async more(rest) {
+      // The first read goes into a read-ahead buffer too (one 16 MB buffer fewer to fault in).
+      if (!pending) readAhead();
       if (pending) {
         const ahead = pending;
         pending = undefined;
