@@ -267,3 +267,42 @@ test('the shipped model\'s OOD flag: real LAMOST and BOSS spectra rarely flagged
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("OOD layer 'redshift' (the redshift head's hidden layer) in the exported graph equals the float64 score of tfjs's z_hidden output", async () => {
+  const zArch = { ...arch, redshift: { bins: 20, zMin: -0.03, zMax: 5, hidden: 12 } };
+  const zSpec = { ...spec, architecture: zArch };
+  const model = buildResNet1d(tf, zArch, 9);
+  const rand = random(13);
+  const rows = 90;
+  const flux = Float32Array.from({ length: rows * arch.inputLength }, (_, k) => 1 + 0.5 * ((k % arch.inputLength) / arch.inputLength) + 0.3 * (2 * rand() - 1));
+  const side = Float32Array.from({ length: rows * arch.featureCount }, () => 2 * rand() - 1);
+  const labels = Int8Array.from({ length: rows }, (_, r) => r % 3);
+  const hidden = tf.tidy(() => {
+    const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer('z_hidden').output as tf.SymbolicTensor });
+    return (probe.predict([tf.tensor3d(flux, [rows, arch.inputLength, 1]), tf.tensor2d(side, [rows, arch.featureCount])]) as tf.Tensor).dataSync() as Float32Array;
+  });
+  const D = 12;
+  const fitRows = 60;
+  const statistics = [fitOodStatistics(hidden.slice(0, fitRows * D), labels.slice(0, fitRows), D, 3)];
+  const perLayer = [oodScores(hidden, statistics[0]!, D)];
+  const scales = [quantile(perLayer[0]!.subarray(0, fitRows), 0.99)];
+  const expected = combineLayerScores(perLayer, scales);
+  const ood: OodSpec = {
+    method: 'mahalanobis', layers: [{ name: 'redshift', dimension: D, scale: scales[0]! }], threshold: 1, quantile: 0.99, data: 'test', rows: fitRows,
+    validationScores: { q50: 0, q90: 0, q99: 0, q999: 0, max: 0 }, statistics,
+  };
+  const session = await ort.InferenceSession.create(buildOnnxModel(model, { ...zSpec, ood }), { intraOpNumThreads: 1 });
+  try {
+    assert.deepEqual([...session.outputNames], ['probabilities', 'z_probabilities', OOD_OUTPUT]);
+    const out = await session.run({ flux: new ort.Tensor('float32', flux, [rows, 1, arch.inputLength]), features: new ort.Tensor('float32', side, [rows, arch.featureCount]) });
+    const scores = out[OOD_OUTPUT]!.data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < rows; i++) worst = Math.max(worst, Math.abs(scores[i]! - expected[i]!) / Math.max(1, expected[i]!));
+    assert.ok(worst < 1e-3, `ood_score differs from the reference by up to ${worst} (relative)`);
+  } finally {
+    await session.release();
+  }
+  // A model without a redshift head has no such layer.
+  await assert.rejects(fitOod(buildOnnxModel(buildResNet1d(tf, arch, 9), spec), [], 3, { layers: ['redshift'] }), /redshift head/);
+  model.dispose();
+});

@@ -47,13 +47,21 @@ export function headInputOf(graph: GraphProto): string {
 }
 
 /** Layers the score can use (OodSpec.layers names). */
-export const OOD_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'head'] as const;
+export const OOD_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'head', 'redshift'] as const;
 
 /**
  * Adds (once) the nodes giving layer `name`'s pooled features [N, D] and returns the tensor's
- * name and D: the head's input, or a stage's last block output averaged over wavelength.
+ * name and D: the head's input, a stage's last block output averaged over wavelength, or the
+ * redshift head's hidden layer (models with one): the only features that keep where along the
+ * spectrum things are, which pooling discards.
  */
 function layerFeatures(graph: GraphProto, name: string): { tensor: string; dimension: number } {
+  if (name === 'redshift') {
+    const hidden = graph.node.find((n) => n.name === 'z_hidden' && n.op_type === 'Relu');
+    const weight = graph.initializer.find((t) => t.name === 'z_hidden_weight');
+    if (!hidden || !weight || weight.dims.length !== 2) throw new AstrospecError('MODEL', "OOD layer 'redshift' needs a model with a redshift head (no z_hidden node)");
+    return { tensor: hidden.output[0]!, dimension: Number(weight.dims[1]) };
+  }
   if (name === 'head') {
     const head = graph.node.find((n) => n.name === HEAD_NODE)!;
     const weight = graph.initializer.find((t) => t.name === head.input[1]);

@@ -40,7 +40,7 @@ export const calibrateCommand: CommandModule<object, CalibrateArgs> = {
       .option('labels', { type: 'string', describe: 'Labels CSV joined by file name (file,class), for data without labels' })
       .option('ood', { type: 'boolean', default: true, describe: 'Fit the out-of-distribution score (--no-ood: none)' })
       .option('ood-quantile', { type: 'number', default: DEFAULT_OOD_QUANTILE, describe: 'Share of the validation spectra below the OOD threshold (docs/ood.md)' })
-      .option('ood-layers', { type: 'string', default: DEFAULT_OOD_LAYERS.join(','), describe: 'Layers whose pooled features the OOD score uses: stage1…stage4, head' })
+      .option('ood-layers', { type: 'string', default: DEFAULT_OOD_LAYERS.join(','), describe: 'Layers whose features the OOD score uses: stage1…stage4 and head (pooled), redshift (the hidden layer of the redshift head)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No summary line' }) as never,
   handler: async (args) => {
     await calibrateHandler(args);

@@ -49,7 +49,7 @@ export const oodCommand: CommandModule<object, OodArgs> = {
       .option('labels', { type: 'string', describe: 'Labels CSV joined by file name (file,class), for data without labels' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'ONNX file to write (may be the model itself)' })
       .option('quantile', { type: 'number', default: DEFAULT_OOD_QUANTILE, describe: 'Share of the validation spectra below the threshold (docs/ood.md)' })
-      .option('layers', { type: 'string', default: DEFAULT_OOD_LAYERS.join(','), describe: 'Layers whose pooled features the score uses: stage1…stage4, head' })
+      .option('layers', { type: 'string', default: DEFAULT_OOD_LAYERS.join(','), describe: 'Layers whose features the score uses: stage1…stage4 and head (pooled), redshift (the hidden layer of the redshift head)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No summary line' }) as never,
   handler: async (args) => {
     await oodHandler(args);
