@@ -87,7 +87,9 @@ interface PoolWorker {
  */
 function startWorker(workerData: SessionWorkerData): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url), { workerData });
-  return new Worker(bundledWorker(), { eval: true, workerData });
+  // No inherited execArgv: the bundle is plain CommonJS, and a parent started with
+  // `--input-type=module -e` would otherwise make the eval'd worker an ES module (no require).
+  return new Worker(bundledWorker(), { eval: true, workerData, execArgv: [] });
 }
 
 let workerScript: string | undefined;
