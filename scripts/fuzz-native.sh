@@ -37,16 +37,23 @@ fi
 
 build=build-fuzz
 generator=$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')
-CXX=clang++ cmake -S native/fuzz -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$build" -j "$(nproc)" >/dev/null
+# Runs may overlap (npm test's smoke run beside a long one): one builds at a time, and each logs
+# to its own folder. A shared folder, emptied by each run, once made a 600 s run report the
+# executions of a 4 s one that started while it ran.
+mkdir -p "$build"
+(
+  flock 9
+  CXX=clang++ cmake -S native/fuzz -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build "$build" -j "$(nproc)" >/dev/null
+) 9>"$build/.build-lock"
 
 # Each run starts from the committed seeds plus what earlier runs on this machine kept.
-runs="$build/runs"
-rm -rf "$runs"
-mkdir -p "$runs" "$build/findings"
+mkdir -p "$build/runs" "$build/findings"
+runs=$(mktemp -d "$build/runs/run-XXXXXX")
+trap 'rm -rf "$runs/seeds"' EXIT
 touch "$runs/.start"
-node native/fuzz/make-seeds.mjs "$build/seeds"
-cp -r native/fuzz/corpus/. "$build/seeds/"
+node native/fuzz/make-seeds.mjs "$runs/seeds"
+cp -r native/fuzz/corpus/. "$runs/seeds/"
 
 declare -A max_len=([csv_rows_fuzz]=8192 [csv_number_fuzz]=512)
 declare -A corpus=([csv_rows_fuzz]=csv_rows [csv_number_fuzz]=csv_number)
@@ -54,7 +61,7 @@ started=$(date +%s)
 for name in csv_rows_fuzz csv_number_fuzz; do
   dir="$build/corpus/${corpus[$name]}"
   mkdir -p "$dir"
-  "$build/$name" "$dir" "$build/seeds/${corpus[$name]}" -dict=native/fuzz/csv.dict \
+  "$build/$name" "$dir" "$runs/seeds/${corpus[$name]}" -dict=native/fuzz/csv.dict \
     -max_total_time="$seconds" -max_len="${max_len[$name]}" -timeout=5 -rss_limit_mb=1024 -malloc_limit_mb=1024 \
     -print_final_stats=1 -artifact_prefix="$build/findings/$name-" >"$runs/$name.log" 2>&1 &
 done
