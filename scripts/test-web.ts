@@ -355,7 +355,7 @@ try {
   let worstExtra = 0;
   for (const row of extra.rows) {
     const p = [row.p_star, row.p_galaxy, row.p_qso].map(Number);
-    worstExtra = Math.max(worstExtra, Math.abs(Number(row.z) - Math.max(...p)));
+    worstExtra = Math.max(worstExtra, Math.abs(Number(row.p_max) - Math.max(...p)));
     p.forEach((v, k) => (worstExtra = Math.max(worstExtra, Math.abs(Number(row[`ood[${k}]`]) - Math.sqrt(v)))));
   }
   if (!(worstExtra < 1e-6)) fail(`extra-outputs-model: extra columns off by ${worstExtra}`);

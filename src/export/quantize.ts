@@ -43,7 +43,8 @@ export interface QuantizeOptions {
   /** Nodes (by name) left in float. */
   exclude?: readonly string[];
   /**
-   * Graph outputs whose computation is quantised (default: the first, `probabilities`). Nodes that
+   * Graph outputs whose computation is quantised (default: `probabilities` and, for a model with
+   * a redshift head, `z_probabilities`; else the first output). Nodes that
    * feed only other outputs (e.g. an out-of-distribution score computed from inner features)
    * stay float: their statistics were fitted on float features, and they cost little.
    */
@@ -326,7 +327,7 @@ export function quantizeGraph(model: ModelProto, ranges: (name: string) => Activ
   const perChannel = options.perChannel ?? true;
   const ops = new Set<string>(options.ops ?? DEFAULT_QUANTIZED_OPS);
   const excludedNames = new Set(options.exclude ?? []);
-  const ancestors = ancestorNodes(model, options.quantizedOutputs ?? model.graph.output.slice(0, 1).map((o) => o.name));
+  const ancestors = ancestorNodes(model, options.quantizedOutputs ?? defaultQuantizedOutputs(model));
   const excluded = new Set(model.graph.node.filter((n) => !ancestors.has(n) || (n.name && excludedNames.has(n.name))));
   const actDataType = actType === 'uint8' ? QuantDataType.UINT8 : QuantDataType.INT8;
   const { qmin, qmax } = quantLimits(actType);
@@ -612,6 +613,9 @@ export function foldBatchIntoRows(model: ModelProto): ModelProto | undefined {
     if ((n.op_type === 'Conv' || n.op_type === 'MaxPool' || n.op_type === 'AveragePool') && rowWise(n) && n.output.length === 1) {
       nodes.push(n);
       rows.add(n.output[0]!);
+    } else if (n.op_type === 'Transpose' && JSON.stringify(intsOf(n, 'perm')) === '[0,3,2,1]') {
+      // The redshift head's [N, C, 1, L] → [N, L, 1, C] before its Flatten: from rows [1, C, N, L].
+      nodes.push({ ...n, attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [2, 3, 0, 1] }] });
     } else if ((n.op_type === 'Relu' || n.op_type === 'Add') && n.input.every((i) => rows.has(i))) {
       nodes.push(n);
       rows.add(n.output[0]!);
@@ -629,6 +633,12 @@ export function foldBatchIntoRows(model: ModelProto): ModelProto | undefined {
     ...model,
     graph: { ...g, node: nodes, initializer: [...g.initializer, ...added].filter((t) => used.has(t.name)), value_info: undefined } as ModelProto['graph'],
   };
+}
+
+/** The class probabilities and, when the model has them, the redshift bins (the first output otherwise). */
+function defaultQuantizedOutputs(model: ModelProto): string[] {
+  const names = model.graph.output.map((o) => o.name).filter((name) => name === 'probabilities' || name === 'z_probabilities');
+  return names.length > 0 ? names : model.graph.output.slice(0, 1).map((o) => o.name);
 }
 
 /** Nodes that the given outputs depend on. */
