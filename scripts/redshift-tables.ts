@@ -7,13 +7,10 @@
  *
  *   node --import tsx scripts/redshift-tables.ts PREDICTIONS (--truth SPECTRA | --labels LABELS.csv) [--title T]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLASS_NAMES } from '../src/io/batch.js';
-import { openSpectra } from '../src/io/open.js';
-import { splitCsvLine } from '../src/io/csv-lines.js';
+import { readTableTruth } from './table-truth.js';
 import { hasPrediction, readPredictions } from '../src/infer/predictions.js';
-import { parseLabel } from '../src/io/batch.js';
 import { REDSHIFT_TOLERANCES } from '../src/infer/evaluate.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { truth: { type: 'string' }, labels: { type: 'string' }, title: { type: 'string' } } });
@@ -23,39 +20,7 @@ if (!predictions.z || !predictions.zErr) {
   process.exit(0);
 }
 const n = predictions.ids.length;
-const truth = new Int8Array(n).fill(-1);
-const trueZ = new Float64Array(n).fill(NaN);
-const snr = new Float64Array(n).fill(NaN);
-
-if (values.truth) {
-  const source = await openSpectra(values.truth);
-  for await (const b of source.batches()) {
-    for (let r = 0; r < b.ids.length; r++) {
-      const row = b.firstRow + r;
-      if (row >= n) continue;
-      truth[row] = b.labels?.[r] ?? -1;
-      trueZ[row] = b.extra?.redshift?.[r] ?? NaN;
-      snr[row] = b.extra?.snr?.[r] ?? NaN;
-    }
-  }
-  await source.close();
-} else if (values.labels) {
-  const lines = readFileSync(values.labels, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const header = splitCsvLine(lines[0]!, { file: values.labels });
-  const col = (name: string) => header.indexOf(name);
-  const byId = new Map<string, string[]>();
-  for (const line of lines.slice(1)) {
-    const cells = splitCsvLine(line, { file: values.labels });
-    byId.set(cells[col('file')]!.replace(/\.fits(\.gz)?$/i, ''), cells);
-  }
-  predictions.ids.forEach((id, i) => {
-    const cells = byId.get(id);
-    if (!cells) return;
-    truth[i] = parseLabel(cells[col('class')]!);
-    trueZ[i] = Number(cells[col('z')]);
-    snr[i] = Number(cells[col('sn_median')]);
-  });
-} else throw new Error('give --truth or --labels');
+const { labels: truth, redshift: trueZ, snr } = await readTableTruth(predictions, values);
 
 interface Row {
   i: number;

@@ -5,51 +5,18 @@
  *
  *   node --import tsx scripts/score-tables.ts PREDICTIONS (--truth SPECTRA | --labels LABELS.csv) [--title T]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CLASS_NAMES, parseLabel } from '../src/io/batch.js';
-import { openSpectra } from '../src/io/open.js';
+import { CLASS_NAMES } from '../src/io/batch.js';
 import { hasPrediction, readPredictions } from '../src/infer/predictions.js';
 import { expectedCalibrationError } from '../src/metrics/calibration.js';
 import { ConfusionMatrix } from '../src/metrics/classification.js';
-import { splitCsvLine } from '../src/io/csv-lines.js';
+import { readTableTruth } from './table-truth.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { truth: { type: 'string' }, labels: { type: 'string' }, title: { type: 'string' } } });
 const predictions = await readPredictions(positionals[0]!);
 const k = CLASS_NAMES.length;
 const n = predictions.ids.length;
-const truth = new Int8Array(n).fill(-1);
-const snr = new Float64Array(n).fill(NaN);
-const extra: Record<string, string>[] = Array.from({ length: n }, () => ({}));
-
-if (values.truth) {
-  const source = await openSpectra(values.truth);
-  for await (const b of source.batches()) {
-    for (let r = 0; r < b.ids.length; r++) {
-      const row = b.firstRow + r;
-      if (row >= n) continue;
-      truth[row] = b.labels?.[r] ?? -1;
-      snr[row] = b.extra?.snr?.[r] ?? NaN;
-    }
-  }
-  await source.close();
-} else if (values.labels) {
-  const lines = readFileSync(values.labels, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const header = splitCsvLine(lines[0]!, { file: values.labels });
-  const col = (name: string) => header.indexOf(name);
-  const byId = new Map<string, string[]>();
-  for (const line of lines.slice(1)) {
-    const cells = splitCsvLine(line, { file: values.labels });
-    byId.set(cells[col('file')]!.replace(/\.fits(\.gz)?$/i, ''), cells);
-  }
-  predictions.ids.forEach((id, i) => {
-    const cells = byId.get(id);
-    if (!cells) return;
-    truth[i] = parseLabel(cells[col('class')]!);
-    snr[i] = Number(cells[col('sn_median')]);
-    extra[i] = { z: cells[col('z')] ?? '', subclass: cells[col('subclass_pipeline')] ?? '' };
-  });
-} else throw new Error('give --truth or --labels');
+const { labels: truth, snr, redshift, subclass } = await readTableTruth(predictions, values);
 
 const rows = [...Array(n).keys()].filter((i) => truth[i]! >= 0 && hasPrediction(predictions.status[i]!));
 const table = (subset: number[]) => {
@@ -86,7 +53,7 @@ if (wrong.length > 0 && wrong.length <= 30) {
   out.push('', 'Misclassified:', '', '| id | true | predicted | p(star, galaxy, qso) | S/N | z | pipeline subclass |', '|---|---|---|---|---|---|---|');
   for (const i of wrong) {
     const p = Array.from(predictions.probabilities.subarray(i * k, (i + 1) * k)).map((v) => v.toFixed(2)).join(', ');
-    out.push(`| ${predictions.ids[i]} | ${CLASS_NAMES[truth[i]!]} | ${CLASS_NAMES[predictions.predicted[i]!]} | ${p} | ${snr[i]!.toFixed(2)} | ${extra[i]!.z ?? ''} | ${extra[i]!.subclass ?? ''} |`);
+    out.push(`| ${predictions.ids[i]} | ${CLASS_NAMES[truth[i]!]} | ${CLASS_NAMES[predictions.predicted[i]!]} | ${p} | ${snr[i]!.toFixed(2)} | ${Number.isFinite(redshift[i]!) ? redshift[i]!.toFixed(5) : ''} | ${subclass[i]} |`);
   }
 }
 process.stdout.write(`${out.join('\n')}\n`);
