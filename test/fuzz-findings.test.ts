@@ -45,6 +45,10 @@ const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
     found: 'escape: with its NAXIS card overwritten, an SDSS table\'s data unit was empty, and reading NAXIS2 × NAXIS1 bytes from it threw a bare RangeError',
     expect: { error: 'BAD_INPUT', message: /row 1, column loglam: HDU 1 \(COADD\): a table of 4620 rows of 32 bytes \(NAXIS2 × NAXIS1\) doesn't fit its 0-byte data unit/ },
   },
+  'fits-table-column-list-too-long.fits.gz': {
+    found: "unnamed: a BOSS file whose HDU 1 was no longer an extension (XTENSION = '-64') was read as LAMOST, and the missing IVAR error listed all 232 columns of HDU 2 (over 500 characters)",
+    expect: { error: 'BAD_INPUT', message: /row 1, column IVAR: HDU 2 \(SPALL\): missing column IVAR \(has PROGRAMNAME, .*, … \(232 columns\)\)$/ },
+  },
   'fits-sdss-tform-zero-repeat.fits.gz': {
     found: "escape: an SDSS flux column with TFORM1 = '0E' (no values per row) threw readTableColumn's bare RangeError",
     expect: { error: 'BAD_INPUT', message: /row 1, column flux: HDU 1 \(COADD\): column flux holds 0 values per row \(TFORM1\)/ },

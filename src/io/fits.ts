@@ -166,6 +166,20 @@ function readImageLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
   };
 }
 
+/**
+ * Column names for an error message: as many as fit in 200 characters, then how many there are.
+ * A damaged LAMOST file can send the reader to an SDSS-like table of 200 columns.
+ */
+function columnList(names: string[]): string {
+  let out = '';
+  for (const name of names) {
+    const next = out === '' ? name : `${out}, ${name}`;
+    if (next.length > 200) return `${out}, … (${names.length} columns)`;
+    out = next;
+  }
+  return out;
+}
+
 function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
   const columns = tableColumns(hdu, file);
   const rows = headerNumber(hdu.header, 'NAXIS2') ?? 0;
@@ -176,7 +190,7 @@ function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
     const c = columns.find((col) => col.name.toUpperCase() === name);
     if (!c) {
       if (!required) return undefined;
-      throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): missing column ${name} (has ${columns.map((x) => x.name).join(', ')})`, { file, column: name });
+      throw new AstrospecError('BAD_INPUT', `HDU ${hdu.index} (${hdu.name}): missing column ${name} (has ${columnList(columns.map((x) => x.name))})`, { file, column: name });
     }
     if (c.type !== 'E' && c.type !== 'D') {
       throw new AstrospecError('UNSUPPORTED', `HDU ${hdu.index} (${hdu.name}): column ${name} has TFORM type ${c.type}; expected E or D`, { file, column: name });
