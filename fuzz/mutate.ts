@@ -138,6 +138,8 @@ export function truncate(b: Uint8Array, rng: Rng): Mutated {
 
 /** The same span of another seed of the format copied over this one (crossover). */
 export function spliceFrom(b: Uint8Array, other: Uint8Array, rng: Rng): Mutated {
+  // rng.size() is at least 1: an empty case (truncated to nothing earlier) has no span to overwrite.
+  if (Math.min(b.length, other.length) === 0) return { bytes: b, note: 'nothing to copy over' };
   const n = rng.size(Math.min(b.length, other.length, 16384));
   const at = rng.int(Math.max(1, Math.min(b.length, other.length) - n + 1));
   const out = copy(b);
