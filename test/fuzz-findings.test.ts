@@ -49,6 +49,10 @@ const EXPECTED: Record<string, { found: string; expect: Expectation }> = {
     found: "unnamed: a BOSS file whose HDU 1 was no longer an extension (XTENSION = '-64') was read as LAMOST, and the missing IVAR error listed all 232 columns of HDU 2 (over 500 characters)",
     expect: { error: 'BAD_INPUT', message: /row 1, column IVAR: HDU 2 \(SPALL\): missing column IVAR \(has PROGRAMNAME, .*, … \(232 columns\)\)$/ },
   },
+  'fits-sdss-loglam-overflow.fits.gz': {
+    found: "misread: with TTYPE7 of HDU 1 overwritten by another card, an SDSS file's loglam column read other values (about 1e9): finite and increasing, so accepted, and 10^loglam was Infinity",
+    expect: { error: 'BAD_INPUT', message: /row 1, column loglam: HDU 1 \(COADD\): loglam\[0\] = \d+ is no wavelength \(10\^loglam overflows\)/ },
+  },
   'fits-sdss-tform-zero-repeat.fits.gz': {
     found: "escape: an SDSS flux column with TFORM1 = '0E' (no values per row) threw readTableColumn's bare RangeError",
     expect: { error: 'BAD_INPUT', message: /row 1, column flux: HDU 1 \(COADD\): column flux holds 0 values per row \(TFORM1\)/ },

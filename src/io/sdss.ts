@@ -80,6 +80,10 @@ export function parseSdssSpectrum(bytes: Uint8Array, file: string, hdus: Hdu[]):
       throw new AstrospecError('BAD_INPUT', `${where}: loglam[${i}] = ${loglam[i]} is not finite and above loglam[${i - 1}] = ${loglam[i - 1]}`, { file, column: 'loglam' });
     }
     wavelength[i] = 10 ** loglam[i]!;
+    // Increasing and finite is not enough: above 308 the wavelength overflows to Infinity.
+    if (!Number.isFinite(wavelength[i]!)) {
+      throw new AstrospecError('BAD_INPUT', `${where}: loglam[${i}] = ${loglam[i]} is no wavelength (10^loglam overflows)`, { file, column: 'loglam' });
+    }
   }
   const andMask = new Int32Array(loglam.length);
   if (mask) for (let i = 0; i < mask.length; i++) andMask[i] = mask[i]! | 0;
