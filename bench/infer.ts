@@ -117,9 +117,12 @@ async function tfjsPredictRate(tf: Tf, arch: ModelSpec['architecture'], rows: nu
   const x = tf.randomUniform([batchSize, arch.inputLength, 1], 0, 0.04);
   const inputs = arch.featureCount > 0 ? [x, tf.randomUniform([batchSize, arch.featureCount], -1, 1)] : x;
   const predict = () => {
-    const y = model.predict(inputs) as import('@tensorflow/tfjs').Tensor;
-    y.dataSync();
-    y.dispose();
+    // Every output is read, as onnxruntime computes every output (a redshift head's bins too).
+    const out = model.predict(inputs) as import('@tensorflow/tfjs').Tensor | import('@tensorflow/tfjs').Tensor[];
+    for (const y of Array.isArray(out) ? out : [out]) {
+      y.dataSync();
+      y.dispose();
+    }
   };
   predict();
   const runs = Math.ceil(Math.max(rows, batchSize) / batchSize);
