@@ -127,6 +127,15 @@ test('calibration ranges: min/max, percentile (one pass, histogram rebinned as v
 });
 
 const floatTensor = (name: string, dims: number[], data: Float32Array): TensorProto => ({ name, dims, data_type: QuantDataType.FLOAT, raw_data: new Uint8Array(data.slice().buffer) });
+/** A one-graph opset-17 model around `graph` (name 'g'), for hand-built test graphs. */
+const modelOf = (graph: Omit<ModelProto['graph'], 'name'>): ModelProto => ({
+  ir_version: 8,
+  opset_import: [{ domain: '', version: 17 }],
+  producer_name: 'test',
+  producer_version: '0',
+  graph: { name: 'g', ...graph } as ModelProto['graph'],
+  metadata_props: [],
+});
 const io = (name: string, dims: (number | string)[]) => ({
   name,
   type: { tensor_type: { elem_type: QuantDataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } },
@@ -137,23 +146,15 @@ test('QLinearConv in onnxruntime matches the scalar integer reference of the rew
   const [N, C, M, L, K] = [3, 2, 4, 17, 3];
   const w = Float32Array.from({ length: M * C * K }, () => rand() - 0.5);
   const bias = Float32Array.from({ length: M }, () => (rand() - 0.5) * 0.2);
-  const model: ModelProto = {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'test',
-    producer_version: '0',
-    graph: {
-      name: 'g',
-      node: [
-        { name: 'conv', op_type: 'Conv', input: ['x', 'w', 'b'], output: ['y'], attribute: [{ name: 'kernel_shape', type: 7, ints: [1, K] }, { name: 'pads', type: 7, ints: [0, 1, 0, 1] }] },
-        { name: 'relu', op_type: 'Relu', input: ['y'], output: ['r'], attribute: [] },
-      ],
-      initializer: [floatTensor('w', [M, C, 1, K], w), floatTensor('b', [M], bias)],
-      input: [io('x', ['N', C, 1, L])],
-      output: [io('r', ['N', M, 1, L])],
-    } as ModelProto['graph'],
-    metadata_props: [],
-  };
+  const model = modelOf({
+    node: [
+      { name: 'conv', op_type: 'Conv', input: ['x', 'w', 'b'], output: ['y'], attribute: [{ name: 'kernel_shape', type: 7, ints: [1, K] }, { name: 'pads', type: 7, ints: [0, 1, 0, 1] }] },
+      { name: 'relu', op_type: 'Relu', input: ['y'], output: ['r'], attribute: [] },
+    ],
+    initializer: [floatTensor('w', [M, C, 1, K], w), floatTensor('b', [M], bias)],
+    input: [io('x', ['N', C, 1, L])],
+    output: [io('r', ['N', M, 1, L])],
+  });
   const x = Float32Array.from({ length: N * C * L }, () => rand() * 2 - 0.8);
   const ranges = { x: { min: -0.8, max: 1.2 }, r: { min: 0, max: 1.5 } } as Record<string, { min: number; max: number }>;
   const { model: q, report } = quantizeGraph(model, (name) => ranges[name]!);
@@ -199,20 +200,12 @@ test('our QuantizeLinear arithmetic is onnxruntime\'s: same codes for random val
   const p = activationParams({ min: -0.37, max: 1.9 }, 'uint8');
   const rand = random(9);
   const x = Float32Array.from({ length: 4000 }, (_, i) => (i < 1000 ? (Math.floor(rand() * 300) - 30 + 0.5) * p.scale : (rand() - 0.3) * 3));
-  const model: ModelProto = {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'test',
-    producer_version: '0',
-    graph: {
-      name: 'g',
-      node: [{ name: 'q', op_type: 'QuantizeLinear', input: ['x', 's', 'z'], output: ['y'], attribute: [] }],
-      initializer: [floatTensor('s', [], Float32Array.of(p.scale)), { name: 'z', dims: [], data_type: QuantDataType.UINT8, raw_data: Uint8Array.of(p.zeroPoint) }],
-      input: [io('x', [x.length])],
-      output: [{ name: 'y', type: { tensor_type: { elem_type: QuantDataType.UINT8, shape: { dim: [{ dim_value: x.length }] } } } }],
-    } as ModelProto['graph'],
-    metadata_props: [],
-  };
+  const model = modelOf({
+    node: [{ name: 'q', op_type: 'QuantizeLinear', input: ['x', 's', 'z'], output: ['y'], attribute: [] }],
+    initializer: [floatTensor('s', [], Float32Array.of(p.scale)), { name: 'z', dims: [], data_type: QuantDataType.UINT8, raw_data: Uint8Array.of(p.zeroPoint) }],
+    input: [io('x', [x.length])],
+    output: [{ name: 'y', type: { tensor_type: { elem_type: QuantDataType.UINT8, shape: { dim: [{ dim_value: x.length }] } } } }],
+  });
   const session = await ort.InferenceSession.create(encodeModel(model));
   const y = (await session.run({ x: new ort.Tensor('float32', x, [x.length]) })).y!.data as Uint8Array;
   await session.release();
@@ -414,25 +407,17 @@ test('Gemm (transB = 1, bias) and MatMul on a 3-D input become QGemm and MatMulI
   const gemmW = Float32Array.from({ length: N * K }, () => rand() - 0.5); // [N, K], transB = 1
   const gemmB = Float32Array.from({ length: N }, () => rand() - 0.5);
   const matW = Float32Array.from({ length: N * M }, () => rand() - 0.5); // [N, M]
-  const model: ModelProto = {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'test',
-    producer_version: '0',
-    graph: {
-      name: 'g',
-      node: [
-        { name: 'gemm', op_type: 'Gemm', input: ['x', 'gw', 'gb'], output: ['h'], attribute: [{ name: 'transB', type: 2, i: 1 }] },
-        { name: 'relu', op_type: 'Relu', input: ['h'], output: ['r'], attribute: [] },
-        { name: 'unsqueeze', op_type: 'Unsqueeze', input: ['r', 'axes'], output: ['r3'], attribute: [] },
-        { name: 'matmul', op_type: 'MatMul', input: ['r3', 'mw'], output: ['y'], attribute: [] },
-      ],
-      initializer: [floatTensor('gw', [N, K], gemmW), floatTensor('gb', [N], gemmB), floatTensor('mw', [N, M], matW), { name: 'axes', dims: [1], data_type: 7, raw_data: new Uint8Array(new BigInt64Array([0n]).buffer) }],
-      input: [io('x', ['B', K])],
-      output: [io('y', [1, 'B', M])],
-    } as ModelProto['graph'],
-    metadata_props: [],
-  };
+  const model = modelOf({
+    node: [
+      { name: 'gemm', op_type: 'Gemm', input: ['x', 'gw', 'gb'], output: ['h'], attribute: [{ name: 'transB', type: 2, i: 1 }] },
+      { name: 'relu', op_type: 'Relu', input: ['h'], output: ['r'], attribute: [] },
+      { name: 'unsqueeze', op_type: 'Unsqueeze', input: ['r', 'axes'], output: ['r3'], attribute: [] },
+      { name: 'matmul', op_type: 'MatMul', input: ['r3', 'mw'], output: ['y'], attribute: [] },
+    ],
+    initializer: [floatTensor('gw', [N, K], gemmW), floatTensor('gb', [N], gemmB), floatTensor('mw', [N, M], matW), { name: 'axes', dims: [1], data_type: 7, raw_data: new Uint8Array(new BigInt64Array([0n]).buffer) }],
+    input: [io('x', ['B', K])],
+    output: [io('y', [1, 'B', M])],
+  });
   const rows = 50;
   const x = Float32Array.from({ length: rows * K }, () => rand() * 2 - 1);
   const run = async (m: ModelProto) => {
