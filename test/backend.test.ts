@@ -253,3 +253,45 @@ test('WASM matrix products (native for one operand transposed or none) match the
     }
   }
 });
+
+test('ReLU and its gradient, adds, same-type casts and clones on WASM match the CPU backend, NaN and ±0 included', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  // 160 000 values: several of the native kernels' 65 536-value chunks, so both threads work.
+  const shape = [2, 40_000, 2];
+  const x = randomArray(160_000, 21);
+  x.set([Number.NaN, 0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-38, -1e-38], 0);
+  const r = randomArray(160_000, 22);
+  r[9] = Number.NaN;
+  const bias = randomArray(2, 23);
+  const run = () =>
+    tf.tidy(() => {
+      const xt = tf.tensor(x, shape);
+      const rt = tf.tensor(r, shape);
+      const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), rt)))([xt]);
+      // A clone outlives its source; a same-type cast is the same values.
+      const source = tf.tensor(x, shape);
+      const clone = tf.clone(source);
+      source.dispose();
+      return {
+        relu: Float32Array.from(tf.relu(xt).dataSync()),
+        dx: Float32Array.from(dx!.dataSync()),
+        add: Float32Array.from(tf.add(xt, rt).dataSync()),
+        broadcastAdd: Float32Array.from(tf.add(xt, tf.tensor1d(bias)).dataSync()),
+        cast: Float32Array.from(tf.cast(xt, 'float32').dataSync()),
+        clone: Float32Array.from(clone.dataSync()),
+      };
+    });
+  await tf.setBackend('wasm');
+  const got = run();
+  await tf.setBackend('cpu');
+  const want = run();
+  for (const key of Object.keys(want) as (keyof typeof want)[]) {
+    // Bit for bit (Object.is: NaN equals NaN, -0 differs from 0).
+    const a = got[key];
+    const b = want[key];
+    assert.equal(a.length, b.length, key);
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${key}[${i}]: WASM ${a[i]}, CPU ${b[i]}`);
+  }
+  assert.ok(Number.isNaN(got.dx[0]!), 'the gradient at a NaN input is NaN');
+  assert.ok(got.dx[1] === 0 && got.dx[2] === 0, 'no gradient at ±0');
+});

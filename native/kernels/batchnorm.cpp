@@ -1,37 +1,49 @@
 #include "kernels/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/parallel.h"
+#include "kernels/conv1d_pool.h"
 
 namespace astro {
 
 namespace {
 
-// These passes stream memory at a few GB/s on one core: below ~4 MB of input a second thread
-// costs more to start (and, on a busy machine, to wait for) than it saves.
-constexpr int64_t kParallelElements = int64_t{1} << 20;
+// Rows per chunk of work: ~64 k values (256 kB), so a layer of a training step splits into 5–20
+// chunks that the persistent pool (conv1d_pool.h) spreads over the cores. At batch 32 these
+// layers hold 0.3–0.7 M values: too few to pay for starting threads on every call, so they
+// used to run on one thread.
+constexpr int64_t kChunkElements = int64_t{1} << 16;
 
-// Splits rows among threads; each worker sums into its own row of `partial` (double, so the
-// per-channel sums over ~10^5 rows keep float precision), then the caller adds the rows.
+int64_t chunk_rows(int64_t channels) { return std::max<int64_t>(1, kChunkElements / channels); }
+
+// fn(begin, end, acc) adds `sums` per-channel sums of rows [begin, end) into acc (float within
+// 64-row blocks, which keeps the inner loop vectorised; double across blocks). Each chunk has its
+// own row of partial sums and the rows are added in chunk order, so the totals are the same
+// whichever threads ran the chunks.
 template <typename Fn>
 void per_channel_sums(int64_t rows, int64_t channels, int threads, int sums, std::vector<double>& total, Fn&& fn) {
-  if (threads <= 0) threads = default_threads();
-  // Small tensors are not worth a thread start.
-  if (rows * channels < kParallelElements) threads = 1;
-  const size_t parts = static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
-  std::vector<double> partial(parts * sums * channels, 0.0);
-  parallel_for(static_cast<size_t>(rows), static_cast<int>(parts), [&](size_t begin, size_t end, int worker) {
-    fn(static_cast<int64_t>(begin), static_cast<int64_t>(end), partial.data() + worker * sums * channels);
+  const int64_t step = chunk_rows(channels);
+  const size_t chunks = static_cast<size_t>((rows + step - 1) / step);
+  std::vector<double> partial(chunks * sums * channels, 0.0);
+  conv1d_pool_run(chunks, threads, [&](size_t chunk, int) {
+    int64_t begin = static_cast<int64_t>(chunk) * step;
+    fn(begin, std::min(rows, begin + step), partial.data() + chunk * sums * channels);
   });
   total.assign(sums * channels, 0.0);
-  for (size_t p = 0; p < parts; ++p)
+  for (size_t p = 0; p < chunks; ++p)
     for (int64_t i = 0; i < sums * channels; ++i) total[i] += partial[p * sums * channels + i];
 }
 
-int row_threads(int64_t rows, int64_t channels, int threads) {
-  return rows * channels < kParallelElements ? 1 : threads;
+// fn(begin, end) over the same row chunks, on the pool.
+template <typename Fn>
+void per_row_chunk(int64_t rows, int64_t channels, int threads, Fn&& fn) {
+  const int64_t step = chunk_rows(channels);
+  conv1d_pool_run(static_cast<size_t>((rows + step - 1) / step), threads, [&](size_t chunk, int) {
+    int64_t begin = static_cast<int64_t>(chunk) * step;
+    fn(begin, std::min(rows, begin + step));
+  });
 }
 
 }  // namespace
@@ -76,8 +88,8 @@ void batchnorm_train_forward(const float* x, int64_t rows, int64_t channels, con
     scale[c] = gamma[c] * rstd;
     shift[c] = beta[c] - m[c] * scale[c];
   }
-  parallel_for(static_cast<size_t>(rows), row_threads(rows, C, threads), [&](size_t b, size_t e, int) {
-    for (size_t r = b; r < e; ++r)
+  per_row_chunk(rows, C, threads, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
       for (int64_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] * scale[c] + shift[c];
   });
 }
@@ -121,8 +133,8 @@ void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int
     a[c] = static_cast<float>(-g_rstd * mean_dy_xhat * rstd[c]);
     bx[c] = static_cast<float>(-g_rstd * mean_dy + g_rstd * mean_dy_xhat * rstd[c] * mean[c]);
   }
-  parallel_for(static_cast<size_t>(rows), row_threads(rows, C, threads), [&](size_t b, size_t e, int) {
-    for (size_t r = b; r < e; ++r)
+  per_row_chunk(rows, C, threads, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
       for (int64_t c = 0; c < C; ++c) dx[r * C + c] = dy[r * C + c] * k[c] + x[r * C + c] * a[c] + bx[c];
   });
 }

@@ -71,6 +71,28 @@ export interface NativeNoiseParams {
 }
 
 /** Rows (batch × length) and channels of a channels-last tensor, and BatchNorm's ε. */
+/** One Adam step's constants (src/train/adam.ts); correction1/2 are 1 − β1ᵗ and 1 − β2ᵗ. */
+export interface AdamStep {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  correction1: number;
+  correction2: number;
+}
+
+/** A max pool over [batch, inLength, channels] → [batch, outLength, channels]. */
+export interface MaxPool1dGeometry {
+  batch: number;
+  inLength: number;
+  outLength: number;
+  channels: number;
+  window: number;
+  stride: number;
+  /** Implicit −∞ values before the first input. */
+  padLeft: number;
+}
+
 export interface BatchNormDims {
   rows: number;
   channels: number;
@@ -104,6 +126,13 @@ export interface NativeAddon {
   batchnormTrainBackwardSync(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): void;
   batchnormTrainForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: BatchNormDims): Promise<void>;
   batchnormTrainBackward(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): Promise<void>;
+
+  // train_ops.cpp — the memory-bound passes of a training step (native/kernels/train_ops.h); outputs written in place.
+  reluForwardSync(x: Float32Array, y: Float32Array): void;
+  reluBackwardSync(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  addSync(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  adamUpdateSync(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, step: AdamStep): void;
+  maxPool1dBackwardSync(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: MaxPool1dGeometry): void;
 
   // preprocess.cpp — see native/kernels/preprocess.h; outputs written into the given arrays.
   preprocess(flux: Float32Array, badPixels: Uint8Array | null, outFlux: Float32Array, outFeatures: Float32Array | null, outFlags: Uint8Array, params: NativePreprocessParams): Promise<void>;

@@ -4,7 +4,8 @@
  * tfjs-core's AdamOptimizer spends about fourteen element-wise ops per variable and step; the
  * ResNet has 62 variables, so ~870 kernel dispatches per step, each mostly engine overhead
  * (~11 % of a WASM training step at width 16). `AstrospecAdam` computes the same update in one
- * loop over the backend's memory (Kingma & Ba 2015, with tfjs's bias correction and ε placement):
+ * pass over the backend's memory (native/kernels/train_ops.h, or adamUpdate below without the
+ * addon) (Kingma & Ba 2015, with tfjs's bias correction and ε placement):
  *   m ← β1·m + (1−β1)·g,   v ← β2·v + (1−β2)·g²,
  *   θ ← θ − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε).
  * The moment variables, their names and getWeights()/setWeights() are the parent's, so
@@ -12,19 +13,12 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import type { Tf } from '../model/resnet1d.js';
-import { memoryOf } from './kernels.js';
+import type { AdamStep } from '../native/binding.js';
+import { memoryOf, tryNative } from './kernels.js';
 
 export const ADAM_UPDATE = 'AstrospecAdam';
 
-interface AdamAttrs {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  /** 1 − β1ᵗ and 1 − β2ᵗ of this step. */
-  correction1: number;
-  correction2: number;
-}
+type AdamAttrs = AdamStep;
 
 /** The update on plain arrays; also the reference in tests. */
 export function adamUpdate(
@@ -47,6 +41,7 @@ const registered = new Set<string>();
 export function installAdamKernel(tf: Tf, backendName: 'wasm' | 'cpu'): void {
   if (registered.has(backendName)) return;
   registered.add(backendName);
+  const addon = tryNative();
   tf.registerKernel({
     kernelName: ADAM_UPDATE,
     backendName,
@@ -57,7 +52,9 @@ export function installAdamKernel(tf: Tf, backendName: 'wasm' | 'cpu'): void {
       const outM = mem.alloc([...value.shape]);
       const outV = mem.alloc([...value.shape]);
       // Views after the last allocation (a growing WASM heap detaches earlier ones).
-      adamUpdate(mem.read(value), mem.read(m), mem.read(v), mem.read(gradient), mem.read(outValue.info), mem.read(outM.info), mem.read(outV.info), args.attrs);
+      const views = [mem.read(value), mem.read(m), mem.read(v), mem.read(gradient), mem.read(outValue.info), mem.read(outM.info), mem.read(outV.info)] as const;
+      if (addon) addon.adamUpdateSync(...views, args.attrs);
+      else adamUpdate(...views, args.attrs);
       return [outValue.info, outM.info, outV.info];
     }) as unknown as ReturnType<Tf['getKernel']>['kernelFunc'],
   });

@@ -15,7 +15,7 @@ import { AstrospecError } from '../errors.js';
 import type { Tf } from '../model/resnet1d.js';
 import { installAdamKernel } from './adam.js';
 import { installBatchNormGradient } from './batchnorm.js';
-import { installConv1dKernels } from './kernels.js';
+import { installConv1dKernels, installReluGradient } from './kernels.js';
 
 export type BackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -131,6 +131,7 @@ async function load(name: Exclude<BackendChoice, 'auto'>): Promise<ResolvedBacke
     const simd = await loadWasm(tf);
     const nativeConv = installConv1dKernels(tf, 'wasm');
     installBatchNormGradient(tf);
+    installReluGradient(tf);
     installAdamKernel(tf, 'wasm');
     return {
       tf,
@@ -143,6 +144,7 @@ async function load(name: Exclude<BackendChoice, 'auto'>): Promise<ResolvedBacke
   await tf.ready();
   const nativeConv = installConv1dKernels(tf, 'cpu');
   installBatchNormGradient(tf);
+  installReluGradient(tf);
   installAdamKernel(tf, 'cpu');
   return {
     tf,

@@ -24,6 +24,8 @@ import { native, type Conv1dGeometry } from '../native/binding.js';
 /** Kernel names of the fused training-mode BatchNorm (outputs y, mean, variance / dx, dgamma, dbeta). */
 export const BATCHNORM_TRAIN = 'AstrospecBatchNormTrain';
 export const BATCHNORM_TRAIN_GRAD = 'AstrospecBatchNormTrainGrad';
+/** Kernel name of ReLU's gradient in one pass: dx = dy · step(x). */
+export const RELU_GRAD = 'AstrospecReluGrad';
 /** Kernel names of the 1D convolution on [N, L, C] tensors and its two gradients. */
 export const CONV1D = 'AstrospecConv1d';
 export const CONV1D_BACKPROP_INPUT = 'AstrospecConv1dBackpropInput';
@@ -140,7 +142,8 @@ export function conv1dBackpropFilterReference(g: Conv1dGeometry, x: Float32Array
       }
 }
 
-function tryNative(): ReturnType<typeof native> | undefined {
+/** The addon, or undefined where it isn't built (every kernel here then has a fallback). */
+export function tryNative(): ReturnType<typeof native> | undefined {
   try {
     return native();
   } catch {
@@ -247,6 +250,25 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
     else conv1dBackpropFilterReference(g, m.read(x), m.read(dy), out.data);
     return out.info;
   });
+  if (backendName === 'wasm') {
+    // tfjs-core clones every tensor it saves for the backward pass, and WASM's Identity copies
+    // the data (~80 activation-sized copies a training step, 11 % of it). Tensors are immutable
+    // and no kernel here or in tfjs writes into its inputs, so a clone can share the buffer:
+    // the CPU and WebGL backends' Identity does exactly this.
+    const identity = replace('Identity', (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      if (x.dtype === 'string') return fallback(identity, 'Identity', args);
+      (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    });
+    // Identity's gradient is a cast to float32 of an already-float32 dy: the same sharing.
+    const cast = replace('Cast', (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      if (x.dtype !== (args.attrs as unknown as { dtype: string }).dtype || x.dtype === 'string') return fallback(cast, 'Cast', args);
+      (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    });
+  }
   const maxPoolGrad = replace('MaxPoolGrad', (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
     const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
@@ -255,11 +277,44 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
     if (info.inWidth !== 1 || info.filterWidth !== 1 || info.outWidth !== 1 || info.dilationHeight !== 1) return fallback(maxPoolGrad, 'MaxPoolGrad', args);
     const m = memoryOf(backendName, args.backend);
     const out = m.alloc([...input.shape]);
-    maxPool1dBackprop(info.batchSize, info.inHeight, info.outHeight, info.inChannels, info.filterHeight, info.strideHeight, info.padInfo.top, m.read(input), m.read(dy), out.data);
+    const shape = { batch: info.batchSize, inLength: info.inHeight, outLength: info.outHeight, channels: info.inChannels, window: info.filterHeight, stride: info.strideHeight, padLeft: info.padInfo.top };
+    if (addon) addon.maxPool1dBackwardSync(m.read(input), m.read(dy), out.data, shape);
+    else maxPool1dBackprop(shape.batch, shape.inLength, shape.outLength, shape.channels, shape.window, shape.stride, shape.padLeft, m.read(input), m.read(dy), out.data);
     return out.info;
   });
 
   if (addon) {
+    // ReLU on the cores (tfjs-wasm's is one thread), and its gradient as one pass instead of
+    // step, cast and multiply (see installReluGradient).
+    const relu = replace('Relu', (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      if (x.dtype !== 'float32') return fallback(relu, 'Relu', args);
+      const m = memoryOf(backendName, args.backend);
+      const out = m.alloc([...x.shape]);
+      addon.reluForwardSync(m.read(x), out.data);
+      return out.info;
+    });
+    // Residual sums and gradient accumulation: same-shape float32 adds, on the cores.
+    const add = replace('Add', (args) => {
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const same = a.dtype === 'float32' && b.dtype === 'float32' && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+      if (!same) return fallback(add, 'Add', args);
+      const m = memoryOf(backendName, args.backend);
+      const out = m.alloc([...a.shape]);
+      addon.addSync(m.read(a), m.read(b), out.data);
+      return out.info;
+    });
+    tf.registerKernel({
+      kernelName: RELU_GRAD,
+      backendName,
+      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown }) => {
+        const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+        const m = memoryOf(backendName, args.backend);
+        const out = m.alloc([...x.shape]);
+        addon.reluBackwardSync(m.read(x), m.read(dy), out.data);
+        return out.info;
+      }) as unknown as KernelConfig['kernelFunc'],
+    });
     tf.registerKernel({
       kernelName: BATCHNORM_TRAIN,
       backendName,
@@ -394,8 +449,33 @@ export function maxPool1dBackprop(
 
 /** True when the fused BatchNorm kernels are registered for the active backend. */
 export function fusedBatchNormAvailable(tf: Tf): boolean {
+  return hasKernel(tf, BATCHNORM_TRAIN);
+}
+
+let reluGradientRegistered = false;
+
+/**
+ * Relu's gradient through RELU_GRAD where the active backend has it, tfjs-core's
+ * dy · step(x) elsewhere (same values: step is 1 above zero, 0 at or below, NaN for NaN).
+ */
+export function installReluGradient(tf: Tf): void {
+  if (reluGradientRegistered) return;
+  reluGradientRegistered = true;
+  tf.registerGradient({
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[]) => {
+      const g = dy as tfType.Tensor;
+      const [x] = saved as [tfType.Tensor];
+      const fused = x.dtype === 'float32' && g.dtype === 'float32' && hasKernel(tf, RELU_GRAD);
+      return { x: () => (fused ? (tf.engine().runKernel(RELU_GRAD, { x, dy: g }) as tfType.Tensor) : tf.mul(g, tf.cast(tf.step(x), 'float32'))) };
+    },
+  });
+}
+
+function hasKernel(tf: Tf, name: string): boolean {
   try {
-    return tf.getKernel(BATCHNORM_TRAIN, tf.getBackend()) !== undefined;
+    return tf.getKernel(name, tf.getBackend()) !== undefined;
   } catch {
     return false;
   }

@@ -1,0 +1,92 @@
+// ReLU and max-pool gradient passes for training (kernels/train_ops.h), writing into
+// caller-provided Float32Arrays (views of tfjs's WASM heap). Synchronous only: tfjs kernels are.
+#include <cmath>
+
+#include "binding/common.h"
+#include "kernels/train_ops.h"
+
+namespace astro_binding {
+namespace {
+
+Napi::Value ReluForwardSync(const Napi::CallbackInfo& info) {
+  const char* op = "reluForwardSync";
+  auto x = Float32Arg(info, 0, op, "x"), y = Float32Arg(info, 1, op, "y");
+  ASTRO_CHECK(y.length >= x.length, info.Env(), op, "y is shorter than x");
+  astro::relu_forward(x.data, static_cast<int64_t>(x.length), y.data, 0);
+  return info.Env().Undefined();
+}
+
+Napi::Value ReluBackwardSync(const Napi::CallbackInfo& info) {
+  const char* op = "reluBackwardSync";
+  auto x = Float32Arg(info, 0, op, "x"), dy = Float32Arg(info, 1, op, "dy"), dx = Float32Arg(info, 2, op, "dx");
+  ASTRO_CHECK(dy.length >= x.length && dx.length >= x.length, info.Env(), op, "dy and dx must hold as many values as x");
+  astro::relu_backward(x.data, dy.data, static_cast<int64_t>(x.length), dx.data, 0);
+  return info.Env().Undefined();
+}
+
+Napi::Value AddSync(const Napi::CallbackInfo& info) {
+  const char* op = "addSync";
+  auto a = Float32Arg(info, 0, op, "a"), b = Float32Arg(info, 1, op, "b"), out = Float32Arg(info, 2, op, "out");
+  ASTRO_CHECK(b.length == a.length && out.length >= a.length, info.Env(), op, "a, b and out must hold the same number of values");
+  astro::add_same_shape(a.data, b.data, static_cast<int64_t>(a.length), out.data, 0);
+  return info.Env().Undefined();
+}
+
+// (value, m, v, gradient, outValue, outM, outV, {learningRate, beta1, beta2, epsilon, correction1, correction2})
+Napi::Value AdamUpdateSync(const Napi::CallbackInfo& info) {
+  const char* op = "adamUpdateSync";
+  Napi::Env env = info.Env();
+  ASTRO_CHECK(info.Length() >= 8 && info[7].IsObject(), env, op, "step must be an object");
+  Napi::Object o = info[7].As<Napi::Object>();
+  auto num = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    ASTRO_CHECK(v.IsNumber(), env, op, std::string("step.") + key + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  };
+  astro::AdamStep step{num("learningRate"), num("beta1"), num("beta2"), num("epsilon"), num("correction1"), num("correction2")};
+  auto value = Float32Arg(info, 0, op, "value"), m = Float32Arg(info, 1, op, "m"), v = Float32Arg(info, 2, op, "v");
+  auto g = Float32Arg(info, 3, op, "gradient"), out_value = Float32Arg(info, 4, op, "outValue");
+  auto out_m = Float32Arg(info, 5, op, "outM"), out_v = Float32Arg(info, 6, op, "outV");
+  const size_t n = value.length;
+  ASTRO_CHECK(m.length == n && v.length == n && g.length == n && out_value.length >= n && out_m.length >= n && out_v.length >= n,
+              env, op, "value, m, v, gradient and the outputs must hold the same number of values");
+  astro::adam_update(value.data, m.data, v.data, g.data, static_cast<int64_t>(n), step, out_value.data, out_m.data, out_v.data, 0);
+  return env.Undefined();
+}
+
+// (x, dy, dx, {batch, inLength, outLength, channels, window, stride, padLeft})
+Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
+  const char* op = "maxPool1dBackwardSync";
+  Napi::Env env = info.Env();
+  ASTRO_CHECK(info.Length() >= 4 && info[3].IsObject(), env, op, "shape must be an object");
+  Napi::Object o = info[3].As<Napi::Object>();
+  auto field = [&](const char* key, double min) {
+    Napi::Value v = o.Get(key);
+    ASTRO_CHECK(v.IsNumber(), env, op, std::string("shape.") + key + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    ASTRO_CHECK(d >= min && d < 9.0e15 && d == std::floor(d), env, op, std::string("shape.") + key + " must be an integer ≥ " + std::to_string(static_cast<int>(min)));
+    return static_cast<int64_t>(d);
+  };
+  int64_t batch = field("batch", 0), in_length = field("inLength", 0), out_length = field("outLength", 0);
+  int64_t channels = field("channels", 1), window = field("window", 1), stride = field("stride", 1), pad_left = field("padLeft", 0);
+  auto x = Float32Arg(info, 0, op, "x"), dy = Float32Arg(info, 1, op, "dy"), dx = Float32Arg(info, 2, op, "dx");
+  const double in_size = static_cast<double>(batch) * in_length * channels, out_size = static_cast<double>(batch) * out_length * channels;
+  ASTRO_CHECK(static_cast<double>(x.length) >= in_size && static_cast<double>(dx.length) >= in_size, env, op,
+              "x and dx must hold batch × inLength × channels values");
+  ASTRO_CHECK(static_cast<double>(dy.length) >= out_size, env, op, "dy must hold batch × outLength × channels values");
+  astro::maxpool1d_backward(x.data, dy.data, batch, in_length, out_length, channels, window, stride, pad_left, dx.data, 0);
+  return info.Env().Undefined();
+}
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("reluForwardSync", Napi::Function::New(env, ReluForwardSync, "reluForwardSync"));
+  exports.Set("reluBackwardSync", Napi::Function::New(env, ReluBackwardSync, "reluBackwardSync"));
+  exports.Set("addSync", Napi::Function::New(env, AddSync, "addSync"));
+  exports.Set("adamUpdateSync", Napi::Function::New(env, AdamUpdateSync, "adamUpdateSync"));
+  exports.Set("maxPool1dBackwardSync", Napi::Function::New(env, MaxPool1dBackwardSync, "maxPool1dBackwardSync"));
+}
+
+Registrar registrar("train_ops", Init);
+
+}  // namespace
+}  // namespace astro_binding

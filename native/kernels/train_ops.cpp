@@ -1,0 +1,93 @@
+#include "kernels/train_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/conv1d_pool.h"
+
+namespace astro {
+
+namespace {
+
+// 64 k values a chunk, as in batchnorm.cpp: a step's activations split into 5–20 chunks.
+constexpr int64_t kChunk = int64_t{1} << 16;
+
+template <typename Fn>
+void over_chunks(int64_t n, int threads, Fn&& fn) {
+  conv1d_pool_run(static_cast<size_t>((n + kChunk - 1) / kChunk), threads, [&](size_t chunk, int) {
+    int64_t begin = static_cast<int64_t>(chunk) * kChunk;
+    fn(begin, std::min(n, begin + kChunk));
+  });
+}
+
+}  // namespace
+
+void relu_forward(const float* x, int64_t n, float* y, int threads) {
+  over_chunks(n, threads, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float v = x[i];
+      y[i] = v > 0.f ? v : (v != v ? v : 0.f);
+    }
+  });
+}
+
+void relu_backward(const float* x, const float* dy, int64_t n, float* dx, int threads) {
+  over_chunks(n, threads, [&](int64_t b, int64_t e) {
+    // Selects, no branches: the signs of x are random, and a branch per value mispredicts.
+    for (int64_t i = b; i < e; ++i) {
+      float step = x[i] > 0.f ? 1.f : 0.f;
+      step = x[i] != x[i] ? x[i] : step;  // NaN
+      dx[i] = dy[i] * step;
+    }
+  });
+}
+
+void add_same_shape(const float* a, const float* b, int64_t n, float* out, int threads) {
+  over_chunks(n, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+void adam_update(const float* value, const float* m, const float* v, const float* g, int64_t n, const AdamStep& s,
+                 float* out_value, float* out_m, float* out_v, int threads) {
+  const double b1 = s.beta1, b2 = s.beta2, lr = s.learning_rate, eps = s.epsilon, c1 = s.correction1, c2 = s.correction2;
+  over_chunks(n, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const double gi = g[i];
+      const double mi = b1 * m[i] + (1 - b1) * gi;
+      const double vi = b2 * v[i] + (1 - b2) * gi * gi;
+      out_m[i] = static_cast<float>(mi);
+      out_v[i] = static_cast<float>(vi);
+      out_value[i] = static_cast<float>(value[i] - (lr * (mi / c1)) / (std::sqrt(vi / c2) + eps));
+    }
+  });
+}
+
+void maxpool1d_backward(const float* x, const float* dy, int64_t batch, int64_t in_length, int64_t out_length,
+                        int64_t channels, int64_t window, int64_t stride, int64_t pad_left, float* dx, int threads) {
+  // One spectrum a chunk: overlapping windows add into the same dx only within a spectrum.
+  conv1d_pool_run(static_cast<size_t>(batch), threads, [&](size_t n, int) {
+    const float* xs = x + static_cast<int64_t>(n) * in_length * channels;
+    float* dxs = dx + static_cast<int64_t>(n) * in_length * channels;
+    std::memset(dxs, 0, sizeof(float) * static_cast<size_t>(in_length * channels));
+    for (int64_t o = 0; o < out_length; ++o) {
+      const int64_t start = o * stride - pad_left;
+      const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + window, in_length);
+      if (hi <= lo) continue;
+      const float* g = dy + (static_cast<int64_t>(n) * out_length + o) * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        int64_t best = lo;
+        float best_value = -std::numeric_limits<float>::infinity();
+        for (int64_t i = lo; i < hi; ++i) {
+          float v = xs[i * channels + c];
+          if (v > best_value) best_value = v, best = i;
+        }
+        dxs[best * channels + c] += g[c];
+      }
+    }
+  });
+}
+
+}  // namespace astro

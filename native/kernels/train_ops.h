@@ -1,0 +1,39 @@
+// The memory-bound passes of a training step (ReLU and its gradient, the residual add, the 1D
+// max-pool gradient, the Adam update) on the persistent pool (conv1d_pool.h). tfjs's WASM
+// backend runs these on one thread, its ReLU gradient is three ops (step, cast, multiply) with a
+// full-size temporary each, and tfjs's Adam is fourteen ops per variable.
+#pragma once
+#include <cstdint>
+
+namespace astro {
+
+// y = max(0, x): −0 gives +0 and NaN stays NaN, as tfjs's CPU backend. n values.
+void relu_forward(const float* x, int64_t n, float* y, int threads);
+
+// dx = dy · step(x), with step(x) = 1 for x > 0, 0 for x <= 0 and NaN for NaN (tfjs's Relu
+// gradient, value for value).
+void relu_backward(const float* x, const float* dy, int64_t n, float* dx, int threads);
+
+// out = a + b, n values.
+void add_same_shape(const float* a, const float* b, int64_t n, float* out, int threads);
+
+// Gradient of a max pool over [batch, in_length, channels] → [batch, out_length, channels], window
+// `window`, stride `stride`, `pad_left` implicit -∞ values before the first input: each output's
+// dy goes to the first largest input of its window (padding never wins; NaN never wins).
+void maxpool1d_backward(const float* x, const float* dy, int64_t batch, int64_t in_length, int64_t out_length,
+                        int64_t channels, int64_t window, int64_t stride, int64_t pad_left, float* dx, int threads);
+
+struct AdamStep {
+  double learning_rate, beta1, beta2, epsilon;
+  // 1 − β1ᵗ and 1 − β2ᵗ of this step (tfjs's bias correction).
+  double correction1, correction2;
+};
+
+// Adam (Kingma & Ba 2015) with tfjs's bias correction and ε placement, over n parameters:
+//   m' = β1·m + (1−β1)·g,  v' = β2·v + (1−β2)·g²,  θ' = θ − lr·(m'/c1) / (√(v'/c2) + ε).
+// Arithmetic in double per value, like the TypeScript reference (src/train/adam.ts), so the two
+// agree to float rounding.
+void adam_update(const float* value, const float* m, const float* v, const float* g, int64_t n, const AdamStep& step,
+                 float* out_value, float* out_m, float* out_v, int threads);
+
+}  // namespace astro
