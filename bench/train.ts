@@ -20,6 +20,7 @@ import { resolveBackend } from '../src/train/backend.js';
 import { createAdam } from '../src/train/adam.js';
 import { useFusedBatchNorm } from '../src/train/batchnorm.js';
 import { useNativeConv1d } from '../src/train/conv1d-layer.js';
+import { useFusedAddRelu } from '../src/train/fuse-relu.js';
 import { Random } from '../src/synth/random.js';
 import { makeTrainStep } from '../src/train/trainer.js';
 
@@ -57,6 +58,7 @@ async function tfjsSpeed() {
   const { tf, name, description } = await resolveBackend(args.backend, { quiet: true });
   const model = buildResNet1d(tf, { width, inputLength, featureCount: 0, classCount: 3 }, 1);
   const fusedBatchNormLayers = useFusedBatchNorm(tf, model);
+  const fusedAddReluLayers = useFusedAddRelu(tf, model);
   const nativeConv1dLayers = useNativeConv1d(tf, model);
   const optimizer = createAdam(tf, 1e-3);
   const step = makeTrainStep(tf, model, optimizer);
@@ -87,7 +89,7 @@ async function tfjsSpeed() {
   }
   optimizer.dispose();
   model.dispose();
-  return { backend: name, description, fusedBatchNormLayers, nativeConv1dLayers, spectraPerSecond: (batch * steps) / seconds, spectraPerCpuSecond: (batch * steps) / cpuSeconds, msPerStep: (seconds * 1000) / steps, profile };
+  return { backend: name, description, fusedBatchNormLayers, fusedAddReluLayers, nativeConv1dLayers, spectraPerSecond: (batch * steps) / seconds, spectraPerCpuSecond: (batch * steps) / cpuSeconds, msPerStep: (seconds * 1000) / steps, profile };
 }
 
 interface TorchRun {
@@ -142,6 +144,7 @@ const result = {
   warmup_steps: warmup,
   timed_steps: steps,
   fused_batchnorm_layers: tfjs.fusedBatchNormLayers,
+  fused_add_relu_layers: tfjs.fusedAddReluLayers,
   native_conv1d_layers: tfjs.nativeConv1dLayers,
   train_spectra_per_s: round(tfjs.spectraPerSecond),
   ms_per_step: Number(tfjs.msPerStep.toFixed(1)),

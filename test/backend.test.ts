@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parseBackendChoice, resolveBackend } from '../src/train/backend.js';
 import { BATCHNORM_TRAIN, conv1dBackpropFilterReference, conv1dGeometry } from '../src/train/kernels.js';
 import { useFusedBatchNorm } from '../src/train/batchnorm.js';
+import { useFusedAddRelu } from '../src/train/fuse-relu.js';
 import { createAdam } from '../src/train/adam.js';
 import { useNativeConv1d } from '../src/train/conv1d-layer.js';
 
@@ -294,4 +295,45 @@ test('ReLU and its gradient, adds, same-type casts and clones on WASM match the 
   }
   assert.ok(Number.isNaN(got.dx[0]!), 'the gradient at a NaN input is NaN');
   assert.ok(got.dx[1] === 0 && got.dx[2] === 0, 'no gradient at ±0');
+});
+
+test('ReLUs folded into BatchNorm and residual Add on WASM match tfjs-layers on the CPU backend: output, every gradient', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  // x → BN → ReLU ─┐
+  // x → BN ────────Add → ReLU → output, and a BN that is itself an output (not folded).
+  const shape = [2, 45_000 / 20 + 3, 20];
+  const x = randomArray(shape[0]! * shape[1]! * shape[2]!, 31);
+  const r = randomArray(x.length, 32);
+  const run = (fused: boolean) => {
+    const input = tf.input({ shape: shape.slice(1) });
+    const bn = (name: string, seed: number) => tf.layers.batchNormalization({ axis: -1, name, gammaInitializer: tf.initializers.randomNormal({ seed, mean: 1 }), betaInitializer: tf.initializers.randomNormal({ seed: seed + 1 }) });
+    const a = tf.layers.reLU({ name: 'relu_a' }).apply(bn('bn_a', 1).apply(input)) as tf.SymbolicTensor;
+    const b = bn('bn_b', 3).apply(input) as tf.SymbolicTensor;
+    const sum = tf.layers.reLU({ name: 'relu_sum' }).apply(tf.layers.add({ name: 'add' }).apply([a, b])) as tf.SymbolicTensor;
+    const side = bn('bn_side', 5).apply(input) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: [sum, side] });
+    assert.equal(useFusedBatchNorm(tf, model), fused ? 3 : 0);
+    assert.equal(useFusedAddRelu(tf, model), fused ? 1 : 0);
+    const xt = tf.tensor(x, shape);
+    const rt = tf.tensor(r, shape);
+    const loss = (input: tf.Tensor) => {
+      const [y, s] = model.apply(input, { training: true }) as tf.Tensor[];
+      return tf.add(tf.sum(tf.mul(y!, rt)), tf.sum(tf.mul(tf.relu(s!), rt))) as tf.Scalar;
+    };
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads } = tf.variableGrads(() => loss(xt), vars);
+    const [dx] = tf.grads((input: tf.Tensor) => loss(input))([xt]);
+    const [y, side2] = model.apply(xt, { training: true }) as tf.Tensor[];
+    const out: Record<string, Float32Array> = { y: Float32Array.from(y!.dataSync()), side: Float32Array.from(side2!.dataSync()), dx: Float32Array.from(dx!.dataSync()) };
+    for (const v of vars) out[v.name.replace(/_\d+$/, '')] = Float32Array.from(grads[v.name]!.dataSync());
+    model.dispose();
+    return out;
+  };
+  await tf.setBackend('wasm');
+  const got = run(true);
+  await tf.setBackend('cpu');
+  const want = run(false);
+  assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+  assert.ok(Math.min(...got.y!) === 0 && Math.min(...got.side!) < 0, 'the sum went through its ReLU, the side output did not');
+  for (const key of Object.keys(want)) assert.ok(maxRelativeDiff(got[key]!, want[key]!) < 5e-5, `${key}: ${maxRelativeDiff(got[key]!, want[key]!)}`);
 });

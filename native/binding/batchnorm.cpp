@@ -10,6 +10,7 @@ namespace {
 struct BnDims {
   int64_t rows = 0, channels = 0;
   float epsilon = 0;
+  bool relu = false;
 };
 
 BnDims ParseDims(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -26,7 +27,10 @@ BnDims ParseDims(const Napi::CallbackInfo& info, size_t index, const char* op) {
   ASTRO_CHECK(channels >= 1 && channels < 9e15 && channels == static_cast<double>(static_cast<int64_t>(channels)), env, op,
               "dims.channels must be a positive integer");
   ASTRO_CHECK(epsilon > 0, env, op, "dims.epsilon must be positive");
-  return {static_cast<int64_t>(rows), static_cast<int64_t>(channels), static_cast<float>(epsilon)};
+  Napi::Value relu = o.Get("relu");
+  ASTRO_CHECK(relu.IsUndefined() || relu.IsBoolean(), env, op, "dims.relu must be a boolean");
+  return {static_cast<int64_t>(rows), static_cast<int64_t>(channels), static_cast<float>(epsilon),
+          relu.IsBoolean() && relu.As<Napi::Boolean>().Value()};
 }
 
 struct ForwardCall {
@@ -50,12 +54,13 @@ ForwardCall ParseForward(const Napi::CallbackInfo& info, const char* op) {
 }
 
 void RunForward(const ForwardCall& c) {
-  astro::batchnorm_train_forward(c.x, c.d.rows, c.d.channels, c.gamma, c.beta, c.d.epsilon, c.y, c.mean, c.var, 0);
+  astro::batchnorm_train_forward(c.x, c.d.rows, c.d.channels, c.gamma, c.beta, c.d.epsilon, c.y, c.mean, c.var, c.d.relu, 0);
 }
 
 struct BackwardCall {
   BnDims d;
   const float *x, *dy, *gamma, *mean, *var;
+  const float* relu_y;  // the fused BatchNorm → ReLU's output, or nullptr
   float *dx, *dgamma, *dbeta;
 };
 
@@ -72,11 +77,17 @@ BackwardCall ParseBackward(const Napi::CallbackInfo& info, const char* op) {
               "gamma, mean, variance, dgamma and dbeta must hold one value per channel");
   c.x = x.data, c.dy = dy.data, c.gamma = gamma.data, c.mean = mean.data, c.var = var.data;
   c.dx = dx.data, c.dgamma = dgamma.data, c.dbeta = dbeta.data;
+  c.relu_y = nullptr;
+  if (info.Length() > 9 && !info[9].IsNull() && !info[9].IsUndefined()) {
+    auto relu_y = Float32Arg(info, 9, op, "reluY");
+    ASTRO_CHECK(relu_y.length >= n, env, op, "reluY must hold rows × channels values");
+    c.relu_y = relu_y.data;
+  }
   return c;
 }
 
 void RunBackward(const BackwardCall& c) {
-  astro::batchnorm_train_backward(c.x, c.dy, c.d.rows, c.d.channels, c.gamma, c.mean, c.var, c.d.epsilon, c.dx,
+  astro::batchnorm_train_backward(c.x, c.dy, c.relu_y, c.d.rows, c.d.channels, c.gamma, c.mean, c.var, c.d.epsilon, c.dx,
                                   c.dgamma, c.dbeta, 0);
 }
 
@@ -101,7 +112,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 }
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   BackwardCall c = ParseBackward(info, "batchnormTrainBackward");
-  return PromiseWorker::Run(info.Env(), "batchnormTrainBackward", Args(info, 8), [c] { RunBackward(c); },
+  return PromiseWorker::Run(info.Env(), "batchnormTrainBackward", Args(info, 10), [c] { RunBackward(c); },
                             [](Napi::Env env) { return env.Undefined(); });
 }
 

@@ -28,7 +28,9 @@ Napi::Value AddSync(const Napi::CallbackInfo& info) {
   const char* op = "addSync";
   auto a = Float32Arg(info, 0, op, "a"), b = Float32Arg(info, 1, op, "b"), out = Float32Arg(info, 2, op, "out");
   ASTRO_CHECK(b.length == a.length && out.length >= a.length, info.Env(), op, "a, b and out must hold the same number of values");
-  astro::add_same_shape(a.data, b.data, static_cast<int64_t>(a.length), out.data, 0);
+  ASTRO_CHECK(info.Length() < 4 || info[3].IsUndefined() || info[3].IsBoolean(), info.Env(), op, "relu must be a boolean");
+  const bool relu = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  astro::add_same_shape(a.data, b.data, static_cast<int64_t>(a.length), out.data, relu, 0);
   return info.Env().Undefined();
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/conv1d_pool.h"
+#include "kernels/train_ops.h"
 
 namespace astro {
 
@@ -49,7 +50,7 @@ void per_row_chunk(int64_t rows, int64_t channels, int threads, Fn&& fn) {
 }  // namespace
 
 void batchnorm_train_forward(const float* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-                             float epsilon, float* y, float* mean, float* var, int threads) {
+                             float epsilon, float* y, float* mean, float* var, bool relu, int threads) {
   const int64_t C = channels;
   std::vector<double> sum;
   per_channel_sums(rows, C, threads, 1, sum, [&](int64_t b, int64_t e, double* acc) {
@@ -89,15 +90,23 @@ void batchnorm_train_forward(const float* x, int64_t rows, int64_t channels, con
     shift[c] = beta[c] - m[c] * scale[c];
   }
   per_row_chunk(rows, C, threads, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      for (int64_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] * scale[c] + shift[c];
+    if (relu)
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t c = 0; c < C; ++c) y[r * C + c] = relu_value(x[r * C + c] * scale[c] + shift[c]);
+    else
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] * scale[c] + shift[c];
   });
 }
 
-void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int64_t channels, const float* gamma,
-                              const float* mean, const float* var, float epsilon, float* dx, float* dgamma,
-                              float* dbeta, int threads) {
+namespace {
+
+template <bool Relu>
+void backward(const float* x, const float* dy, const float* relu_y, int64_t rows, int64_t channels, const float* gamma,
+              const float* mean, const float* var, float epsilon, float* dx, float* dgamma, float* dbeta, int threads) {
   const int64_t C = channels;
+  // The gradient reaching the normalisation: dy, or dy through the fused ReLU.
+  auto grad = [&](int64_t i) { return Relu ? dy[i] * relu_step(relu_y[i]) : dy[i]; };
   std::vector<float> rstd(C);
   for (int64_t c = 0; c < C; ++c) rstd[c] = 1.f / std::sqrt(var[c] + epsilon);
   // sums[0..C) = Σ dy, sums[C..2C) = Σ dy · (x − mean)
@@ -110,7 +119,7 @@ void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int
       std::fill(s_dyx.begin(), s_dyx.end(), 0.f);
       for (; r < stop; ++r)
         for (int64_t c = 0; c < C; ++c) {
-          float g = dy[r * C + c];
+          float g = grad(r * C + c);
           s_dy[c] += g;
           s_dyx[c] += g * (x[r * C + c] - mean[c]);
         }
@@ -135,8 +144,19 @@ void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int
   }
   per_row_chunk(rows, C, threads, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
-      for (int64_t c = 0; c < C; ++c) dx[r * C + c] = dy[r * C + c] * k[c] + x[r * C + c] * a[c] + bx[c];
+      for (int64_t c = 0; c < C; ++c) dx[r * C + c] = grad(r * C + c) * k[c] + x[r * C + c] * a[c] + bx[c];
   });
+}
+
+}  // namespace
+
+void batchnorm_train_backward(const float* x, const float* dy, const float* relu_y, int64_t rows, int64_t channels,
+                              const float* gamma, const float* mean, const float* var, float epsilon, float* dx,
+                              float* dgamma, float* dbeta, int threads) {
+  if (relu_y)
+    backward<true>(x, dy, relu_y, rows, channels, gamma, mean, var, epsilon, dx, dgamma, dbeta, threads);
+  else
+    backward<false>(x, dy, nullptr, rows, channels, gamma, mean, var, epsilon, dx, dgamma, dbeta, threads);
 }
 
 }  // namespace astro

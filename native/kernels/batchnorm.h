@@ -8,15 +8,18 @@
 namespace astro {
 
 // y = gamma * (x - mean) / sqrt(var + epsilon) + beta; also returns mean and var per channel.
+// With relu, y = relu_value(...) (train_ops.h): the BatchNorm → ReLU pair in one pass.
 // x, y: rows × channels; gamma, beta, mean, var: channels.
 void batchnorm_train_forward(const float* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-                             float epsilon, float* y, float* mean, float* var, int threads);
+                             float epsilon, float* y, float* mean, float* var, bool relu, int threads);
 
 // Gradients of the forward pass (with mean and var depending on x) given dy:
 //   xhat = (x - mean) * rstd,  dbeta = sum dy,  dgamma = sum dy * xhat,
 //   dx = gamma * rstd / rows * (rows * dy - dbeta - xhat * dgamma).
-void batchnorm_train_backward(const float* x, const float* dy, int64_t rows, int64_t channels, const float* gamma,
-                              const float* mean, const float* var, float epsilon, float* dx, float* dgamma,
-                              float* dbeta, int threads);
+// relu_y: the fused forward's output, or nullptr for plain BatchNorm; with it, dy is first
+// multiplied by relu_step(relu_y), the ReLU's gradient.
+void batchnorm_train_backward(const float* x, const float* dy, const float* relu_y, int64_t rows, int64_t channels,
+                              const float* gamma, const float* mean, const float* var, float epsilon, float* dx,
+                              float* dgamma, float* dbeta, int threads);
 
 }  // namespace astro

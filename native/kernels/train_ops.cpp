@@ -26,27 +26,22 @@ void over_chunks(int64_t n, int threads, Fn&& fn) {
 
 void relu_forward(const float* x, int64_t n, float* y, int threads) {
   over_chunks(n, threads, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float v = x[i];
-      y[i] = v > 0.f ? v : (v != v ? v : 0.f);
-    }
+    for (int64_t i = b; i < e; ++i) y[i] = relu_value(x[i]);
   });
 }
 
 void relu_backward(const float* x, const float* dy, int64_t n, float* dx, int threads) {
   over_chunks(n, threads, [&](int64_t b, int64_t e) {
-    // Selects, no branches: the signs of x are random, and a branch per value mispredicts.
-    for (int64_t i = b; i < e; ++i) {
-      float step = x[i] > 0.f ? 1.f : 0.f;
-      step = x[i] != x[i] ? x[i] : step;  // NaN
-      dx[i] = dy[i] * step;
-    }
+    for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * relu_step(x[i]);
   });
 }
 
-void add_same_shape(const float* a, const float* b, int64_t n, float* out, int threads) {
+void add_same_shape(const float* a, const float* b, int64_t n, float* out, bool relu, int threads) {
   over_chunks(n, threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
+    if (relu)
+      for (int64_t i = lo; i < hi; ++i) out[i] = relu_value(a[i] + b[i]);
+    else
+      for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
   });
 }
 

@@ -7,6 +7,16 @@
 
 namespace astro {
 
+// ReLU as tfjs's CPU backend computes it, one value: max(0, v) with −0 → +0 and NaN → NaN.
+inline float relu_value(float v) { return v > 0.f ? v : (v != v ? v : 0.f); }
+
+// tfjs's ReLU gradient factor step(v): 1 above zero, 0 at or below, NaN for NaN. The same
+// for the ReLU's input or its output, which is how fused kernels (batchnorm.h) use it.
+inline float relu_step(float v) {
+  float s = v > 0.f ? 1.f : 0.f;
+  return v != v ? v : s;
+}
+
 // y = max(0, x): −0 gives +0 and NaN stays NaN, as tfjs's CPU backend. n values.
 void relu_forward(const float* x, int64_t n, float* y, int threads);
 
@@ -14,8 +24,8 @@ void relu_forward(const float* x, int64_t n, float* y, int threads);
 // gradient, value for value).
 void relu_backward(const float* x, const float* dy, int64_t n, float* dx, int threads);
 
-// out = a + b, n values.
-void add_same_shape(const float* a, const float* b, int64_t n, float* out, int threads);
+// out = a + b, n values; with relu, out = relu_value(a + b) (a residual sum and its ReLU).
+void add_same_shape(const float* a, const float* b, int64_t n, float* out, bool relu, int threads);
 
 // Gradient of a max pool over [batch, in_length, channels] → [batch, out_length, channels], window
 // `window`, stride `stride`, `pad_left` implicit -∞ values before the first input: each output's

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "kernels/batchnorm.h"
+#include "kernels/train_ops.h"
 
 namespace {
 
@@ -46,7 +47,7 @@ void check_case(int64_t rows, int64_t channels, int threads, unsigned seed) {
   const float eps = 1e-3f;
   Data d = make(rows, channels, seed);
   std::vector<float> y(rows * channels, NAN), mean(channels, NAN), var(channels, NAN);
-  astro::batchnorm_train_forward(d.x.data(), rows, channels, d.gamma.data(), d.beta.data(), eps, y.data(), mean.data(), var.data(), threads);
+  astro::batchnorm_train_forward(d.x.data(), rows, channels, d.gamma.data(), d.beta.data(), eps, y.data(), mean.data(), var.data(), false, threads);
   for (int64_t c = 0; c < channels; ++c) {
     double m = 0, v = 0;
     for (int64_t r = 0; r < rows; ++r) m += d.x[r * channels + c];
@@ -61,7 +62,7 @@ void check_case(int64_t rows, int64_t channels, int threads, unsigned seed) {
     }
   }
   std::vector<float> dx(rows * channels, NAN), dgamma(channels, NAN), dbeta(channels, NAN);
-  astro::batchnorm_train_backward(d.x.data(), d.dy.data(), rows, channels, d.gamma.data(), mean.data(), var.data(), eps, dx.data(),
+  astro::batchnorm_train_backward(d.x.data(), d.dy.data(), nullptr, rows, channels, d.gamma.data(), mean.data(), var.data(), eps, dx.data(),
                                   dgamma.data(), dbeta.data(), threads);
   std::vector<double> xd(d.x.begin(), d.x.end());
   // Central differences on a few entries of x (the objective is smooth; h relative to x's scale).
@@ -90,7 +91,32 @@ void check_case(int64_t rows, int64_t channels, int threads, unsigned seed) {
 
 TEST(batchnorm_matches_reference_small) { check_case(7, 3, 1, 1); }
 TEST(batchnorm_matches_reference_channels_off_vector_width) { check_case(130, 19, 2, 2); }
-// Large enough to take the multithreaded path (>= 2^20 elements).
+// Many 64 k-value chunks, on two threads.
 TEST(batchnorm_matches_reference_threaded) { check_case(1 << 15, 33, 2, 3); }
+
+// The folded ReLU: forward is relu_value of the plain forward, and backward with relu_y is the
+// plain backward of dy · relu_step(y), bit for bit.
+TEST(batchnorm_relu_is_relu_of_batchnorm) {
+  const int64_t rows = 5000, channels = 24;
+  const float eps = 1e-3f;
+  Data d = make(rows, channels, 4);
+  const size_t n = static_cast<size_t>(rows * channels);
+  std::vector<float> y(n), yr(n), mean(channels), var(channels), mean_r(channels), var_r(channels);
+  astro::batchnorm_train_forward(d.x.data(), rows, channels, d.gamma.data(), d.beta.data(), eps, y.data(), mean.data(), var.data(), false, 2);
+  astro::batchnorm_train_forward(d.x.data(), rows, channels, d.gamma.data(), d.beta.data(), eps, yr.data(), mean_r.data(), var_r.data(), true, 2);
+  int zeros = 0;
+  for (size_t i = 0; i < n; ++i) {
+    CHECK(yr[i] == astro::relu_value(y[i]));
+    zeros += yr[i] == 0.f;
+  }
+  CHECK(zeros > static_cast<int>(n / 10));  // the ReLU cut something
+  std::vector<float> masked(n);
+  for (size_t i = 0; i < n; ++i) masked[i] = d.dy[i] * astro::relu_step(yr[i]);
+  std::vector<float> dx(n), dg(channels), db(channels), dx_r(n), dg_r(channels), db_r(channels);
+  astro::batchnorm_train_backward(d.x.data(), masked.data(), nullptr, rows, channels, d.gamma.data(), mean.data(), var.data(), eps, dx.data(), dg.data(), db.data(), 2);
+  astro::batchnorm_train_backward(d.x.data(), d.dy.data(), yr.data(), rows, channels, d.gamma.data(), mean.data(), var.data(), eps, dx_r.data(), dg_r.data(), db_r.data(), 2);
+  for (size_t i = 0; i < n; ++i) CHECK(dx_r[i] == dx[i]);
+  for (int64_t c = 0; c < channels; ++c) CHECK(dg_r[c] == dg[c] && db_r[c] == db[c]);
+}
 
 ASTRO_TEST_MAIN()

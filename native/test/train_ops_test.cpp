@@ -52,8 +52,12 @@ TEST(relu_forward_and_backward_match_plain_loops) {
 TEST(add_matches_plain_loop) {
   std::vector<float> a = normal(kN, 3), b = normal(kN, 4), out(kN);
   a[7] = kInf, b[7] = -kInf;
-  astro::add_same_shape(a.data(), b.data(), kN, out.data(), 2);
+  astro::add_same_shape(a.data(), b.data(), kN, out.data(), false, 2);
   for (int64_t i = 0; i < kN; ++i) CHECK(same_bits(out[i], a[i] + b[i]));
+  a[8] = kNaN;
+  astro::add_same_shape(a.data(), b.data(), kN, out.data(), true, 2);
+  for (int64_t i = 0; i < kN; ++i) CHECK(same_bits(out[i], astro::relu_value(a[i] + b[i])));
+  CHECK(std::isnan(out[7]) && std::isnan(out[8]));  // ∞ − ∞ and NaN stay NaN through the ReLU
 }
 
 TEST(adam_update_matches_double_reference) {

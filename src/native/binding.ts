@@ -97,6 +97,8 @@ export interface BatchNormDims {
   rows: number;
   channels: number;
   epsilon: number;
+  /** Forward only: apply ReLU to the output (a BatchNorm → ReLU pair in one pass). */
+  relu?: boolean;
 }
 
 /** The addon's exports. Sections are grouped by the native/binding/*.cpp file that defines them. */
@@ -123,14 +125,16 @@ export interface NativeAddon {
 
   // batchnorm.cpp — training-mode batch normalisation over rows × channels; outputs written in place.
   batchnormTrainForwardSync(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: BatchNormDims): void;
-  batchnormTrainBackwardSync(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): void;
+  /** reluY: the output of a fused BatchNorm → ReLU forward (dims.relu), whose gradient is taken too. */
+  batchnormTrainBackwardSync(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims, reluY?: Float32Array | null): void;
   batchnormTrainForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, dims: BatchNormDims): Promise<void>;
   batchnormTrainBackward(x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: BatchNormDims): Promise<void>;
 
   // train_ops.cpp — the memory-bound passes of a training step (native/kernels/train_ops.h); outputs written in place.
   reluForwardSync(x: Float32Array, y: Float32Array): void;
   reluBackwardSync(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
-  addSync(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** out = a + b, or max(0, a + b) with relu. */
+  addSync(a: Float32Array, b: Float32Array, out: Float32Array, relu?: boolean): void;
   adamUpdateSync(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, step: AdamStep): void;
   maxPool1dBackwardSync(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: MaxPool1dGeometry): void;
 

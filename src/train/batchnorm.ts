@@ -17,7 +17,8 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import type { Tf } from '../model/resnet1d.js';
-import { BATCHNORM_TRAIN, BATCHNORM_TRAIN_GRAD, fusedBatchNormAvailable } from './kernels.js';
+import { foldedRelu, onlyReluConsumer, passFoldedThrough } from './fuse-relu.js';
+import { BATCHNORM_RELU_TRAIN, BATCHNORM_TRAIN, BATCHNORM_TRAIN_GRAD, fusedBatchNormAvailable } from './kernels.js';
 
 let registered = false;
 
@@ -55,21 +56,26 @@ let fusedGradientRegistered = false;
 function registerFusedGradient(tf: Tf): void {
   if (fusedGradientRegistered) return;
   fusedGradientRegistered = true;
-  tf.registerGradient({
-    kernelName: BATCHNORM_TRAIN,
-    inputsToSave: ['x', 'gamma'],
-    outputsToSave: [false, true, true, false, false],
-    gradFunc: (dys: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[], attrs: tfType.NamedAttrMap) => {
-      const [x, gamma, mean, variance] = saved as [tfType.Tensor, tfType.Tensor, tfType.Tensor, tfType.Tensor];
-      // Only y feeds the loss (mean and variance go to the moving averages, outside the gradient).
-      const dy = (Array.isArray(dys) ? dys[0] : dys) ?? tf.zerosLike(x);
-      // Called once per layer, in the backward pass's scope: the closures below hand out
-      // tensors that already exist, so each input's tidy keeps them.
-      const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCHNORM_TRAIN_GRAD, { x, dy, gamma, mean, variance }, attrs) as tfType.Tensor[];
-      // The moving statistics are not trained: they get no gradient.
-      return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta!, movingMean: () => tf.zerosLike(gamma), movingVariance: () => tf.zerosLike(gamma) };
-    },
-  });
+  for (const relu of [false, true]) {
+    tf.registerGradient({
+      kernelName: relu ? BATCHNORM_RELU_TRAIN : BATCHNORM_TRAIN,
+      inputsToSave: ['x', 'gamma'],
+      // With the ReLU folded in, its gradient needs y too.
+      outputsToSave: [relu, true, true, false, false],
+      gradFunc: (dys: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[], attrs: tfType.NamedAttrMap) => {
+        const [x, gamma, ...outputs] = saved as tfType.Tensor[];
+        const [reluY, mean, variance] = (relu ? outputs : [undefined, ...outputs]) as [tfType.Tensor | undefined, tfType.Tensor, tfType.Tensor];
+        // Only y feeds the loss (mean and variance go to the moving averages, outside the gradient).
+        const dy = (Array.isArray(dys) ? dys[0] : dys) ?? tf.zerosLike(x!);
+        // Called once per layer, in the backward pass's scope: the closures below hand out
+        // tensors that already exist, so each input's tidy keeps them.
+        const inputs = { x: x!, dy, gamma: gamma!, mean, variance, ...(reluY ? { reluY } : {}) };
+        const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCHNORM_TRAIN_GRAD, inputs, attrs) as tfType.Tensor[];
+        // The moving statistics are not trained: they get no gradient.
+        return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta!, movingMean: () => tf.zerosLike(gamma!), movingVariance: () => tf.zerosLike(gamma!) };
+      },
+    });
+  }
 }
 
 interface BatchNormInternals {
@@ -100,6 +106,9 @@ export function useFusedBatchNorm(tf: Tf, model: tfType.LayersModel): number {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     const bn = layer as unknown as BatchNormInternals;
     if (!bn.center || !bn.scale) continue;
+    // A ReLU layer that only this layer feeds is folded into the kernel (fuse-relu.ts).
+    const relu = onlyReluConsumer(model, layer);
+    if (relu) passFoldedThrough(relu);
     const original = bn.call.bind(bn);
     bn.call = (inputs, kwargs) => {
       const x = Array.isArray(inputs) ? inputs[0]! : inputs;
@@ -108,13 +117,13 @@ export function useFusedBatchNorm(tf: Tf, model: tfType.LayersModel): number {
       return tf.tidy(() => {
         // The kernel also returns the updated moving averages, saving six small ops per layer.
         const [y, , , movingMean, movingVariance] = tf.engine().runKernel(
-          BATCHNORM_TRAIN,
+          relu ? BATCHNORM_RELU_TRAIN : BATCHNORM_TRAIN,
           { x, gamma: bn.gamma.read(), beta: bn.beta.read(), movingMean: bn.movingMean.read(), movingVariance: bn.movingVariance.read() },
           { epsilon: bn.epsilon, momentum: bn.momentum },
         ) as tfType.Tensor[];
         bn.movingMean.write(movingMean!);
         bn.movingVariance.write(movingVariance!);
-        return y!;
+        return relu ? foldedRelu(y!) : y!;
       });
     };
     wrapped++;

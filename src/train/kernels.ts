@@ -23,6 +23,10 @@ import { native, type Conv1dGeometry } from '../native/binding.js';
 
 /** Kernel names of the fused training-mode BatchNorm (outputs y, mean, variance / dx, dgamma, dbeta). */
 export const BATCHNORM_TRAIN = 'AstrospecBatchNormTrain';
+/** The same with a ReLU applied to y (the gradient kernel then takes y as `reluY`). */
+export const BATCHNORM_RELU_TRAIN = 'AstrospecBatchNormReluTrain';
+/** relu(a + b) for same-shape float32 tensors: a residual sum and the ReLU after it. */
+export const ADD_RELU = 'AstrospecAddRelu';
 export const BATCHNORM_TRAIN_GRAD = 'AstrospecBatchNormTrainGrad';
 /** Kernel name of ReLU's gradient in one pass: dx = dy · step(x). */
 export const RELU_GRAD = 'AstrospecReluGrad';
@@ -316,9 +320,18 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
       }) as unknown as KernelConfig['kernelFunc'],
     });
     tf.registerKernel({
-      kernelName: BATCHNORM_TRAIN,
+      kernelName: ADD_RELU,
       backendName,
-      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: { epsilon: number; momentum: number } }) => {
+      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown }) => {
+        const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+        const m = memoryOf(backendName, args.backend);
+        const out = m.alloc([...a.shape]);
+        addon.addSync(m.read(a), m.read(b), out.data, true);
+        return out.info;
+      }) as unknown as KernelConfig['kernelFunc'],
+    });
+    const batchNormTrain = (relu: boolean) =>
+      ((args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: { epsilon: number; momentum: number } }) => {
         const { x, gamma, beta, movingMean, movingVariance } = args.inputs as Record<'x' | 'gamma' | 'beta' | 'movingMean' | 'movingVariance', TensorInfo>;
         const channels = x.shape[x.shape.length - 1]!;
         const m = memoryOf(backendName, args.backend);
@@ -334,6 +347,7 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
           rows: sizeOf(x.shape) / channels,
           channels,
           epsilon: args.attrs.epsilon,
+          relu,
         });
         // tfjs-layers' moving averages: moving − (moving − batch) · (1 − momentum).
         const decay = Math.fround(1 - args.attrs.momentum);
@@ -343,13 +357,14 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
           for (let c = 0; c < channels; c++) next[c] = current[c]! - Math.fround(Math.fround(current[c]! - batch[c]!) * decay);
         }
         return [y.info, mean.info, variance.info, newMovingMean.info, newMovingVariance.info];
-      }) as unknown as KernelConfig['kernelFunc'],
-    });
+      }) as unknown as KernelConfig['kernelFunc'];
+    tf.registerKernel({ kernelName: BATCHNORM_TRAIN, backendName, kernelFunc: batchNormTrain(false) });
+    tf.registerKernel({ kernelName: BATCHNORM_RELU_TRAIN, backendName, kernelFunc: batchNormTrain(true) });
     tf.registerKernel({
       kernelName: BATCHNORM_TRAIN_GRAD,
       backendName,
       kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: { epsilon: number } }) => {
-        const { x, dy, gamma, mean, variance } = args.inputs as Record<'x' | 'dy' | 'gamma' | 'mean' | 'variance', TensorInfo>;
+        const { x, dy, gamma, mean, variance, reluY } = args.inputs as Record<'x' | 'dy' | 'gamma' | 'mean' | 'variance', TensorInfo> & { reluY?: TensorInfo };
         const channels = x.shape[x.shape.length - 1]!;
         const m = memoryOf(backendName, args.backend);
         const dx = m.alloc([...x.shape]);
@@ -359,7 +374,7 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
           rows: sizeOf(x.shape) / channels,
           channels,
           epsilon: args.attrs.epsilon,
-        });
+        }, reluY ? m.read(reluY) : null);
         return [dx.info, dgamma.info, dbeta.info];
       }) as unknown as KernelConfig['kernelFunc'],
     });
@@ -473,7 +488,8 @@ export function installReluGradient(tf: Tf): void {
   });
 }
 
-function hasKernel(tf: Tf, name: string): boolean {
+/** True when `name` is registered for the active backend. */
+export function hasKernel(tf: Tf, name: string): boolean {
   try {
     return tf.getKernel(name, tf.getBackend()) !== undefined;
   } catch {

@@ -17,6 +17,7 @@ import { BN_MOMENTUM, buildResNet1d, type Tf } from '../model/resnet1d.js';
 import { createAdam } from './adam.js';
 import { useFusedBatchNorm } from './batchnorm.js';
 import { useNativeConv1d } from './conv1d-layer.js';
+import { useFusedAddRelu } from './fuse-relu.js';
 import type { ModelSpec, RedshiftHeadSpec } from '../model/spec.js';
 import { decodeRedshift, redshiftTarget, redshiftWithin } from '../infer/redshift.js';
 import { Random } from '../synth/random.js';
@@ -342,6 +343,7 @@ export async function trainModel(
   const logPath = join(options.out, LOG_FILE);
   const model = buildResNet1d(tf, spec.architecture, options.seed);
   useFusedBatchNorm(tf, model);
+  useFusedAddRelu(tf, model);
   useNativeConv1d(tf, model);
   const optimizer = createAdam(tf, options.lr);
   let state: LoopState = { epoch: 0, bestEpoch: 0, bestValMacroF1: -1, epochsWithoutImprovement: 0 };
