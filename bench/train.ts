@@ -5,10 +5,12 @@
  * (or python3) can import torch.
  *
  *   npm run -s bench:train -- [--width 16] [--length 2600] [--batch 32] [--warmup 3] [--steps 10]
- *                             [--backend auto] [--profile] [--no-torch] [--json]
+ *                             [--rounds 3] [--backend auto] [--profile] [--no-torch] [--json]
  *
- * The last stdout line is one JSON object. The CPU is often shared: the 1-minute load average
- * at the start is recorded, and numbers taken under load are not comparable.
+ * The last stdout line is one JSON object. The CPU is often shared: tfjs and PyTorch are timed in
+ * alternating rounds (tfjs, PyTorch on all cores, PyTorch on one) and each side's median is
+ * compared, so a burst of other load hits both sides rather than one; the 1-minute load average
+ * at the start is recorded.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '32' },
     warmup: { type: 'string', default: '3' },
     steps: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     backend: { type: 'string', default: 'auto' },
     profile: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
@@ -42,6 +45,7 @@ const inputLength = Number(args.length);
 const batch = Number(args.batch);
 const warmup = Number(args.warmup);
 const steps = Number(args.steps);
+const rounds = Math.max(1, Number(args.rounds));
 
 function machine() {
   let nativeInfo: object | string;
@@ -54,7 +58,8 @@ function machine() {
   return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, native: nativeInfo, load_average_1min: loadavg()[0] };
 }
 
-async function tfjsSpeed() {
+/** Builds the model and optimiser, runs the warm-up steps, and returns a timer for `steps` more. */
+async function tfjsTrainer() {
   const { tf, name, description } = await resolveBackend(args.backend, { quiet: true });
   const model = buildResNet1d(tf, { width, inputLength, featureCount: 0, classCount: 3 }, 1);
   const fusedBatchNormLayers = useFusedBatchNorm(tf, model);
@@ -68,28 +73,31 @@ async function tfjsSpeed() {
   const weights = new Float32Array(batch).fill(1);
   const run = () => step(batch, flux, undefined, labels, weights);
   for (let i = 0; i < warmup; i++) run();
-  const start = performance.now();
-  const cpuStart = process.cpuUsage();
-  for (let i = 0; i < steps; i++) run();
-  const seconds = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpuStart);
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  let profile: { kernel: string; ms: number; share: number }[] | undefined;
-  if (args.profile) {
+  const time = () => {
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    for (let i = 0; i < steps; i++) run();
+    const seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    return { spectraPerSecond: (batch * steps) / seconds, spectraPerCpuSecond: (batch * steps) / ((cpu.user + cpu.system) / 1e6), msPerStep: (seconds * 1000) / steps };
+  };
+  const profile = async () => {
     const p = await tf.profile(() => {
       run();
     });
     const byKernel = new Map<string, number>();
     for (const k of p.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + Number(k.kernelTimeMs || 0));
     const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-    profile = [...byKernel.entries()]
+    return [...byKernel.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
       .map(([kernel, ms]) => ({ kernel, ms: Number(ms.toFixed(2)), share: Number((ms / total).toFixed(3)) }));
-  }
-  optimizer.dispose();
-  model.dispose();
-  return { backend: name, description, fusedBatchNormLayers, fusedAddReluLayers, nativeConv1dLayers, spectraPerSecond: (batch * steps) / seconds, spectraPerCpuSecond: (batch * steps) / cpuSeconds, msPerStep: (seconds * 1000) / steps, profile };
+  };
+  const dispose = () => {
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { backend: name, description, fusedBatchNormLayers, fusedAddReluLayers, nativeConv1dLayers, time, profile, dispose };
 }
 
 interface TorchRun {
@@ -129,9 +137,46 @@ function torchSpeed(): { best: TorchRun | null; runs: TorchRun[]; reason?: strin
   return { best: null, runs: [], reason: `PyTorch not importable (${reasons.join('; ')})` };
 }
 
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+
 const machineInfo = machine();
-const tfjs = await tfjsSpeed();
-const torch = args['no-torch'] ? { best: null, runs: [], reason: 'skipped (--no-torch)' } : torchSpeed();
+const trainer = await tfjsTrainer();
+const tfjsRounds: ReturnType<typeof trainer.time>[] = [];
+const torchRounds: ReturnType<typeof torchSpeed>[] = [];
+for (let r = 0; r < rounds; r++) {
+  tfjsRounds.push(trainer.time());
+  if (!args['no-torch']) {
+    const t = torchSpeed();
+    torchRounds.push(t);
+    if (!t.best) break; // no PyTorch here: one probe is enough
+  }
+}
+const profile = args.profile ? await trainer.profile() : undefined;
+trainer.dispose();
+const tfjs = {
+  ...trainer,
+  spectraPerSecond: median(tfjsRounds.map((t) => t.spectraPerSecond)),
+  spectraPerCpuSecond: median(tfjsRounds.map((t) => t.spectraPerCpuSecond)),
+  msPerStep: median(tfjsRounds.map((t) => t.msPerStep)),
+  profile,
+};
+// Per thread count, the median over rounds; the faster thread count is the comparison.
+const torchByThreads = new Map<number, TorchRun[]>();
+for (const t of torchRounds) for (const run of t.runs) torchByThreads.set(run.threads, [...(torchByThreads.get(run.threads) ?? []), run]);
+const torchRuns: TorchRun[] = [...torchByThreads.values()].map((runs) => ({
+  threads: runs[0]!.threads,
+  version: runs[0]!.version,
+  spectraPerSecond: median(runs.map((r) => r.spectraPerSecond)),
+  spectraPerCpuSecond: median(runs.map((r) => r.spectraPerCpuSecond)),
+}));
+const torch = {
+  best: torchRuns.length > 0 ? torchRuns.reduce((a, b) => (b.spectraPerSecond > a.spectraPerSecond ? b : a)) : null,
+  runs: torchRuns,
+  reason: args['no-torch'] ? 'skipped (--no-torch)' : torchRounds.find((t) => t.reason)?.reason,
+};
 const round = (x: number) => Number(x.toFixed(2));
 const best = torch.best;
 const result = {
@@ -156,6 +201,10 @@ const result = {
   torch_runs: torch.runs.map((r) => ({ threads: r.threads, spectra_per_s: round(r.spectraPerSecond), spectra_per_cpu_s: round(r.spectraPerCpuSecond) })),
   torch_reason: torch.reason,
   ratio_to_torch: best ? Number((tfjs.spectraPerSecond / best.spectraPerSecond).toFixed(3)) : null,
+  rounds: tfjsRounds.map((t, i) => ({
+    train_spectra_per_s: round(t.spectraPerSecond),
+    torch: torchRounds[i]?.runs.map((r) => ({ threads: r.threads, spectra_per_s: round(r.spectraPerSecond) })) ?? [],
+  })),
   profile: tfjs.profile,
   machine: machineInfo,
 };

@@ -94,6 +94,26 @@ TEST(batchnorm_matches_reference_channels_off_vector_width) { check_case(130, 19
 // Many 64 k-value chunks, on two threads.
 TEST(batchnorm_matches_reference_threaded) { check_case(1 << 15, 33, 2, 3); }
 
+// A mean far above the spread (1000 ± 0.01): the one-pass moments about the first row must keep
+// the variance to float precision, where E[x²] − E[x]² would give noise or a negative number.
+TEST(batchnorm_variance_survives_large_mean) {
+  const int64_t rows = 20000, channels = 5;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> x(rows * channels), gamma(channels, 1.f), beta(channels, 0.f), y(x.size()), mean(channels), var(channels);
+  for (auto& v : x) v = 1000.f + 0.01f * normal(rng);
+  astro::batchnorm_train_forward(x.data(), rows, channels, gamma.data(), beta.data(), 1e-3f, y.data(), mean.data(), var.data(), false, 2);
+  for (int64_t c = 0; c < channels; ++c) {
+    double m = 0, v = 0;
+    for (int64_t r = 0; r < rows; ++r) m += x[r * channels + c];
+    m /= rows;
+    for (int64_t r = 0; r < rows; ++r) v += (x[r * channels + c] - m) * (x[r * channels + c] - m);
+    v /= rows;
+    CHECK_NEAR(mean[c], m, 1e-4);
+    CHECK_NEAR(var[c], v, 1e-3 * v);
+  }
+}
+
 // The folded ReLU: forward is relu_value of the plain forward, and backward with relu_y is the
 // plain backward of dy · relu_step(y), bit for bit.
 TEST(batchnorm_relu_is_relu_of_batchnorm) {

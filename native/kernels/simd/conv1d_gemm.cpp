@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <immintrin.h>
+
 #include "kernels/conv1d.h"
 
 #ifndef ASTRO_ISA_NS
@@ -40,6 +42,23 @@ inline vec load(const float* p) {
 }
 inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof(vec)); }
 
+// One value of A in every lane, broadcast straight from memory: a load-port µop (or folded into
+// the FMA as {1to16}). Written as `vec{} + a`, GCC loads the scalar into a register and
+// broadcasts it on the shuffle port, which AVX-512 FMAs also need: the narrow layers (one vector
+// of columns, so one FMA per broadcast) ran at half speed.
+inline vec broadcast(const float* a) {
+#if defined(__AVX512F__)
+  __m512 v = _mm512_set1_ps(*a);
+#elif defined(__AVX2__)
+  __m256 v = _mm256_broadcast_ss(a);
+#else
+  __m128 v = _mm_set1_ps(*a);
+#endif
+  vec out;
+  std::memcpy(&out, &v, sizeof(vec));
+  return out;
+}
+
 // One register block: P rows of C times V vectors of columns starting at column j.
 template <int P, int V>
 inline void block(int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth, const float* b,
@@ -53,7 +72,7 @@ inline void block(int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_de
     for (int v = 0; v < V; ++v) bv[v] = load(br + v * kLanes);
     const float* ar = a + r * a_depth;
     for (int p = 0; p < P; ++p) {
-      vec av = vec{} + ar[p * a_row];
+      vec av = broadcast(ar + p * a_row);
       for (int v = 0; v < V; ++v) acc[p][v] += av * bv[v];
     }
   }
