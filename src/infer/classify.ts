@@ -18,8 +18,8 @@ import { binnedLength, type ModelSpec } from '../model/spec.js';
 import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
-import { argmax3, createPredictionWriter, hasPrediction, STATUS_OK, type PredictionWriter } from './predictions.js';
-import { decodeRedshift } from './redshift.js';
+import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { redshiftColumns } from './redshift.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type SessionSettings } from './session-pool.js';
 
@@ -31,8 +31,6 @@ export const STATUS = {
   /** Classified, but unlike the validation spectra: ood_score above the model's threshold (src/model/spec.ts OodSpec). */
   outOfDistribution: 'ood',
 } as const;
-
-const STAR = CLASS_NAMES.indexOf('star');
 
 /** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
 export { parseShard, shardRange, type Shard };
@@ -267,12 +265,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       if (redshiftHead) {
         const bins = extras[ONNX_NAMES.zProbabilities];
         if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: options.model });
-        const { z, zErr } = decodeRedshift(redshiftHead, bins.subarray(0, job.rows * redshiftHead.bins), job.rows);
-        // A star's redshift output means nothing (the head learnt galaxies and QSOs only).
-        for (let i = 0; i < job.rows; i++) {
-          if (!hasPrediction(job.status[i]!) || argmax3(p, 3 * i) === STAR) z[i] = zErr[i] = Number.NaN;
-        }
-        redshift = { z, zErr };
+        redshift = redshiftColumns(redshiftHead, bins, p, job.rows, (i) => hasPrediction(job.status[i]!));
       }
       options.onBatch?.({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras });
       await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status, oodScore, z: redshift?.z, zErr: redshift?.zErr });

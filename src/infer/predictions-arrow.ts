@@ -6,10 +6,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, vectorFromArray } from 'apache-arrow';
 import { AstrospecError } from '../errors.js';
-import { CLASS_NAMES } from '../io/batch.js';
+import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import { readArrowTable } from '../io/arrow.js';
 import { commitPartial, discardPartial } from '../io/partial-files.js';
-import { argmax3, BaseWriter, hasPrediction, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, type PredictionColumns, type PredictionRows } from './predictions.js';
+import { BaseWriter, hasPrediction, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, type PredictionColumns, type PredictionRows } from './predictions.js';
 import type { PredictionTable } from './predictions-csv.js';
 
 async function endStream(stream: WriteStream): Promise<void> {

@@ -14,7 +14,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { AstrospecError } from '../errors.js';
-import { CLASS_NAMES } from '../io/batch.js';
+import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import { commitPartial, discardPartial, temporaryPath } from '../io/partial-files.js';
 import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
@@ -59,10 +59,6 @@ export interface PredictionWriter {
   abort(): Promise<void>;
 }
 
-export function argmax3(p: Float32Array, at: number): number {
-  const a = p[at]!, b = p[at + 1]!, c = p[at + 2]!;
-  return a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2;
-}
 
 function csvCell(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;

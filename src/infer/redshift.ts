@@ -3,6 +3,7 @@
  * target for a known z, and z with its uncertainty from the predicted distribution. Shared by
  * the trainer, classify, evaluation and the browser page, so all read the bins the same way.
  */
+import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import type { RedshiftHeadSpec } from '../model/spec.js';
 
 /** The head used by `astrospec train` unless told otherwise: u = ln(1 + z) in 180 bins of 0.0101 from z = −0.03 to 5. */
@@ -58,40 +59,51 @@ export interface RedshiftEstimate {
 
 /**
  * z and z_err per row from `probabilities` (rows × bins): the probability-weighted mean of u
- * over the most probable bin and its PEAK_HALF_WIDTH neighbours either side.
+ * over the most probable bin and its PEAK_HALF_WIDTH neighbours either side. Rows for which
+ * `decode(row)` is false are skipped and get NaN.
  */
-export function decodeRedshift(head: RedshiftHeadSpec, probabilities: Float32Array, rows: number): RedshiftEstimate {
+export function decodeRedshift(head: RedshiftHeadSpec, probabilities: Float32Array, rows: number, decode: (row: number) => boolean = () => true): RedshiftEstimate {
   const { bins } = head;
   const w = binWidth(head);
-  const z = new Float32Array(rows);
-  const zErr = new Float32Array(rows);
+  const z = new Float32Array(rows).fill(NaN);
+  const zErr = new Float32Array(rows).fill(NaN);
   for (let r = 0; r < rows; r++) {
-    const p = probabilities.subarray(r * bins, (r + 1) * bins);
+    if (!decode(r)) continue;
+    const at = r * bins;
     let peak = 0;
-    for (let k = 1; k < bins; k++) if (p[k]! > p[peak]!) peak = k;
+    for (let k = 1; k < bins; k++) if (probabilities[at + k]! > probabilities[at + peak]!) peak = k;
     let mass = 0;
     let moment = 0;
     for (let k = Math.max(0, peak - PEAK_HALF_WIDTH); k <= Math.min(bins - 1, peak + PEAK_HALF_WIDTH); k++) {
-      mass += p[k]!;
-      moment += p[k]! * (k + 0.5);
+      mass += probabilities[at + k]!;
+      moment += probabilities[at + k]! * (k + 0.5);
     }
-    if (!(mass > 0)) {
-      z[r] = NaN;
-      zErr[r] = NaN;
-      continue;
-    }
+    if (!(mass > 0)) continue;
     const position = moment / mass; // in bins
     let spread = 0;
     let total = 0;
     for (let k = 0; k < bins; k++) {
-      spread += p[k]! * (k + 0.5 - position) ** 2;
-      total += p[k]!;
+      spread += probabilities[at + k]! * (k + 0.5 - position) ** 2;
+      total += probabilities[at + k]!;
     }
     const u = Math.log1p(head.zMin) + position * w;
     z[r] = Math.expm1(u);
     zErr[r] = Math.exp(u) * w * Math.sqrt(spread / total + 1 / 12);
   }
   return { z, zErr };
+}
+
+/**
+ * The z and z_err columns of a predictions file (the CLI's and the browser page's): decoded for
+ * rows that have a prediction (`hasPrediction(row)`) of a class other than star, NaN (an empty
+ * cell) for every other row, which is not decoded at all. The head learnt galaxies and QSOs only,
+ * so a star's redshift output means nothing. `classProbabilities`: 3 per row, CLASS_NAMES order.
+ */
+export function redshiftColumns(
+  head: RedshiftHeadSpec, zProbabilities: Float32Array, classProbabilities: Float32Array, rows: number, hasPrediction: (row: number) => boolean,
+): RedshiftEstimate {
+  const star = CLASS_NAMES.indexOf('star');
+  return decodeRedshift(head, zProbabilities.subarray(0, rows * head.bins), rows, (r) => hasPrediction(r) && argmax3(classProbabilities, 3 * r) !== star);
 }
 
 /** Is |Δz| < tolerance × (1 + z_true)? The survey convention for a redshift "within" a tolerance. */

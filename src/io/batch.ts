@@ -5,6 +5,12 @@
 
 export const CLASS_NAMES = ['star', 'galaxy', 'qso'] as const;
 export type ClassName = (typeof CLASS_NAMES)[number];
+
+/** The predicted class of three probabilities p[at..at+2] in CLASS_NAMES order: the largest, ties to the earlier class. */
+export function argmax3(p: Float32Array, at: number): number {
+  const a = p[at]!, b = p[at + 1]!, c = p[at + 2]!;
+  return a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2;
+}
 /** Label value for "no label" in `SpectrumBatch.labels`. */
 export const NO_LABEL = -1;
 

@@ -14,10 +14,10 @@
  *   galaxy or QSO, none for stars, as in the CLI.
  */
 import { AstrospecError } from '../../src/errors.js';
-import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
+import { argmax3, CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
 import { binnedLength, type ModelSpec } from '../../src/model/spec.js';
 import { preprocessReference } from '../../src/preprocess/reference.js';
-import { decodeRedshift } from '../../src/infer/redshift.js';
+import { redshiftColumns as decodeRedshiftColumns } from '../../src/infer/redshift.js';
 
 export const STATUS_OK = 'ok';
 export const STATUS = { noValidPixels: 'no_valid_pixels', nonFiniteFeatures: 'non_finite_features', nonFiniteOutput: 'non_finite_output', outOfDistribution: 'ood' } as const;
@@ -165,11 +165,7 @@ export function collectProbabilities(plan: ModelPlan, output: Float32Array, stat
 export function redshiftColumns(plan: ModelPlan, bins: Float32Array, probabilities: Float32Array, status: string[]): { z: Float32Array; z_err: Float32Array } {
   const head = plan.spec.architecture.redshift;
   if (!head) throw new AstrospecError('MODEL', 'the model has no redshift head');
-  const rows = status.length;
-  const { z, zErr } = decodeRedshift(head, bins.subarray(0, rows * head.bins), rows);
-  for (let i = 0; i < rows; i++) {
-    if (!hasPrediction(status[i]) || predictedClass(probabilities, i) === 'star') z[i] = zErr[i] = Number.NaN;
-  }
+  const { z, zErr } = decodeRedshiftColumns(head, bins, probabilities, status.length, (i) => hasPrediction(status[i]));
   return { z, z_err: zErr };
 }
 
@@ -177,5 +173,5 @@ export function redshiftColumns(plan: ModelPlan, bins: Float32Array, probabiliti
 export function predictedClass(p: Float32Array, row: number): string {
   const a = p[row * 3]!, b = p[row * 3 + 1]!, c = p[row * 3 + 2]!;
   if (Number.isNaN(a) || Number.isNaN(b) || Number.isNaN(c)) return '';
-  return CLASS_NAMES[a >= b ? (a >= c ? 0 : 2) : b >= c ? 1 : 2]!;
+  return CLASS_NAMES[argmax3(p, row * 3)]!;
 }

@@ -672,7 +672,30 @@ void smooth(const Plan& plan, const float* in, size_t n, float* out) {
 // partial bin is dropped.
 void bin_series(const float* in, size_t n, int bin, float* out) {
   const size_t bins = n / static_cast<size_t>(bin);
-  for (size_t j = 0; j < bins; ++j) {
+  // W/2 bins at a time in double lanes: the same sums in the same order and the same division
+  // as the scalar loop below (bit for bit), without a scalar division per bin, which made this
+  // loop ~60 % of preprocessing at bin 4. When every value of the W/2 bins counts and the bin
+  // is a power of two, sum / bin is exactly sum · (1 / bin): no division at all.
+  constexpr int D = W / 2;
+  const bool power_of_two = (bin & (bin - 1)) == 0;
+  const double inverse = 1.0 / bin;
+  size_t j = 0;
+  for (; j + D <= bins; j += D) {
+    vd sum = vd{}, count = vd{};
+    for (int k = 0; k < bin; ++k) {
+      vd v;
+      for (int d = 0; d < D; ++d) v[d] = in[(j + d) * static_cast<size_t>(bin) + k];
+      vd a = v < 0 ? -v : v;
+      auto valid = (a >= static_cast<double>(FLT_MIN)) & (a <= static_cast<double>(FLT_MAX));
+      sum += valid ? v : vd{};
+      count += valid ? vd{} + 1.0 : vd{};
+    }
+    bool all_counted = true;
+    for (int d = 0; d < D; ++d) all_counted &= count[d] == bin;
+    vd mean = power_of_two && all_counted ? sum * inverse : count > 0 ? sum / count : vd{};
+    for (int d = 0; d < D; ++d) out[j + d] = static_cast<float>(mean[d]);
+  }
+  for (; j < bins; ++j) {
     const float* p = in + j * static_cast<size_t>(bin);
     double sum = 0;  // float would overflow on bins of values near FLT_MAX
     int count = 0;
