@@ -45,6 +45,14 @@ function convAndGrads(c: Case, x: Float32Array, w: Float32Array, r: Float32Array
   });
 }
 
+/** `run(true)` on the WASM backend (with the native kernels), then `run(false)` on tfjs's own CPU backend. */
+async function onWasmAndCpu<T>(run: (wasm: boolean) => T): Promise<{ got: T; want: T }> {
+  await tf.setBackend('wasm');
+  const got = run(true);
+  await tf.setBackend('cpu');
+  return { got, want: run(false) };
+}
+
 function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let worst = 0;
@@ -76,10 +84,7 @@ test('WASM conv1d forward and gradients match the CPU backend', async () => {
     const w = randomArray(c.kernel * c.cin * c.cout, 101 + i);
     const outLength = c.padding === 'same' ? Math.ceil(c.length / c.stride) : Math.floor((c.length - c.kernel) / c.stride) + 1;
     const r = randomArray(c.batch * outLength * c.cout, 1001 + i);
-    await tf.setBackend('wasm');
-    const got = convAndGrads(c, x, w, r);
-    await tf.setBackend('cpu');
-    const want = convAndGrads(c, x, w, r);
+    const { got, want } = await onWasmAndCpu(() => convAndGrads(c, x, w, r));
     const label = JSON.stringify(c);
     assert.equal(got.outLength, outLength, label);
     assert.ok(maxRelativeDiff(got.y, want.y) < 1e-5, `forward ${label}`);
@@ -138,11 +143,8 @@ test('fused training BatchNorm on WASM matches tfjs-layers on the CPU backend: o
     model.dispose();
     return out;
   };
-  await tf.setBackend('wasm');
   assert.ok(tf.getKernel(BATCHNORM_TRAIN, 'wasm'));
-  const got = run(true);
-  await tf.setBackend('cpu');
-  const want = run(false);
+  const { got, want } = await onWasmAndCpu(run);
   for (const key of ['y', 'dx', 'dgamma', 'dbeta', 'moving'] as const) {
     assert.ok(maxRelativeDiff(got[key], want[key]) < 2e-5, `${key}: ${maxRelativeDiff(got[key], want[key])}`);
   }
@@ -161,10 +163,7 @@ test('1D max-pool gradient on WASM matches the CPU backend', async () => {
         const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(pool.apply(a) as tf.Tensor, r)))([xt]);
         return Float32Array.from(dx!.dataSync());
       });
-    await tf.setBackend('wasm');
-    const got = grad();
-    await tf.setBackend('cpu');
-    const want = grad();
+    const { got, want } = await onWasmAndCpu(grad);
     assert.ok(maxRelativeDiff(got, want) < 1e-6, `length ${length} ${pad}`);
   }
 });
@@ -212,10 +211,7 @@ test('Conv1D layers on the native 3D kernels match tfjs-layers on the CPU backen
       model.dispose();
       return out;
     };
-    await tf.setBackend('wasm');
-    const got = run(true);
-    await tf.setBackend('cpu');
-    const want = run(false);
+    const { got, want } = await onWasmAndCpu(run);
     for (const key of ['y', 'dx', 'dw'] as const) assert.ok(maxRelativeDiff(got[key], want[key]) < 1e-5, `${key} ${JSON.stringify(c)}`);
   }
 });
@@ -242,10 +238,7 @@ test('WASM matrix products (native for one operand transposed or none) match the
       };
     });
   for (const [i, [m, k, n]] of shapes.entries()) {
-    await tf.setBackend('wasm');
-    const got = run(m, k, n, 31 + 10 * i);
-    await tf.setBackend('cpu');
-    const want = run(m, k, n, 31 + 10 * i);
+    const { got, want } = await onWasmAndCpu(() => run(m, k, n, 31 + 10 * i));
     for (const key of Object.keys(want) as (keyof typeof want)[]) {
       // Sums of up to 5 312 products of O(1) values: relative to the sum's scale.
       const scale = Math.sqrt(Math.max(m, k, n));
@@ -282,10 +275,7 @@ test('ReLU and its gradient, adds, same-type casts and clones on WASM match the 
         clone: Float32Array.from(clone.dataSync()),
       };
     });
-  await tf.setBackend('wasm');
-  const got = run();
-  await tf.setBackend('cpu');
-  const want = run();
+  const { got, want } = await onWasmAndCpu(run);
   for (const key of Object.keys(want) as (keyof typeof want)[]) {
     // Bit for bit (Object.is: NaN equals NaN, -0 differs from 0).
     const a = got[key];
@@ -329,10 +319,7 @@ test('ReLUs folded into BatchNorm and residual Add on WASM match tfjs-layers on 
     model.dispose();
     return out;
   };
-  await tf.setBackend('wasm');
-  const got = run(true);
-  await tf.setBackend('cpu');
-  const want = run(false);
+  const { got, want } = await onWasmAndCpu(run);
   assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
   assert.ok(Math.min(...got.y!) === 0 && Math.min(...got.side!) < 0, 'the sum went through its ReLU, the side output did not');
   for (const key of Object.keys(want)) assert.ok(maxRelativeDiff(got[key]!, want[key]!) < 5e-5, `${key}: ${maxRelativeDiff(got[key]!, want[key]!)}`);
