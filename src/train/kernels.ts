@@ -308,28 +308,22 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
       addon.addSync(m.read(a), m.read(b), out.data);
       return out.info;
     });
-    tf.registerKernel({
-      kernelName: RELU_GRAD,
-      backendName,
-      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown }) => {
-        const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-        const m = memoryOf(backendName, args.backend);
-        const out = m.alloc([...x.shape]);
-        addon.reluBackwardSync(m.read(x), m.read(dy), out.data);
-        return out.info;
-      }) as unknown as KernelConfig['kernelFunc'],
-    });
-    tf.registerKernel({
-      kernelName: ADD_RELU,
-      backendName,
-      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown }) => {
-        const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
-        const m = memoryOf(backendName, args.backend);
-        const out = m.alloc([...a.shape]);
-        addon.addSync(m.read(a), m.read(b), out.data, true);
-        return out.info;
-      }) as unknown as KernelConfig['kernelFunc'],
-    });
+    // Two same-shape inputs in, one output of their shape, one addon call.
+    const registerBinary = (kernelName: string, [first, second]: [string, string], run: (a: Float32Array, b: Float32Array, out: Float32Array) => void) =>
+      tf.registerKernel({
+        kernelName,
+        backendName,
+        kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown }) => {
+          const a = args.inputs[first]!;
+          const b = args.inputs[second]!;
+          const m = memoryOf(backendName, args.backend);
+          const out = m.alloc([...a.shape]);
+          run(m.read(a), m.read(b), out.data);
+          return out.info;
+        }) as unknown as KernelConfig['kernelFunc'],
+      });
+    registerBinary(RELU_GRAD, ['x', 'dy'], (x, dy, dx) => addon.reluBackwardSync(x, dy, dx));
+    registerBinary(ADD_RELU, ['a', 'b'], (a, b, out) => addon.addSync(a, b, out, true));
     const batchNormTrain = (relu: boolean) =>
       ((args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: { epsilon: number; momentum: number } }) => {
         const { x, gamma, beta, movingMean, movingVariance } = args.inputs as Record<'x' | 'gamma' | 'beta' | 'movingMean' | 'movingVariance', TensorInfo>;
