@@ -7,7 +7,8 @@
  * the same `stat`/`read` surface, so it takes its random-access path for the IPC file format
  * (footer first, then one record batch at a time: apache-arrow's own JS file writer puts the schema
  * only in the footer) and streams the IPC stream format. Either way one record batch is in memory
- * at a time. pandas' LZ4 and ZSTD record batches are decoded by ./lz4.ts and fzstd.
+ * at a time. pandas' LZ4 and ZSTD record batches are decoded by src/io/lz4-frame.ts (the CLI's
+ * decoder, checksums verified) and fzstd.
  */
 import {
   CompressionType,
@@ -26,7 +27,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import { AstrospecError, excerpt } from '../../src/errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
 import { firstNonFinite, gridForPixelCount, ID_COLUMN, isLabelColumn, pixelColumnIndex, pixelColumnName } from '../../src/io/columns.js';
-import { decodeLz4Frames, LZ4_MAX_RATIO, Lz4FrameError } from './lz4.js';
+import { decodeLz4Frames, LZ4_MAX_RATIO, Lz4FrameError } from '../../src/io/lz4-frame.js';
 
 export const GRID_METADATA_KEY = 'astrospec.grid';
 
