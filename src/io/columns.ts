@@ -3,7 +3,7 @@
  * named FE0…FE{L−1} as in the competition files, the label column is `label` or `answer`, and
  * every other column is carried along as a per-row extra (numeric) or tag (text).
  */
-import { AstrospecError } from '../errors.js';
+import { AstrospecError, excerpt } from '../errors.js';
 import { COMPETITION_GRID, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import type { ReadOptions } from './types.js';
 
@@ -44,6 +44,89 @@ export function gridForPixelCount(pixels: number, options: ReadOptions, file: st
     return { ...options.grid };
   }
   return pixels === COMPETITION_GRID.length ? { ...COMPETITION_GRID } : { start: COMPETITION_GRID.start, step: COMPETITION_GRID.step, length: pixels };
+}
+
+/** What a CSV header says: the columns, the optional id, the pixel count and the columns after the pixels. */
+export interface CsvHeaderColumns {
+  /** Column names as written (quotes removed). */
+  columns: string[];
+  hasId: boolean;
+  pixels: number;
+  /** Columns after the pixels, in order (label included). */
+  trailing: string[];
+  /** Index into `trailing` of the label/answer column, or −1. */
+  labelIndex: number;
+}
+
+function splitHeaderLine(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let j = i + 1;
+      let text = '';
+      for (;;) {
+        const q = line.indexOf('"', j);
+        if (q < 0) throw new Error('unterminated quote');
+        text += line.slice(j, q);
+        if (line[q + 1] === '"') {
+          text += '"';
+          j = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      out.push(text);
+      if (i < line.length && line[i] !== ',') throw new Error('text after a closing quote');
+      i++;
+    } else {
+      const comma = line.indexOf(',', i);
+      const end = comma < 0 ? line.length : comma;
+      out.push(line.slice(i, end));
+      i = end + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Validates a CSV header line (its line end removed; a leading BOM and a trailing \r are
+ * dropped): [id,]FE0,…,FE{L−1}[,more columns], no pixel column after the pixels, no column
+ * twice, and L pixels when options.grid fixes the length. The CLI's reader (csv.ts) and the
+ * browser page's (web/src/csv.ts) both call this.
+ */
+export function parseCsvHeaderLine(line: string, file: string, options: Pick<ReadOptions, 'grid'> = {}): CsvHeaderColumns {
+  if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // UTF-8 BOM (Excel)
+  if (line.endsWith('\r')) line = line.slice(0, -1);
+  let columns: string[];
+  try {
+    columns = splitHeaderLine(line);
+  } catch (error) {
+    throw new AstrospecError('BAD_INPUT', `header: ${(error as Error).message}`, { file, row: 0 });
+  }
+  const expected = 'expected the header id,FE0,…,FE{L−1}[,label|answer]';
+  let i = 0;
+  const hasId = columns[0]?.trim().toLowerCase() === ID_COLUMN;
+  if (hasId) i = 1;
+  const first = i;
+  while (i < columns.length && pixelColumnIndex(columns[i]!.trim()) === i - first) i++;
+  const pixels = i - first;
+  if (pixels === 0) {
+    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${excerpt(columns[i] ?? '')}", ${expected}`, { file, row: 0, column: i + 1 });
+  }
+  const trailing = columns.slice(i).map((c) => c.trim());
+  const seen = new Set<string>();
+  trailing.forEach((name, k) => {
+    const column = i + k + 1;
+    if (pixelColumnIndex(name) >= 0) {
+      throw new AstrospecError('BAD_INPUT', `header has ${name} after FE${pixels - 1}: pixel columns must be FE0…FE{L−1} in order`, { file, row: 0, column });
+    }
+    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${excerpt(name)}"`, { file, row: 0, column });
+    seen.add(name);
+  });
+  gridForPixelCount(pixels, { grid: options.grid }, file); // throws if the caller's grid has another length
+  return { columns, hasId, pixels, trailing, labelIndex: trailing.findIndex(isLabelColumn) };
 }
 
 /** Values per block of firstNonFinite's branch-free pass. */

@@ -21,17 +21,16 @@ import { commitPartial, discardPartial, temporaryPath } from './partial-files.js
 import { countBytesRead, countRowsDecoded } from './read-stats.js';
 import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
 import {
-  ID_COLUMN,
   allocateBatch,
   batchSizeOf,
   checkSinkBatch,
   extraColumnsOf,
   gridForPixelCount,
-  isLabelColumn,
-  pixelColumnIndex,
+  parseCsvHeaderLine,
   pixelColumnName,
   sinkColumns,
   truncateBatch,
+  type CsvHeaderColumns,
 } from './columns.js';
 import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
 
@@ -287,95 +286,17 @@ function uninitialisedFlux(length: number): Float32Array {
 // ---------------------------------------------------------------------------------------------
 // Header
 
-export interface CsvHeader {
-  /** Column names as written (quotes removed). */
-  columns: string[];
-  hasId: boolean;
-  pixels: number;
-  /** Columns after the pixels, in order (label included). */
-  trailing: string[];
-  /** Index into `trailing` of the label/answer column, or −1. */
-  labelIndex: number;
+export interface CsvHeader extends CsvHeaderColumns {
   /** Bytes up to and including the header's line end (BOM included). */
   headerBytes: number;
-}
-
-function splitHeaderLine(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let j = i + 1;
-      let text = '';
-      for (;;) {
-        const q = line.indexOf('"', j);
-        if (q < 0) throw new Error('unterminated quote');
-        text += line.slice(j, q);
-        if (line[q + 1] === '"') {
-          text += '"';
-          j = q + 2;
-          continue;
-        }
-        i = q + 1;
-        break;
-      }
-      out.push(text);
-      if (i < line.length && line[i] !== ',') throw new Error('text after a closing quote');
-      i++;
-    } else {
-      const comma = line.indexOf(',', i);
-      const end = comma < 0 ? line.length : comma;
-      out.push(line.slice(i, end));
-      i = end + 1;
-    }
-  }
-  return out;
 }
 
 /** Validates the header line of `bytes` (which must contain it). */
 export function parseCsvHeader(bytes: Buffer, file: string, options: ReadOptions = {}): CsvHeader {
   const nl = bytes.indexOf(NEWLINE);
   const end = nl < 0 ? bytes.length : nl;
-  let start = 0;
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3; // UTF-8 BOM (Excel)
-  let line = bytes.toString('utf8', start, end);
-  if (line.endsWith('\r')) line = line.slice(0, -1);
-  let columns: string[];
-  try {
-    columns = splitHeaderLine(line);
-  } catch (error) {
-    throw new AstrospecError('BAD_INPUT', `header: ${(error as Error).message}`, { file, row: 0 });
-  }
-  const expected = 'expected the header id,FE0,…,FE{L−1}[,label|answer]';
-  let i = 0;
-  const hasId = columns[0]?.trim().toLowerCase() === ID_COLUMN;
-  if (hasId) i = 1;
-  const first = i;
-  while (i < columns.length && pixelColumnIndex(columns[i]!.trim()) === i - first) i++;
-  const pixels = i - first;
-  if (pixels === 0) {
-    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${excerpt(columns[i] ?? '')}", ${expected}`, { file, row: 0, column: i + 1 });
-  }
-  const trailing = columns.slice(i).map((c) => c.trim());
-  const seen = new Set<string>();
-  trailing.forEach((name, k) => {
-    const column = i + k + 1;
-    const pixel = pixelColumnIndex(name);
-    if (pixel >= 0) {
-      throw new AstrospecError('BAD_INPUT', `header has ${name} after FE${pixels - 1}: pixel columns must be FE0…FE{L−1} in order`, { file, row: 0, column });
-    }
-    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${excerpt(name)}"`, { file, row: 0, column });
-    seen.add(name);
-  });
-  gridForPixelCount(pixels, options, file); // throws if the caller's grid has another length
-  return {
-    columns,
-    hasId,
-    pixels,
-    trailing,
-    labelIndex: trailing.findIndex(isLabelColumn),
-    headerBytes: nl < 0 ? bytes.length : nl + 1,
-  };
+  // Decoded with its BOM, of which parseCsvHeaderLine drops exactly one, as the native parser does.
+  return { ...parseCsvHeaderLine(bytes.toString('utf8', 0, end), file, options), headerBytes: nl < 0 ? bytes.length : nl + 1 };
 }
 
 // ---------------------------------------------------------------------------------------------

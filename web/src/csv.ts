@@ -14,7 +14,7 @@
  */
 import { AstrospecError, excerpt } from '../../src/errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
-import { gridForPixelCount, ID_COLUMN, isLabelColumn, pixelColumnIndex } from '../../src/io/columns.js';
+import { gridForPixelCount, parseCsvHeaderLine, type CsvHeaderColumns } from '../../src/io/columns.js';
 
 /** Longest header or data line accepted (as src/io/csv.ts MAX_LINE_BYTES). */
 export const MAX_LINE_BYTES = 64 << 20;
@@ -26,14 +26,7 @@ const COMMA = 0x2c;
 const SPACE = 0x20;
 const TAB = 0x09;
 
-export interface CsvHeader {
-  columns: string[];
-  hasId: boolean;
-  pixels: number;
-  /** Columns after the pixels, in order (label included). */
-  trailing: string[];
-  labelIndex: number;
-}
+export type CsvHeader = CsvHeaderColumns;
 
 export interface CsvStreamOptions {
   /** Rows per yielded batch (the last may be shorter). Default 1024. */
@@ -45,72 +38,6 @@ export interface CsvStreamOptions {
 // ignoreBOM: the header's one BOM is skipped explicitly (as the native reader does); a decoder that also
 // dropped one would eat a second BOM, or one at the start of an id.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
-
-function splitHeaderLine(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let j = i + 1;
-      let text = '';
-      for (;;) {
-        const q = line.indexOf('"', j);
-        if (q < 0) throw new Error('unterminated quote');
-        text += line.slice(j, q);
-        if (line[q + 1] === '"') {
-          text += '"';
-          j = q + 2;
-          continue;
-        }
-        i = q + 1;
-        break;
-      }
-      out.push(text);
-      if (i < line.length && line[i] !== ',') throw new Error('text after a closing quote');
-      i++;
-    } else {
-      const comma = line.indexOf(',', i);
-      const end = comma < 0 ? line.length : comma;
-      out.push(line.slice(i, end));
-      i = end + 1;
-    }
-  }
-  return out;
-}
-
-/** Validates a header line (without its line end), as src/io/csv.ts parseCsvHeader. */
-export function parseCsvHeaderLine(line: string, file: string, options: CsvStreamOptions = {}): CsvHeader {
-  if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // UTF-8 BOM (Excel)
-  if (line.endsWith('\r')) line = line.slice(0, -1);
-  let columns: string[];
-  try {
-    columns = splitHeaderLine(line);
-  } catch (error) {
-    throw new AstrospecError('BAD_INPUT', `header: ${(error as Error).message}`, { file, row: 0 });
-  }
-  const expected = 'expected the header id,FE0,…,FE{L−1}[,label|answer]';
-  let i = 0;
-  const hasId = columns[0]?.trim().toLowerCase() === ID_COLUMN;
-  if (hasId) i = 1;
-  const first = i;
-  while (i < columns.length && pixelColumnIndex(columns[i]!.trim()) === i - first) i++;
-  const pixels = i - first;
-  if (pixels === 0) {
-    throw new AstrospecError('BAD_INPUT', `header column ${i + 1} is "${excerpt(columns[i] ?? '')}", ${expected}`, { file, row: 0, column: i + 1 });
-  }
-  const trailing = columns.slice(i).map((c) => c.trim());
-  const seen = new Set<string>();
-  trailing.forEach((name, k) => {
-    const column = i + k + 1;
-    if (pixelColumnIndex(name) >= 0) {
-      throw new AstrospecError('BAD_INPUT', `header has ${name} after FE${pixels - 1}: pixel columns must be FE0…FE{L−1} in order`, { file, row: 0, column });
-    }
-    if (seen.has(name)) throw new AstrospecError('BAD_INPUT', `header repeats column "${excerpt(name)}"`, { file, row: 0, column });
-    seen.add(name);
-  });
-  gridForPixelCount(pixels, { grid: options.grid }, file); // throws if the caller's grid has another length
-  return { columns, hasId, pixels, trailing, labelIndex: trailing.findIndex(isLabelColumn) };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Numbers
