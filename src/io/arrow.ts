@@ -16,12 +16,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import {
   CompressionType,
-  DataType,
   Field,
   FixedSizeList,
   Float32,
   Message,
-  Precision,
   RecordBatch,
   RecordBatchFileWriter,
   RecordBatchReader,
@@ -33,35 +31,31 @@ import {
   makeData,
   vectorFromArray,
   type Data,
-  type Decimal,
   type Vector,
 } from 'apache-arrow';
 // The footer decoder isn't re-exported by the package root; its module is public (package exports "./*").
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { AstrospecError, excerpt } from '../errors.js';
 import { registerArrowCodecs } from './arrow-codecs.js';
+import { copyRows, describeLayout, fluxView, GRID_METADATA_KEY, type ArrowLayout } from './arrow-rows.js';
+
+export { GRID_METADATA_KEY };
 import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex, type IpcMessage } from './arrow-ipc.js';
 import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
 import { countBytesRead, countRowsDecoded } from './read-stats.js';
 import { firstNonFinite } from './finite.js';
 import { commitPartial, discardPartial, temporaryPath } from './partial-files.js';
-import { CLASS_NAMES, NO_LABEL, parseLabel, sliceRows, type SpectrumBatch, type WavelengthGrid } from './batch.js';
+import { CLASS_NAMES, sliceRows, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import {
-  ID_COLUMN,
   allocateBatch,
   batchSizeOf,
   checkSinkBatch,
   extraColumnsOf,
-  gridForPixelCount,
-  isLabelColumn,
-  pixelColumnIndex,
-  pixelColumnName,
   sinkColumns,
   truncateBatch,
 } from './columns.js';
 import type { ReadOptions, SpectraSink, SpectraSource, WriteOptions } from './types.js';
 
-export const GRID_METADATA_KEY = 'astrospec.grid';
 /**
  * Flux bytes per record batch written: about 400 spectra of 2600 pixels. A shard of a split run
  * reads whole record batches, so the batch holding its first row is read by two shards: smaller
@@ -75,296 +69,6 @@ export function recordBatchRows(pixels: number): number {
   return Math.max(1, Math.floor(RECORD_BATCH_BYTES / (4 * Math.max(1, pixels))));
 }
 const FILE_MAGIC = Buffer.from('ARROW1');
-
-type ColumnRole =
-  | { kind: 'id'; index: number }
-  | { kind: 'label'; index: number }
-  | { kind: 'extra'; index: number; name: string }
-  | { kind: 'tag'; index: number; name: string };
-
-interface ArrowLayout {
-  kind: 'wide' | 'compact';
-  grid: WavelengthGrid;
-  /** Compact: index of `flux`. Wide: field index of FE0…FE{L−1}, in pixel order. */
-  fluxColumns: number[];
-  id?: number;
-  label?: number;
-  extra: { index: number; name: string }[];
-  tags: { index: number; name: string }[];
-}
-
-function isNumeric(type: DataType): boolean {
-  return DataType.isFloat(type) || DataType.isInt(type) || DataType.isDecimal(type);
-}
-
-function parseGridMetadata(text: string, file: string): WavelengthGrid {
-  let grid: unknown;
-  try {
-    grid = JSON.parse(text);
-  } catch {
-    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} is not JSON: ${excerpt(text, 80)}`, { file });
-  }
-  const g = grid as Partial<WavelengthGrid>;
-  if (typeof g.start !== 'number' || typeof g.step !== 'number' || !Number.isInteger(g.length) || (g.length ?? 0) < 1) {
-    throw new AstrospecError('BAD_INPUT', `schema metadata ${GRID_METADATA_KEY} must be {start, step, length}, got ${excerpt(text, 80)}`, { file });
-  }
-  return { start: g.start, step: g.step, length: g.length! };
-}
-
-function describeLayout(schema: Schema, options: ReadOptions, file: string): ArrowLayout {
-  const fields = schema.fields;
-  const roles: ColumnRole[] = [];
-  const pixelIndex = new Map<number, number>();
-  let flux: number | undefined;
-  fields.forEach((field, index) => {
-    // A field's name is optional in the flatbuffer; apache-arrow then gives null.
-    const name = field.name ?? '';
-    if (name === 'flux' && DataType.isFixedSizeList(field.type)) {
-      flux = index;
-      return;
-    }
-    const pixel = pixelColumnIndex(name);
-    if (pixel >= 0) {
-      if (pixelIndex.has(pixel)) throw new AstrospecError('BAD_INPUT', 'duplicate pixel column', { file, column: name });
-      if (!isNumeric(field.type)) throw new AstrospecError('BAD_INPUT', `pixel column has type ${field.type}, expected a number type`, { file, column: name });
-      pixelIndex.set(pixel, index);
-      return;
-    }
-    if (name.toLowerCase() === ID_COLUMN && !roles.some((r) => r.kind === 'id')) roles.push({ kind: 'id', index });
-    else if (isLabelColumn(name) && !roles.some((r) => r.kind === 'label')) roles.push({ kind: 'label', index });
-    else if (isNumeric(field.type)) roles.push({ kind: 'extra', index, name });
-    else roles.push({ kind: 'tag', index, name });
-  });
-  const layout: Omit<ArrowLayout, 'kind' | 'grid' | 'fluxColumns'> = {
-    id: roles.find((r) => r.kind === 'id')?.index,
-    label: roles.find((r) => r.kind === 'label')?.index,
-    extra: roles.flatMap((r) => (r.kind === 'extra' ? [{ index: r.index, name: r.name }] : [])),
-    tags: roles.flatMap((r) => (r.kind === 'tag' ? [{ index: r.index, name: r.name }] : [])),
-  };
-  if (flux !== undefined) {
-    if (pixelIndex.size > 0) throw new AstrospecError('BAD_INPUT', 'has both a flux column and FE pixel columns', { file });
-    const type = fields[flux]!.type as FixedSizeList;
-    // Every row's pixels are stored in the child array; with no pixels nothing would bound the rows.
-    if (type.listSize < 1) throw new AstrospecError('BAD_INPUT', `flux lists hold ${type.listSize} pixels`, { file, column: 'flux' });
-    if (!isNumeric(type.children[0]!.type)) {
-      throw new AstrospecError('BAD_INPUT', `flux list items have type ${type.children[0]!.type}, expected float32`, { file, column: 'flux' });
-    }
-    const metadata = schema.metadata.get(GRID_METADATA_KEY);
-    const grid = metadata !== undefined ? parseGridMetadata(metadata, file) : gridForPixelCount(type.listSize, options, file);
-    if (grid.length !== type.listSize) {
-      throw new AstrospecError('BAD_INPUT', `flux lists hold ${type.listSize} pixels but ${GRID_METADATA_KEY} says ${grid.length}`, { file, column: 'flux' });
-    }
-    if (options.grid && options.grid.length !== grid.length) {
-      throw new AstrospecError('BAD_INPUT', `has ${grid.length} pixels per spectrum, expected ${options.grid.length}`, { file, column: 'flux' });
-    }
-    return { kind: 'compact', grid, fluxColumns: [flux], ...layout };
-  }
-  if (pixelIndex.size === 0) {
-    throw new AstrospecError('BAD_INPUT', 'has no spectra: expected a flux FixedSizeList column or pixel columns FE0, FE1, …', { file });
-  }
-  const pixels = pixelIndex.size;
-  const fluxColumns: number[] = [];
-  for (let i = 0; i < pixels; i++) {
-    const index = pixelIndex.get(i);
-    if (index === undefined) throw new AstrospecError('BAD_INPUT', `pixel columns are not FE0…FE${pixels - 1}: ${pixelColumnName(i)} is missing`, { file });
-    fluxColumns.push(index);
-  }
-  return { kind: 'wide', grid: gridForPixelCount(pixels, options, file), fluxColumns, ...layout };
-}
-
-/**
- * Numbers of a numeric column that are its typed array's values as they stand, or undefined when
- * they need decoding (float16 is stored as raw 16-bit patterns, decimals as scaled integers, 64-bit
- * integers as BigInts): see numericReader.
- */
-function plainValues(data: Data): ArrayLike<number> | undefined {
-  const v = data.values as unknown;
-  if (DataType.isFloat(data.type) && data.type.precision === Precision.HALF) return undefined;
-  if (v instanceof Float32Array || v instanceof Float64Array || v instanceof Int32Array || v instanceof Int16Array || v instanceof Int8Array || v instanceof Uint8Array || v instanceof Uint16Array || v instanceof Uint32Array) {
-    return DataType.isFloat(data.type) || DataType.isInt(data.type) ? (v as ArrayLike<number>) : undefined;
-  }
-  return undefined;
-}
-
-/** IEEE 754 binary16 → number (exact: every float16 is a float32). */
-function halfToNumber(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 31) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-/**
- * Element i (0-based in the array) of a numeric column as a number: float16 decoded, decimals as
- * unscaled integer × 10^−scale, 64-bit integers through Number; null → NaN. A decimal whose value
- * has more digits than its precision is rejected, as pyarrow's full validation does.
- */
-function numericReader(data: Data, file: string, column: string, rowOf: (i: number) => number): (i: number) => number {
-  const type = data.type;
-  const base = data.offset;
-  const nullable = data.nullCount > 0;
-  let read: (i: number) => number;
-  if (DataType.isDecimal(type)) {
-    const decimal = type as Decimal;
-    const words = decimal.bitWidth / 32;
-    const values = data.values as Uint32Array;
-    const bits = BigInt(decimal.bitWidth);
-    const limit = 10n ** BigInt(decimal.precision);
-    read = (i) => {
-      let v = 0n;
-      for (let w = words - 1; w >= 0; w--) v = (v << 32n) | BigInt(values[(base + i) * words + w]!);
-      if (v >> (bits - 1n)) v -= 1n << bits; // two's complement
-      if (v >= limit || v <= -limit) {
-        throw new AstrospecError('BAD_INPUT', `decimal value ${excerpt(String(v), 40)} has more than the column's ${decimal.precision} digits`, { file, row: rowOf(i), column });
-      }
-      // Text → number rounds once, correctly: "591e-3" is 0.591.
-      return Number(`${v}e${-decimal.scale}`);
-    };
-  } else if (DataType.isFloat(type) && type.precision === Precision.HALF) {
-    const values = data.values as Uint16Array;
-    read = (i) => halfToNumber(values[base + i]!);
-  } else {
-    const values = data.values as ArrayLike<number | bigint>;
-    read = (i) => Number(values[base + i]!);
-  }
-  return nullable ? (i) => (data.getValid(i) ? read(i) : Number.NaN) : read;
-}
-
-function firstNull(vector: Vector, from: number, to: number): number {
-  if (vector.nullCount === 0) return -1;
-  for (let i = from; i < to; i++) if (!vector.isValid(i)) return i;
-  return -1;
-}
-
-/** Rejects null spectra and null pixels among rows [from, from+n) of a compact-layout record batch. */
-function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, file: string, rbFirstRow: number): void {
-  const L = layout.grid.length;
-  const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
-  const nullRow = firstNull(vector, from, from + n);
-  if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rbFirstRow + nullRow + 1, column: 'flux' });
-  const child = vector.data[0]!.children[0]!;
-  if (child.nullCount > 0) {
-    for (let i = from; i < from + n; i++) {
-      for (let j = 0; j < L; j++) {
-        if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rbFirstRow + i + 1, column: `flux[${j}]` });
-      }
-    }
-  }
-}
-
-/**
- * Rows [from, from+n) of the flux as a view of the record batch's own Float32 buffer, when the
- * layout allows it (compact, float32 items without nulls): no copy, no new allocation.
- */
-function fluxView(rb: RecordBatch, layout: ArrowLayout, from: number, n: number): Float32Array | undefined {
-  if (layout.kind !== 'compact') return undefined;
-  const data = rb.getChildAt(layout.fluxColumns[0]!)!.data;
-  if (data.length !== 1 || data[0]!.nullCount > 0) return undefined;
-  const child = data[0]!.children[0]!;
-  const values = child.nullCount === 0 ? plainValues(child) : undefined;
-  if (!(values instanceof Float32Array)) return undefined;
-  const L = layout.grid.length;
-  return values.subarray(from * L, (from + n) * L);
-}
-
-/**
- * Reads rows [from, from+n) of a record batch into `out` starting at row `at`. The flux is
- * copied unless `out.flux` is already the view of exactly these rows (fluxView).
- */
-function copyRows(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number, fluxIsView = false): void {
-  const L = layout.grid.length;
-  const flux = out.flux;
-  const rowOf = (i: number) => rbFirstRow + i + 1;
-  if (layout.kind === 'compact') {
-    checkCompactNulls(rb, layout, from, n, file, rbFirstRow);
-    if (!fluxIsView) {
-      const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
-      const values = plainValues(vector.data[0]!.children[0]!);
-      if (values instanceof Float32Array) {
-        flux.set(values.subarray(from * L, (from + n) * L), at * L);
-      } else if (values) {
-        for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
-      } else {
-        const child = vector.data[0]!.children[0]!;
-        const read = numericReader(child, file, 'flux', (k) => rowOf(Math.floor(k / L)));
-        for (let k = 0; k < n * L; k++) flux[at * L + k] = read(from * L + k);
-      }
-    }
-  } else {
-    for (let j = 0; j < L; j++) {
-      const vector = rb.getChildAt(layout.fluxColumns[j]!)!;
-      const nullRow = firstNull(vector, from, from + n);
-      if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(nullRow), column: pixelColumnName(j) });
-      const values = plainValues(vector.data[0]!);
-      if (values) for (let i = 0; i < n; i++) flux[(at + i) * L + j] = values[from + i]!;
-      else {
-        const read = numericReader(vector.data[0]!, file, pixelColumnName(j), rowOf);
-        for (let i = 0; i < n; i++) flux[(at + i) * L + j] = read(from + i);
-      }
-    }
-  }
-  const bad = firstNonFinite(flux, at * L, (at + n) * L);
-  if (bad >= 0) {
-    const i = Math.floor(bad / L) - at;
-    const j = bad % L;
-    throw new AstrospecError('BAD_INPUT', `flux is ${flux[bad]} (NaN and infinite flux are rejected)`, {
-      file,
-      row: rowOf(from + i),
-      column: layout.kind === 'compact' ? `flux[${j}]` : pixelColumnName(j),
-    });
-  }
-  if (layout.id !== undefined) {
-    const vector = rb.getChildAt(layout.id)!;
-    for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
-      if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rowOf(from + i), column: rb.schema.fields[layout.id]!.name });
-      out.ids[at + i] = String(v);
-    }
-  } else {
-    for (let i = 0; i < n; i++) out.ids[at + i] = String(rbFirstRow + from + i);
-  }
-  if (layout.label !== undefined) {
-    const vector = rb.getChildAt(layout.label)!;
-    const labels = out.labels!;
-    for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
-      const text = v === null || v === undefined ? '' : String(v);
-      if (text.trim() === '') {
-        labels[at + i] = NO_LABEL;
-        continue;
-      }
-      const label = parseLabel(text);
-      if (label < 0) {
-        throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
-          file,
-          row: rowOf(from + i),
-          column: rb.schema.fields[layout.label]!.name,
-        });
-      }
-      labels[at + i] = label;
-    }
-  }
-  for (const { index, name } of layout.extra) {
-    const vector = rb.getChildAt(index)!;
-    const target = out.extra![name]!;
-    const values = vector.nullCount === 0 ? plainValues(vector.data[0]!) : undefined;
-    if (values) for (let i = 0; i < n; i++) target[at + i] = values[from + i]!;
-    else {
-      const read = numericReader(vector.data[0]!, file, name, rowOf);
-      for (let i = 0; i < n; i++) target[at + i] = read(from + i);
-    }
-  }
-  for (const { index, name } of layout.tags) {
-    const vector = rb.getChildAt(index)!;
-    const target = out.tags![name]!;
-    for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
-      target[at + i] = v === null || v === undefined ? '' : String(v);
-    }
-  }
-}
 
 /**
  * Checks the IPC file structure before apache-arrow reads it, because a truncated file otherwise
@@ -547,7 +251,7 @@ class ArrowSource implements SpectraSource {
         const view = filled === 0 && n === this.batchSize ? fluxView(rb, this.layout, from, n) : undefined;
         if (view) {
           const batch = allocateBatch(n, this.grid, firstRow, columns, view);
-          copyRows(rb, this.layout, from, n, batch, 0, this.path, rowsSeen, true);
+          copyRows(rb, this.layout, from, n, batch, 0, this.path, rowsSeen, true, firstNonFinite);
           countRowsDecoded(n);
           from += n;
           firstRow += n;
@@ -555,7 +259,7 @@ class ArrowSource implements SpectraSource {
           continue;
         }
         out ??= allocateBatch(this.batchSize, this.grid, firstRow, columns, this.reuseBuffers ? (spareFlux ??= new Float32Array(this.batchSize * this.grid.length)) : undefined);
-        copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen);
+        copyRows(rb, this.layout, from, n, out, filled, this.path, rowsSeen, false, firstNonFinite);
         countRowsDecoded(n);
         from += n;
         filled += n;
