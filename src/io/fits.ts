@@ -207,6 +207,45 @@ function readTableLayout(bytes: Uint8Array, hdu: Hdu, file: string) {
 }
 
 /** Parses one spectrum of either layout from the (decompressed) bytes of a FITS file. */
+/** Row r of a fitsBatch: the spectrum resampled onto the batch's grid (bad pixels flagged), its id, label, S/N, redshift and subclass. */
+export function putSpectrum(batch: SpectrumBatch, r: number, spectrum: FitsSpectrum): void {
+  const L = batch.grid.length;
+  const at = r * L;
+  resampleLinear(spectrum, batch.grid, batch.flux.subarray(at, at + L), batch.badPixels!.subarray(at, at + L));
+  batch.ids.push(spectrum.id);
+  batch.labels![r] = parseLabel(spectrum.className);
+  batch.extra!.snr![r] = spectrum.snr;
+  batch.extra!.redshift![r] = spectrum.redshift;
+  batch.tags!.subclass!.push(spectrum.subclass);
+}
+
+/**
+ * An error from one file of a folder, with its 1-based position among the spectra as the row (like
+ * data rows elsewhere), so the message says where in the folder it failed. Other errors unchanged.
+ */
+export function withSpectrumPosition(error: unknown, row: number): unknown {
+  if (error instanceof AstrospecError && error.row === undefined) {
+    const where = [error.file, error.column === undefined ? undefined : `column ${error.column}`].filter((x) => x !== undefined).join(', ');
+    const message = where !== '' && error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
+    return new AstrospecError(error.code, message, { file: error.file, row, column: error.column }, { cause: error });
+  }
+  return error;
+}
+
+/** An empty batch of `rows` FITS spectra: flux and bad-pixel mask on `grid`, label, and the snr, redshift and subclass columns the headers give. */
+export function fitsBatch(rows: number, grid: WavelengthGrid, firstRow: number): SpectrumBatch {
+  return {
+    ids: [],
+    flux: new Float32Array(rows * grid.length),
+    grid,
+    labels: new Int8Array(rows),
+    badPixels: new Uint8Array(rows * grid.length),
+    firstRow,
+    extra: { snr: new Float32Array(rows), redshift: new Float32Array(rows) },
+    tags: { subclass: [] },
+  };
+}
+
 export function parseFitsSpectrum(bytes: Uint8Array, file: string): FitsSpectrum {
   const hdus = readHdus(bytes, file);
   return isSdssLayout(hdus) ? parseSdssSpectrum(bytes, file, hdus) : parseLamostSpectrum(bytes, file, hdus);
@@ -320,38 +359,16 @@ export async function openFitsFiles(files: string[], options: ReadOptions = {}, 
     };
     for (let first = 0; first < files.length; first += batchSize) {
       const rows = Math.min(batchSize, files.length - first);
-      const batch: SpectrumBatch = {
-        ids: [],
-        flux: new Float32Array(rows * grid.length),
-        grid,
-        labels: new Int8Array(rows),
-        badPixels: new Uint8Array(rows * grid.length),
-        firstRow: first,
-        extra: { snr: new Float32Array(rows), redshift: new Float32Array(rows) },
-        tags: { subclass: [] },
-        files: files.slice(first, first + rows),
-      };
+      const batch: SpectrumBatch = { ...fitsBatch(rows, grid, first), files: files.slice(first, first + rows) };
       for (let r = 0; r < rows; r++) {
         fill();
         let spectrum: FitsSpectrum;
         try {
           spectrum = await pending.shift()!;
         } catch (error) {
-          // The spectrum index (1-based, like data rows elsewhere) says where in a folder it failed.
-          if (error instanceof AstrospecError && error.row === undefined) {
-            const where = [error.file, error.column === undefined ? undefined : `column ${error.column}`].filter((x) => x !== undefined).join(', ');
-            const message = where !== '' && error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
-            throw new AstrospecError(error.code, message, { file: error.file, row: firstPosition + first + r + 1, column: error.column }, { cause: error });
-          }
-          throw error;
+          throw withSpectrumPosition(error, firstPosition + first + r + 1);
         }
-        const at = r * grid.length;
-        resampleLinear(spectrum, grid, batch.flux.subarray(at, at + grid.length), batch.badPixels!.subarray(at, at + grid.length));
-        batch.ids.push(spectrum.id);
-        batch.labels![r] = parseLabel(spectrum.className);
-        batch.extra!.snr![r] = spectrum.snr;
-        batch.extra!.redshift![r] = spectrum.redshift;
-        batch.tags!.subclass!.push(spectrum.subclass);
+        putSpectrum(batch, r, spectrum);
       }
       yield batch;
     }

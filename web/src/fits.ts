@@ -7,9 +7,8 @@
  * builds from it (src/io/fits.ts openFits), errors included (file, 1-based position, column).
  */
 import { AstrospecError } from '../../src/errors.js';
-import { COMPETITION_GRID, parseLabel, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
-import { parseFitsSpectrum, type FitsSpectrum } from '../../src/io/fits.js';
-import { resampleLinear } from '../../src/io/resample.js';
+import { COMPETITION_GRID, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
+import { fitsBatch, parseFitsSpectrum, putSpectrum, withSpectrumPosition, type FitsSpectrum } from '../../src/io/fits.js';
 import type { BlobLike } from './arrow.js';
 
 /**
@@ -70,50 +69,19 @@ export async function readFitsBlob(file: NamedBlob): Promise<FitsSpectrum> {
   return parseFitsSpectrum(bytes, file.name);
 }
 
-/** The batch row of one spectrum: resampled flux and bad-pixel flags, label, S/N, redshift, subclass (as openFits). */
-function putSpectrum(batch: SpectrumBatch, r: number, spectrum: FitsSpectrum): void {
-  const L = batch.grid.length;
-  const at = r * L;
-  resampleLinear(spectrum, batch.grid, batch.flux.subarray(at, at + L), batch.badPixels!.subarray(at, at + L));
-  batch.ids.push(spectrum.id);
-  batch.labels![r] = parseLabel(spectrum.className);
-  batch.extra!.snr![r] = spectrum.snr;
-  batch.extra!.redshift![r] = spectrum.redshift;
-  batch.tags!.subclass!.push(spectrum.subclass);
-}
-
-/** An error from one file, with its 1-based position among the files as the row (as openFits). */
-function withPosition(error: unknown, row: number): unknown {
-  if (error instanceof AstrospecError && error.row === undefined) {
-    const where = [error.file, error.column === undefined ? undefined : `column ${error.column}`].filter((x) => x !== undefined).join(', ');
-    const message = where !== '' && error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
-    return new AstrospecError(error.code, message, { file: error.file, row, column: error.column }, { cause: error });
-  }
-  return error;
-}
-
 /** Streams the spectra of FITS files in order, `batchSize` files per batch, resampled onto `grid`. */
 export async function* readFitsBatches(files: NamedBlob[], options: { grid?: WavelengthGrid; batchSize?: number } = {}): AsyncGenerator<SpectrumBatch> {
   const grid = options.grid ?? COMPETITION_GRID;
   const batchSize = options.batchSize ?? 64;
   for (let first = 0; first < files.length; first += batchSize) {
     const rows = Math.min(batchSize, files.length - first);
-    const batch: SpectrumBatch = {
-      ids: [],
-      flux: new Float32Array(rows * grid.length),
-      grid,
-      labels: new Int8Array(rows),
-      badPixels: new Uint8Array(rows * grid.length),
-      firstRow: first,
-      extra: { snr: new Float32Array(rows), redshift: new Float32Array(rows) },
-      tags: { subclass: [] },
-    };
+    const batch = fitsBatch(rows, grid, first);
     for (let r = 0; r < rows; r++) {
       let spectrum: FitsSpectrum;
       try {
         spectrum = await readFitsBlob(files[first + r]!);
       } catch (error) {
-        throw withPosition(error, first + r + 1);
+        throw withSpectrumPosition(error, first + r + 1);
       }
       putSpectrum(batch, r, spectrum);
     }
