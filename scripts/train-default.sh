@@ -7,7 +7,7 @@
 #               held-out templates (leave-templates-out), and, when ../shared/data is there, the
 #               580 real LAMOST stars and the 140 real BOSS spectra with their visual labels.
 #
-#   npm run train:default                       (about 45 minutes on 2 CPU cores, WASM backend)
+#   npm run train:default                       (about 25 minutes on 2 CPU cores, WASM backend)
 #   WIDTH=16 BIN=2 WORK=runs/w16-bin2 INSTALL=0 npm run train:default   (another configuration, not installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
