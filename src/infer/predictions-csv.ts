@@ -4,11 +4,10 @@
  * line and only needs the `row` cell of each line, so it reads them here rather than parsing
  * whole tables.
  */
-import { open } from 'node:fs/promises';
 import { AstrospecError } from '../errors.js';
 import { CLASS_NAMES } from '../io/batch.js';
 import { splitCsvLine, textLines } from '../io/csv-lines.js';
-import { SHARD_LINE_PREFIX, shardLocalError } from './shard-output.js';
+import { endsWithNewline, SHARD_LINE_PREFIX, shardLocalError } from './shard-output.js';
 
 /** Parses a `row` cell: a non-negative integer written in decimal. */
 export function parseRowIndex(text: string, where: { file: string; row: number }): number {
@@ -19,18 +18,6 @@ export function parseRowIndex(text: string, where: { file: string; row: number }
   return value;
 }
 
-async function endsWithNewline(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    if (size === 0) return false;
-    const last = Buffer.alloc(1);
-    await fh.read(last, 0, 1, size - 1);
-    return last[0] === 0x0a;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Predictions of one classify run, in file order. */
 export interface PredictionTable {

@@ -69,7 +69,8 @@ export type ShardOutputCheck =
   | { complete: true; rows: number; statusCounts: Record<string, number> }
   | { complete: false; reason: string };
 
-async function endsWithNewline(file: string): Promise<boolean> {
+/** Whether the file's last byte is a line end (a file cut off mid-line is not a finished output). */
+export async function endsWithNewline(file: string): Promise<boolean> {
   const fh = await open(file, 'r');
   try {
     const { size } = await fh.stat();
