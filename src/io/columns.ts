@@ -129,6 +129,19 @@ export function parseCsvHeaderLine(line: string, file: string, options: Pick<Rea
   return { columns, hasId, pixels, trailing, labelIndex: trailing.findIndex(isLabelColumn) };
 }
 
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+const INFINITE = /^\s*([+-]?)inf(inity)?\s*$/i;
+const NOT_A_NUMBER = /^\s*[+-]?nan\s*$/i;
+
+/** A CSV trailing numeric cell (CLI and browser page): decimal, empty (NaN, as pandas writes missing values), nan or ±inf; undefined for text. */
+export function parseExtraCell(text: string): number | undefined {
+  if (text.trim() === '' || NOT_A_NUMBER.test(text)) return Number.NaN;
+  if (DECIMAL.test(text)) return Math.fround(Number(text));
+  const inf = INFINITE.exec(text);
+  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
+  return undefined;
+}
+
 /** Values per block of firstNonFinite's branch-free pass. */
 const FINITE_SCAN_BLOCK = 4096;
 

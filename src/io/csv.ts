@@ -27,6 +27,7 @@ import {
   extraColumnsOf,
   gridForPixelCount,
   parseCsvHeaderLine,
+  parseExtraCell,
   pixelColumnName,
   sinkColumns,
   truncateBatch,
@@ -321,19 +322,6 @@ function cellText(buf: Buffer, offset: number): string {
   let end = offset;
   while (end < buf.length && end - offset < 60 && buf[end] !== 0x2c && buf[end] !== NEWLINE && buf[end] !== CR) end++;
   return buf.toString('utf8', offset, end);
-}
-
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
-const INFINITE = /^\s*([+-]?)inf(inity)?\s*$/i;
-const NOT_A_NUMBER = /^\s*[+-]?nan\s*$/i;
-
-/** A trailing numeric cell: decimal, empty (NaN, as pandas writes missing values), nan or ±inf. */
-function parseExtraCell(text: string): number | undefined {
-  if (text.trim() === '' || NOT_A_NUMBER.test(text)) return Number.NaN;
-  if (DECIMAL.test(text)) return Math.fround(Number(text));
-  const inf = INFINITE.exec(text);
-  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
-  return undefined;
 }
 
 type TrailingKind = 'label' | 'extra' | 'tag';

@@ -14,7 +14,7 @@
  */
 import { AstrospecError, excerpt } from '../../src/errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
-import { gridForPixelCount, parseCsvHeaderLine, type CsvHeaderColumns } from '../../src/io/columns.js';
+import { gridForPixelCount, parseCsvHeaderLine, parseExtraCell, type CsvHeaderColumns } from '../../src/io/columns.js';
 
 /** Longest header or data line accepted (as src/io/csv.ts MAX_LINE_BYTES). */
 export const MAX_LINE_BYTES = 64 << 20;
@@ -265,19 +265,6 @@ interface RowFailure {
 }
 
 type TrailingKind = 'label' | 'extra' | 'tag';
-
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
-const INFINITE = /^\s*([+-]?)inf(inity)?\s*$/i;
-const NOT_A_NUMBER = /^\s*[+-]?nan\s*$/i;
-
-/** A trailing numeric cell (as src/io/csv.ts): decimal, empty or nan (NaN), ±inf. */
-function parseExtraCell(text: string): number | undefined {
-  if (text.trim() === '' || NOT_A_NUMBER.test(text)) return Number.NaN;
-  if (DECIMAL.test(text)) return Math.fround(Number(text));
-  const inf = INFINITE.exec(text);
-  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
-  return undefined;
-}
 
 function isBlankByte(x: number): boolean {
   return x === NEWLINE || x === CR || x === SPACE || x === TAB;
