@@ -13,7 +13,7 @@ import { batchRows } from '../io/batch.js';
 import type { Normalisation } from '../model/spec.js';
 import { native } from '../native/binding.js';
 import type { NativePreprocessParams } from '../native/binding.js';
-import { FEATURE_NAMES } from './reference.js';
+import { FEATURE_NAMES, type PreprocessedBatch } from './reference.js';
 
 export {
   FEATURE_NAMES,
@@ -45,18 +45,7 @@ export interface PreprocessOptions {
   out?: Float32Array;
 }
 
-export interface PreprocessedBatch {
-  rows: number;
-  /** Pixels per output row: floor(grid.length / bin). */
-  length: number;
-  /** rows × length, masked, smoothed, binned, normalised. */
-  flux: Float32Array;
-  /** rows × FEATURE_NAMES.length, from the raw flux; absent when options.features is false. */
-  features?: Float32Array;
-  featureNames: readonly string[];
-  /** Per row bits: 1 = no usable pixels, 2 = no Wien fit, 4 = degenerate normalisation. */
-  flags: Uint8Array;
-}
+export type { PreprocessedBatch };
 
 interface PreparedCall {
   args: [Float32Array, Uint8Array | null, Float32Array, Float32Array | null, Uint8Array, NativePreprocessParams];

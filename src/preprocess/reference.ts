@@ -367,12 +367,17 @@ export function preprocessRowReference(
   return { flux: series, features, flag };
 }
 
-export interface ReferenceBatch {
+/** A preprocessed batch, from the native chain (./index.ts) or this reference alike. */
+export interface PreprocessedBatch {
   rows: number;
+  /** Pixels per output row: floor(grid.length / bin). */
   length: number;
+  /** rows × length, masked, smoothed, binned, normalised. */
   flux: Float32Array;
+  /** rows × FEATURE_NAMES.length, from the raw flux; absent when options.features is false. */
   features?: Float32Array;
   featureNames: readonly string[];
+  /** Per row bits: 1 = no usable pixels, 2 = no Wien fit, 4 = degenerate normalisation. */
   flags: Uint8Array;
 }
 
@@ -383,7 +388,7 @@ export function preprocessReference(
   grid: WavelengthGrid,
   options: ReferenceOptions,
   badPixels?: Uint8Array,
-): ReferenceBatch {
+): PreprocessedBatch {
   const n = grid.length;
   const length = Math.floor(n / (options.bin ?? 1));
   const out = new Float32Array(rows * length);

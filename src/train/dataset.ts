@@ -11,7 +11,7 @@ import { AstrospecError } from '../errors.js';
 import type { SpectrumBatch, WavelengthGrid } from '../io/batch.js';
 import { CLASS_NAMES, networkInput } from '../io/batch.js';
 import type { Normalisation } from '../model/spec.js';
-import { augmentNoiseReference, preprocessReference } from '../preprocess/reference.js';
+import { augmentNoiseReference, preprocessReference, type PreprocessedBatch } from '../preprocess/reference.js';
 import { Random } from '../synth/random.js';
 
 /** Stream of the seeded generator used for the train/validation split (epoch e uses stream e). */
@@ -25,15 +25,6 @@ export interface PreprocessSettings {
   features: string[];
 }
 
-/** What preprocessing one batch yields (the shape of src/preprocess's result). */
-export interface PreprocessedBatch {
-  rows: number;
-  /** Pixels per row after binning. */
-  length: number;
-  flux: Float32Array;
-  features?: Float32Array;
-  featureNames: readonly string[];
-}
 
 export type Preprocessor = (batch: SpectrumBatch, settings: PreprocessSettings) => PreprocessedBatch | Promise<PreprocessedBatch>;
 
@@ -284,7 +275,7 @@ export function preprocessInTypeScript(batch: SpectrumBatch, settings: Preproces
     smoothWindow: settings.smoothWindow,
     features: withFeatures,
   });
-  return { rows: p.rows, length: p.length, flux: p.flux, features: p.features, featureNames: withFeatures ? p.featureNames : [] };
+  return { ...p, featureNames: withFeatures ? p.featureNames : [] };
 }
 
 /** Noise augmentation by the pure-TS reference (same definition of σ as the native kernel). */

@@ -57,11 +57,9 @@ export function parseSnrRange(text: string | number): [number, number] {
   return [lo, hi];
 }
 
-/** src/preprocess (native, all cores) in the shape the dataset code takes. */
-const nativePreprocess: Preprocessor = async (batch, s) => {
-  const p = await preprocess(networkInput(batch), { normalisation: s.normalisation, bin: s.bin, smoothWindow: s.smoothWindow, features: s.features.length > 0 });
-  return { rows: p.rows, length: p.length, flux: p.flux, features: p.features, featureNames: p.featureNames };
-};
+/** src/preprocess (native, all cores) for the dataset code. */
+const nativePreprocess: Preprocessor = (batch, s) =>
+  preprocess(networkInput(batch), { normalisation: s.normalisation, bin: s.bin, smoothWindow: s.smoothWindow, features: s.features.length > 0 });
 
 async function readSet(path: string, settings: PreprocessSettings, label: string, quiet: boolean | undefined): Promise<LabelledSet> {
   const source = await openSpectra(path);
