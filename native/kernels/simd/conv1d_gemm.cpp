@@ -2,17 +2,11 @@
 // set. GCC vector extensions keep it one source for every ISA: the vector is as wide as the
 // ISA's registers, and a block of kRows x kVecs accumulators stays in registers while the
 // depth loop streams one row of B and kRows broadcasts of A per step.
-#include <cstddef>
-#include <cstdint>
+#include "kernels/simd/isa.h"
+
 #include <cstring>
 
-#include <immintrin.h>
-
 #include "kernels/conv1d.h"
-
-#ifndef ASTRO_ISA_NS
-#error "ASTRO_ISA_NS must be defined (kernels.cmake compiles this file once per ISA)"
-#endif
 
 namespace astro {
 namespace ASTRO_ISA_NS {
@@ -51,8 +45,10 @@ inline vec broadcast(const float* a) {
   __m512 v = _mm512_set1_ps(*a);
 #elif defined(__AVX2__)
   __m256 v = _mm256_broadcast_ss(a);
-#else
+#elif defined(__SSE2__)
   __m128 v = _mm_set1_ps(*a);
+#else
+  vec v = vec{} + *a;  // other architectures: the portable form
 #endif
   vec out;
   std::memcpy(&out, &v, sizeof(vec));

@@ -11,17 +11,9 @@
 // correctly rounded Clinger fast path as the scalar parser (csv.cpp). Anything else (exponents,
 // spaces, '+', more digits, a rounding midpoint, values outside float32's normal range) goes to
 // the scalar parser field by field, so results are bit-identical to it.
-#include <cstddef>
-#include <cstdint>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include "kernels/simd/isa.h"
 
 #include "kernels/csv_isa.h"
-
-#ifndef ASTRO_ISA_NS
-#error "ASTRO_ISA_NS must name the instruction-set namespace (see kernels.cmake)"
-#endif
 
 namespace astro {
 namespace ASTRO_ISA_NS {

@@ -8,18 +8,11 @@
 // second pass over the row, now in L1/L2, writes the normalised flux and takes the centred
 // moments (std) and the fit's residual sum (RMS). R² needs no pass of its own: at the
 // least-squares solution Σw(y − ȳ)² = Σw·r² + b²·Σw(u − ū)².
+#include "kernels/simd/isa.h"
+
 #include <cfloat>
-#include <cstddef>
-#include <cstdint>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 #include "kernels/preprocess_isa.h"
-
-#ifndef ASTRO_ISA_NS
-#error "ASTRO_ISA_NS must name the instruction-set namespace (see kernels.cmake)"
-#endif
 
 namespace astro {
 namespace ASTRO_ISA_NS {
