@@ -19,11 +19,12 @@ EPOCHS=${EPOCHS:-11}
 WIDTH=${WIDTH:-16}
 BIN=${BIN:-4}
 INSTALL=${INSTALL:-1}
+DEEP_GALAXIES=${DEEP_GALAXIES:-0}
 DATA=${DATA:-../shared/data}
 cli="node bin/astrospec.js"
 mkdir -p "$WORK"
 start=$(date +%s)
-mixed="--generator mixed --templates train --mix 0.5,0.25,0.25 --snr-min 1 --snr-max 100"
+mixed="--generator mixed --templates train --mix 0.5,0.25,0.25 --snr-min 1 --snr-max 100 --deep-galaxies $DEEP_GALAXIES"
 
 $cli info
 [ -f "$WORK/train.arrow" ] || $cli synth -n "$TRAIN_N" --seed 1 $mixed -o "$WORK/train.arrow"

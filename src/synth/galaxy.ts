@@ -64,8 +64,18 @@ const BALMER_ABSORPTION = [
   { lambda: 3890.15, ew: 4 },
 ];
 
-/** Redshift of a LAMOST-like bright galaxy sample: log-normal around z ≈ 0.085, 0.002–0.5. */
-export function drawGalaxyRedshift(rng: Random): number {
+/** Upper end of the deep galaxies: [O II] 3727 Å stays on the LAMOST grid (to 9100 Å) up to z ≈ 1.44. */
+export const DEEP_GALAXY_Z: readonly [number, number] = [0.5, 1.45];
+
+/**
+ * Redshift of a LAMOST-like bright galaxy sample: log-normal around z ≈ 0.085, 0.002–0.5. A
+ * share `deep` of galaxies is instead drawn uniform in DEEP_GALAXY_Z, the depths of the SDSS
+ * BOSS and eBOSS galaxy samples (luminous red galaxies to z ≈ 0.8, emission-line galaxies to
+ * ≈ 1.1 and beyond) that the SDSS reader also reads. With deep = 0 no extra number is drawn, so
+ * surveys without deep galaxies are the same as before the option existed.
+ */
+export function drawGalaxyRedshift(rng: Random, deep = 0): number {
+  if (deep > 0 && rng.uniform() < deep) return rng.range(DEEP_GALAXY_Z[0], DEEP_GALAXY_Z[1]);
   for (;;) {
     const z = Math.exp(rng.gauss(Math.log(0.085), 0.6));
     if (z >= 0.002 && z <= 0.5) return z;
@@ -132,11 +142,11 @@ export function drawPopulation(rng: Random, type: string): StellarPopulation {
   };
 }
 
-/** Draws a galaxy into `c.flux` (noiseless, observed frame). */
-export function renderGalaxy(c: Canvas, rng: Random, ebv: number): Rendered {
+/** Draws a galaxy into `c.flux` (noiseless, observed frame); `deep` as for drawGalaxyRedshift. */
+export function renderGalaxy(c: Canvas, rng: Random, ebv: number, deep = 0): Rendered {
   resetCanvas(c);
   const type = GALAXY_TYPES[rng.pick(GALAXY_WEIGHTS)]!.type;
-  const z = drawGalaxyRedshift(rng);
+  const z = drawGalaxyRedshift(rng, deep);
   const pop = drawPopulation(rng, type);
   renderStellarPopulation(c, rng, pop, z, 1);
   const continuumAt = (rest: number) => {

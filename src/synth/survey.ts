@@ -35,6 +35,11 @@ export interface SurveyOptions {
   templateFraction?: number;
   /** Which templates a template spectrum may use: all, the training share, or only the held-out ones. Default 'all'. */
   templates?: TemplateSet;
+  /**
+   * Share of galaxies drawn at z 0.5–1.45 (BOSS/eBOSS depths) instead of the LAMOST-like
+   * distribution (galaxy.ts drawGalaxyRedshift). Default 0.
+   */
+  deepGalaxies?: number;
 }
 
 export type Generator = 'physics' | 'templates' | 'mixed';
@@ -46,8 +51,13 @@ export const DEFAULT_SNR_RANGE: readonly [number, number] = [2, 100];
 /** Per-row float columns every synthetic batch carries in `extra`. */
 export const SURVEY_EXTRA_COLUMNS = ['snr', 'redshift'] as const;
 
-const RENDERERS: ((c: Canvas, rng: Random, ebv: number) => Rendered)[] = [renderStar, renderGalaxy, renderQso];
-const TEMPLATE_RENDERERS: ((c: Canvas, rng: Random, ebv: number, set: TemplateSet) => Rendered)[] = [renderTemplateStar, renderTemplateGalaxy, renderTemplateQso];
+type Renderer = (c: Canvas, rng: Random, ebv: number, o: DrawOptions) => Rendered;
+const RENDERERS: Renderer[] = [renderStar, (c, rng, ebv, o) => renderGalaxy(c, rng, ebv, o.deepGalaxies), renderQso];
+const TEMPLATE_RENDERERS: Renderer[] = [
+  (c, rng, ebv, o) => renderTemplateStar(c, rng, ebv, o.templates),
+  (c, rng, ebv, o) => renderTemplateGalaxy(c, rng, ebv, o.templates, o.deepGalaxies),
+  (c, rng, ebv, o) => renderTemplateQso(c, rng, ebv, o.templates),
+];
 
 export type ValidSurveyOptions = ReturnType<typeof validateSurveyOptions>;
 
@@ -58,6 +68,8 @@ export function validateSurveyOptions(options: SurveyOptions): Required<Omit<Sur
   if (!TEMPLATE_SETS.includes(templates)) throw new AstrospecError('BAD_ARGUMENT', `templates must be one of ${TEMPLATE_SETS.join(', ')}, got ${String(templates)}`);
   const templateFraction = options.templateFraction ?? 0.6;
   if (!(templateFraction >= 0 && templateFraction <= 1)) throw new AstrospecError('BAD_ARGUMENT', `templateFraction must be in [0, 1], got ${templateFraction}`);
+  const deepGalaxies = options.deepGalaxies ?? 0;
+  if (!(deepGalaxies >= 0 && deepGalaxies <= 1)) throw new AstrospecError('BAD_ARGUMENT', `deepGalaxies must be in [0, 1], got ${deepGalaxies}`);
   const { n } = options;
   if (!(Number.isInteger(n) && n >= 0)) throw new AstrospecError('BAD_ARGUMENT', `n must be a non-negative integer, got ${n}`);
   const seed = options.seed ?? 1;
@@ -75,11 +87,11 @@ export function validateSurveyOptions(options: SurveyOptions): Required<Omit<Sur
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new AstrospecError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
   const grid = options.grid ?? COMPETITION_GRID;
   if (!(grid.length > 0 && grid.step > 0)) throw new AstrospecError('BAD_ARGUMENT', 'grid must have a positive length and step');
-  return { n, seed, mix: [mix[0] / total, mix[1] / total, mix[2] / total] as const, snrRange, batchSize, grid, generator, templates, templateFraction };
+  return { n, seed, mix: [mix[0] / total, mix[1] / total, mix[2] / total] as const, snrRange, batchSize, grid, generator, templates, templateFraction, deepGalaxies };
 }
 
 /** What drawSpectrum needs of the survey options. */
-export type DrawOptions = Pick<ValidSurveyOptions, 'mix' | 'snrRange' | 'generator' | 'templates' | 'templateFraction'>;
+export type DrawOptions = Pick<ValidSurveyOptions, 'mix' | 'snrRange' | 'generator' | 'templates' | 'templateFraction' | 'deepGalaxies'>;
 
 /** Milky Way foreground E(B−V): the same distribution for every class, so dust says nothing about the class. */
 function drawForegroundEbv(rng: Random): number {
@@ -107,7 +119,7 @@ export function drawSpectrum(
   const snr = rng.logUniform(o.snrRange[0], o.snrRange[1]);
   const ebv = drawForegroundEbv(rng);
   const fromTemplates = rng.uniform() < (o.generator === 'templates' ? 1 : o.generator === 'mixed' ? o.templateFraction : 0);
-  const rendered = fromTemplates ? TEMPLATE_RENDERERS[label]!(canvas, rng, ebv, o.templates) : RENDERERS[label]!(canvas, rng, ebv);
+  const rendered = fromTemplates ? TEMPLATE_RENDERERS[label]!(canvas, rng, ebv, o) : RENDERERS[label]!(canvas, rng, ebv, o);
   canvas.inst.observe(canvas.flux, snr, rendered.ebv, rng, flux, bad, canvas.work);
   return { label, snr, rendered };
 }

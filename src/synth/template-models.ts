@@ -176,10 +176,10 @@ function linePart(t: Template): Float32Array {
   return out;
 }
 
-export function renderTemplateGalaxy(c: Canvas, rng: Random, ebv: number, set: TemplateSet): Rendered {
+export function renderTemplateGalaxy(c: Canvas, rng: Random, ebv: number, set: TemplateSet, deep = 0): Rendered {
   resetCanvas(c);
   const p = poolsFor(set);
-  const z = drawGalaxyRedshift(rng);
+  const z = drawGalaxyRedshift(rng, deep);
   // Nebular line fluxes come from the continuum at Hα and [O II] even when those lie off the
   // grid, so that range is built too.
   const [g0, g1] = restRange(c, z);

@@ -19,6 +19,7 @@ export interface SynthArgs {
   generator?: Generator;
   templates?: TemplateSet;
   templateFraction?: number;
+  deepGalaxies?: number;
   quiet?: boolean;
 }
 
@@ -54,6 +55,7 @@ export async function synthHandler(args: SynthArgs): Promise<SynthResult> {
     generator: args.generator,
     templates: args.templates,
     templateFraction: args.templateFraction,
+    deepGalaxies: args.deepGalaxies,
   });
   let sink: SpectraSink | undefined;
   const counts: [number, number, number] = [0, 0, 0];
@@ -93,6 +95,7 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('generator', { choices: GENERATORS, default: 'physics' as Generator, describe: 'Class models: physics, real-spectrum templates, or mixed (see docs/synthetic.md)' })
       .option('templates', { choices: TEMPLATE_SETS, default: 'all' as TemplateSet, describe: 'Templates to draw from: all, train (the held-out quarter excluded) or heldout (only those)' })
       .option('template-fraction', { type: 'number', default: 0.6, describe: 'Share of template spectra with --generator mixed' })
+      .option('deep-galaxies', { type: 'number', default: 0, describe: 'Share of galaxies at z 0.5–1.45 (BOSS/eBOSS depths) instead of the LAMOST-like distribution' })
       .option('format', { choices: ['csv', 'arrow'] as const, describe: 'Output format (default: from the file name)' })
       .option('batch-size', { type: 'number', default: 1024, describe: 'Spectra per written batch' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress bar or summary' }) as never,
