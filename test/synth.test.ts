@@ -68,6 +68,34 @@ test('class mix follows the request within binomial tolerance', () => {
   assert.throws(() => parseMix('1,2'), /three non-negative numbers/);
 });
 
+test('deep galaxies: the requested share at z 0.5–1.45 in both generators, none by default, other classes untouched', () => {
+  for (const generator of ['physics', 'templates'] as const) {
+    const options: SurveyOptions = { n: 400, seed: 5, mix: [0.3, 0.7, 0], generator, snrRange: [20, 20] };
+    const lamostLike = all(options);
+    const deep = all({ ...options, deepGalaxies: 0.4 });
+    let galaxies = 0;
+    let deepCount = 0;
+    for (let i = 0; i < 400; i++) {
+      const a = row(lamostLike, i);
+      const b = row(deep, i);
+      assert.equal(a.label, b.label);
+      if (a.label === 0) {
+        // Only galaxies draw the extra number: every star is the same spectrum with or without the option.
+        assert.ok(Buffer.from(a.flux.buffer, a.flux.byteOffset, a.flux.byteLength).equals(Buffer.from(b.flux.buffer, b.flux.byteOffset, b.flux.byteLength)), `${generator} star ${i} changed`);
+        continue;
+      }
+      galaxies++;
+      assert.ok(a.z >= 0.002 && a.z <= 0.5, `${generator} LAMOST-like galaxy at z = ${a.z}`);
+      assert.ok(b.z >= 0.002 && b.z <= 1.45, `${generator} galaxy at z = ${b.z}`);
+      if (b.z > 0.5) deepCount++;
+      assert.ok(b.flux.every(Number.isFinite));
+    }
+    const share = deepCount / galaxies;
+    assert.ok(Math.abs(share - 0.4) < 4 * Math.sqrt((0.4 * 0.6) / galaxies), `${generator}: ${deepCount} of ${galaxies} galaxies deep`);
+  }
+  assert.throws(() => validateSurveyOptions({ n: 1, deepGalaxies: 1.5 }), /deepGalaxies must be in \[0, 1\]/);
+});
+
 test('no NaN/Inf; flagged pixels are exact zeros or straight bridges between their neighbours', () => {
   const batches = all({ n: 300, seed: 11 });
   let zeros = 0;
