@@ -7,13 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-browser=$(command -v chromium || command -v chromium-browser || true)
-if [[ -z "$browser" ]]; then
-  echo "test:browser: installing chromium (apt)"
-  flock /tmp/astrospec-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'
-  browser=$(command -v chromium)
-fi
-echo "test:browser: $("$browser" --version 2>/dev/null | head -1)"
+source scripts/chromium.sh test:browser
 
 out=$(mktemp -d /tmp/astrospec-browser.XXXXXX)
 keep=${KEEP:-0}

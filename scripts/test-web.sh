@@ -7,13 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-browser=$(command -v chromium || command -v chromium-browser || true)
-if [[ -z "$browser" ]]; then
-  echo "test:web: installing chromium (apt)"
-  flock /tmp/astrospec-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'
-  browser=$(command -v chromium)
-fi
-echo "test:web: $("$browser" --version 2>/dev/null | tail -1)"
+source scripts/chromium.sh test:web
 
 out=$(mktemp -d /tmp/astrospec-web.XXXXXX)
 keep=${KEEP:-0}
