@@ -51,6 +51,7 @@ if [ -d "$DATA/lamost" ]; then
 fi
 if [ -d "$DATA/boss" ]; then
   evaluate boss "$DATA/boss/spectra" --labels "$DATA/boss/labels.csv"
+  node --import tsx scripts/pipeline-baseline.ts "$WORK/boss-predictions.csv" --labels "$DATA/boss/labels.csv" > "$WORK/boss-pipeline.md"
 fi
 # The out-of-distribution flag per synthetic OOD family and on the real spectra (docs/ood.md).
 node --import tsx scripts/ood-table.ts "$WORK/default.onnx" > "$WORK/ood-table.md"
