@@ -18,14 +18,10 @@
 import type * as tfType from '@tensorflow/tfjs';
 import type { Tf } from '../model/resnet1d.js';
 import { foldedRelu, onlyReluConsumer, passFoldedThrough } from './fuse-relu.js';
-import { BATCHNORM_RELU_TRAIN, BATCHNORM_TRAIN, BATCHNORM_TRAIN_GRAD, fusedBatchNormAvailable } from './kernels.js';
-
-let registered = false;
+import { BATCHNORM_RELU_TRAIN, BATCHNORM_TRAIN, BATCHNORM_TRAIN_GRAD, fusedBatchNormAvailable, registerGradientOnce } from './kernels.js';
 
 export function installBatchNormGradient(tf: Tf): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
+  registerGradientOnce(tf, {
     kernelName: 'FusedBatchNorm',
     inputsToSave: ['x', 'mean', 'variance', 'scale'],
     gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[], attrs: tfType.NamedAttrMap) => {
@@ -50,14 +46,10 @@ export function installBatchNormGradient(tf: Tf): void {
   });
 }
 
-let fusedGradientRegistered = false;
-
 /** The gradient of the fused kernel: one call of its backward kernel gives dx, dγ and dβ. */
 function registerFusedGradient(tf: Tf): void {
-  if (fusedGradientRegistered) return;
-  fusedGradientRegistered = true;
   for (const relu of [false, true]) {
-    tf.registerGradient({
+    registerGradientOnce(tf, {
       kernelName: relu ? BATCHNORM_RELU_TRAIN : BATCHNORM_TRAIN,
       inputsToSave: ['x', 'gamma'],
       // With the ReLU folded in, its gradient needs y too.

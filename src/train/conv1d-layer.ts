@@ -11,14 +11,10 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import type { Tf } from '../model/resnet1d.js';
-import { CONV1D, CONV1D_BACKPROP_FILTER, CONV1D_BACKPROP_INPUT, type Conv1dAttrs } from './kernels.js';
-
-let gradientRegistered = false;
+import { CONV1D, CONV1D_BACKPROP_FILTER, CONV1D_BACKPROP_INPUT, registerGradientOnce, type Conv1dAttrs } from './kernels.js';
 
 function registerGradient(tf: Tf): void {
-  if (gradientRegistered) return;
-  gradientRegistered = true;
-  tf.registerGradient({
+  registerGradientOnce(tf, {
     kernelName: CONV1D,
     inputsToSave: ['x', 'filter'],
     gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[], attrs: tfType.NamedAttrMap) => {

@@ -12,7 +12,7 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import type { Tf } from '../model/resnet1d.js';
-import { ADD_RELU, RELU_GRAD, hasKernel } from './kernels.js';
+import { ADD_RELU, RELU_GRAD, hasKernel, registerGradientOnce } from './kernels.js';
 
 /** Tensors that already are relu(…) of a folded producer. */
 const alreadyRelu = new WeakSet<object>();
@@ -58,12 +58,8 @@ export function passFoldedThrough(reluLayer: Layer): void {
   };
 }
 
-let gradientRegistered = false;
-
 function registerAddReluGradient(tf: Tf): void {
-  if (gradientRegistered) return;
-  gradientRegistered = true;
-  tf.registerGradient({
+  registerGradientOnce(tf, {
     kernelName: ADD_RELU,
     outputsToSave: [true],
     gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[]) => {

@@ -461,16 +461,24 @@ export function fusedBatchNormAvailable(tf: Tf): boolean {
   return hasKernel(tf, BATCHNORM_TRAIN);
 }
 
-let reluGradientRegistered = false;
+const gradientsRegistered = new Set<string>();
+
+/**
+ * tf.registerGradient, once per kernel per process: tfjs keeps one gradient per kernel name in a
+ * global registry (a second registration warns and replaces it), and models are built many times.
+ */
+export function registerGradientOnce(tf: Tf, config: Parameters<Tf['registerGradient']>[0]): void {
+  if (gradientsRegistered.has(config.kernelName)) return;
+  gradientsRegistered.add(config.kernelName);
+  tf.registerGradient(config);
+}
 
 /**
  * Relu's gradient through RELU_GRAD where the active backend has it, tfjs-core's
  * dy · step(x) elsewhere (same values: step is 1 above zero, 0 at or below, NaN for NaN).
  */
 export function installReluGradient(tf: Tf): void {
-  if (reluGradientRegistered) return;
-  reluGradientRegistered = true;
-  tf.registerGradient({
+  registerGradientOnce(tf, {
     kernelName: 'Relu',
     inputsToSave: ['x'],
     gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[]) => {
