@@ -205,6 +205,8 @@ test('odd lengths, lengths below a vector, unaligned offsets and bad-pixel masks
           if (length >= 7) {
             compareWithReference(batch, { normalisation: 'median', smoothWindow: 7, bin: 2 }, `${isa} L=${length} +${offset} smooth`);
           }
+          // Bins of 2 and 4 have their own shuffle path (native/kernels/simd/preprocess.cpp bin_series).
+          if (length >= 4) compareWithReference(batch, { normalisation: 'l2', bin: 4, features: false }, `${isa} L=${length} +${offset} bin 4`);
         });
       }
     }

@@ -11,6 +11,7 @@
 #include "kernels/simd/isa.h"
 
 #include <cfloat>
+#include <utility>
 
 #include "kernels/preprocess_isa.h"
 
@@ -663,30 +664,75 @@ void smooth(const Plan& plan, const float* in, size_t n, float* out) {
 
 // Integer binning: mean of the unmasked pixels of each bin (zero when none); the trailing
 // partial bin is dropped.
-void bin_series(const float* in, size_t n, int bin, float* out) {
-  const size_t bins = n / static_cast<size_t>(bin);
-  // W/2 bins at a time in double lanes: the same sums in the same order and the same division
-  // as the scalar loop below (bit for bit), without a scalar division per bin, which made this
-  // loop ~60 % of preprocessing at bin 4. When every value of the W/2 bins counts and the bin
-  // is a power of two, sum / bin is exactly sum · (1 / bin): no division at all.
-  constexpr int D = W / 2;
-  const bool power_of_two = (bin & (bin - 1)) == 0;
-  const double inverse = 1.0 / bin;
+//
+// D = W/2 bins at a time in double lanes: the same sums in the same order and the same division
+// as the scalar loop at the end (bit for bit), without a scalar division per bin, which made this
+// loop ~60 % of preprocessing at bin 4. When every value of the D bins counts and the bin is a
+// power of two, sum / bin is exactly sum · (1 / bin): no division at all.
+constexpr int D = W / 2;
+
+// Adds the values v (one per bin) that are valid pixels to sum, and counts them.
+inline void add_valid(vd v, vd* sum, vd* count) {
+  vd a = v < 0 ? -v : v;
+  auto valid = (a >= static_cast<double>(FLT_MIN)) & (a <= static_cast<double>(FLT_MAX));
+  *sum += valid ? v : vd{};
+  *count += valid ? vd{} + 1.0 : vd{};
+}
+
+// Writes the means of D bins.
+inline void store_means(float* out, vd sum, vd count, int bin, bool power_of_two) {
+  // Every count is at most `bin`, so they are all `bin` exactly when they add up to D · bin.
+  const bool all_counted = hsum(count) == static_cast<double>(bin) * D;
+  vd mean = power_of_two && all_counted ? sum * (1.0 / bin) : count > 0 ? sum / count : vd{};
+  vfh m = __builtin_convertvector(mean, vfh);
+  __builtin_memcpy(out, &m, sizeof m);
+}
+
+#if defined(__clang__) || __GNUC__ >= 12
+#define ASTRO_BIN_SHUFFLE 1
+// Bins of B = 2 or 4 pixels: the D bins' B·D pixels are one or two full vectors, and the k-th
+// pixel of every bin is one shuffle of them (lanes k, k + B, k + 2B, …), where the general loop
+// below gathers it with D scalar loads.
+template <int B, int K, size_t... I>
+inline vfh nth_of_bins(vf a, vf b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (K + B * static_cast<int>(I))...);
+}
+
+template <int B, size_t... K>
+size_t bin_small(const float* in, size_t bins, float* out, std::index_sequence<K...>) {
+  static_assert(B * D == W || B * D == 2 * W, "one or two vectors hold the D bins");
   size_t j = 0;
   for (; j + D <= bins; j += D) {
+    const float* p = in + j * B;
+    const vf a = load(p);
+    const vf b = B * D == 2 * W ? load(p + W) : a;
     vd sum = vd{}, count = vd{};
-    for (int k = 0; k < bin; ++k) {
-      vd v;
-      for (int d = 0; d < D; ++d) v[d] = in[(j + d) * static_cast<size_t>(bin) + k];
-      vd a = v < 0 ? -v : v;
-      auto valid = (a >= static_cast<double>(FLT_MIN)) & (a <= static_cast<double>(FLT_MAX));
-      sum += valid ? v : vd{};
-      count += valid ? vd{} + 1.0 : vd{};
+    // k = 0, 1, …, B − 1 in turn: the order of the scalar loop's sum.
+    (add_valid(__builtin_convertvector(nth_of_bins<B, static_cast<int>(K)>(a, b, std::make_index_sequence<D>()), vd), &sum, &count), ...);
+    store_means(out + j, sum, count, B, true);
+  }
+  return j;
+}
+#endif
+
+void bin_series(const float* in, size_t n, int bin, float* out) {
+  const size_t bins = n / static_cast<size_t>(bin);
+  const bool power_of_two = (bin & (bin - 1)) == 0;
+  size_t j = 0;
+#ifdef ASTRO_BIN_SHUFFLE
+  if (bin == 2) j = bin_small<2>(in, bins, out, std::make_index_sequence<2>());
+  else if (bin == 4) j = bin_small<4>(in, bins, out, std::make_index_sequence<4>());
+#endif
+  if (j == 0) {
+    for (; j + D <= bins; j += D) {
+      vd sum = vd{}, count = vd{};
+      for (int k = 0; k < bin; ++k) {
+        vd v;
+        for (int d = 0; d < D; ++d) v[d] = in[(j + d) * static_cast<size_t>(bin) + k];
+        add_valid(v, &sum, &count);
+      }
+      store_means(out + j, sum, count, bin, power_of_two);
     }
-    bool all_counted = true;
-    for (int d = 0; d < D; ++d) all_counted &= count[d] == bin;
-    vd mean = power_of_two && all_counted ? sum * inverse : count > 0 ? sum / count : vd{};
-    for (int d = 0; d < D; ++d) out[j + d] = static_cast<float>(mean[d]);
   }
   for (; j < bins; ++j) {
     const float* p = in + j * static_cast<size_t>(bin);
