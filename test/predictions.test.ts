@@ -3,21 +3,45 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPredictionWriter, fixed } from '../src/infer/predictions.js';
+import { createPredictionWriter } from '../src/infer/predictions.js';
+import { CsvBytes } from '../src/infer/csv-bytes.js';
 import { DuplicateIdTracker, findDuplicateIds } from '../src/io/duplicate-ids.js';
 
-test('fixed() writes float32 values exactly as toFixed does, ties and signs included', () => {
+test('CsvBytes writes float32 values exactly as toFixed does (ties and signs included), integers and quoted cells', () => {
   const f32 = new Float32Array(1);
   let seed = 1;
   const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
   // Ties of toFixed(6) (1/128 · 10^6 = 7812.5), −0, negatives that round to zero, the fast path's edge.
   const values = [0, -0, 1, 0.5, 1 / 128, -1 / 64, 5e-7, -1e-6, -5e-6, 0.9999995, 999999.94, 1e6, 3e38, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
-  for (let i = 0; i < 100_000; i++) values.push((random() - 0.2) * 2 ** (Math.floor(random() * 52) - 30));
-  for (let k = 0; k < 5000; k++) values.push(k / 1024, k / 128, -k / 64, k / 2 ** 20);
+  for (let i = 0; i < 50_000; i++) values.push((random() - 0.2) * 2 ** (Math.floor(random() * 52) - 30));
+  for (let k = 0; k < 2000; k++) values.push(k / 1024, k / 128, -k / 64, k / 2 ** 20);
+  const out = new CsvBytes(16); // grows as it goes
+  const want: string[] = [];
   for (const v of values) {
     f32[0] = v;
     const x = f32[0]!;
-    for (const digits of [1, 4, 5, 6, 8]) assert.equal(fixed(x, digits), x.toFixed(digits), `${x} to ${digits} digits`);
+    for (const digits of [1, 4, 5, 6, 8]) {
+      out.fixed(x, digits);
+      out.newline();
+      want.push(x.toFixed(digits));
+    }
+  }
+  for (const n of [0, 7, 10, 99, 100, 123456789, 2 ** 53 - 1]) {
+    out.uint(n);
+    out.newline();
+    want.push(String(n));
+  }
+  for (const s of ['plain', 'a,b', 'say "hi"', 'line\nend', 'ünïcode']) {
+    out.cell(s);
+    out.newline();
+    want.push(/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  }
+  const got = out.take().toString('utf8');
+  assert.equal(out.length, 0);
+  if (got !== `${want.join('\n')}\n`) {
+    const lines = got.split('\n');
+    const k = want.findIndex((w, i) => lines[i] !== w);
+    assert.fail(`line ${k}: got ${JSON.stringify(lines[k])}, want ${JSON.stringify(want[k])}`);
   }
 });
 

@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { AstrospecError } from '../errors.js';
 import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import { commitPartial, discardPartial, temporaryPath } from '../io/partial-files.js';
+import { CsvBytes } from './csv-bytes.js';
 import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
 export type { PredictionTable } from './predictions-csv.js';
@@ -60,31 +61,6 @@ export interface PredictionWriter {
 }
 
 
-const ZEROS = '0000000000';
-const POWERS = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
-
-/**
- * x.toFixed(digits) for a float32 value x (1 ≤ digits ≤ 8), the same text, without toFixed's
- * arbitrary-precision path (a third of the CSV writer's time). x·10^digits is exact in double
- * here (24 bits of x times at most 27 of 10^digits, below 53), so Math.round of it is the
- * integer toFixed picks, ties included (both round half up; the sign is handled apart). Below
- * 1e6 the division that splits off the whole part is far from rounding up to the next integer.
- * Larger and non-finite values go to toFixed.
- */
-export function fixed(x: number, digits: number): string {
-  const magnitude = Math.abs(x);
-  if (!(magnitude < 1e6)) return x.toFixed(digits);
-  const scaled = Math.round(magnitude * POWERS[digits]!);
-  const whole = Math.floor(scaled / POWERS[digits]!);
-  const fraction = String(scaled - whole * POWERS[digits]!);
-  // toFixed keeps the sign of negative values that round to zero ("-0.00000"), and of −0 it doesn't.
-  const sign = x < 0 ? '-' : '';
-  return `${sign}${whole}.${ZEROS.slice(0, digits - fraction.length)}${fraction}`;
-}
-
-function csvCell(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
 
 export abstract class BaseWriter implements PredictionWriter {
   rowsWritten = 0;
@@ -137,18 +113,13 @@ async function endStream(stream: WriteStream): Promise<void> {
   await once(stream, 'close');
 }
 
-/**
- * Characters of CSV lines collected before they go to the stream. Writing each inference batch
- * (64 lines, ~4 KB) as it came cost classify ~4 µs of main-thread CPU per spectrum in stream
- * and fs.write calls, on cores that onnxruntime is using.
- */
-const CSV_FLUSH_CHARS = 1 << 18;
+/** Bytes of CSV lines collected before they go to the stream (an inference batch is ~4 KB). */
+const CSV_FLUSH_BYTES = 1 << 18;
 
 class CsvPredictionWriter extends BaseWriter {
   private readonly out: WriteStream;
   private error?: Error;
-  private pending: string[] = [];
-  private pendingLength = 0;
+  private readonly pending = new CsvBytes(CSV_FLUSH_BYTES + (1 << 14));
 
   constructor(
     path: string,
@@ -166,41 +137,57 @@ class CsvPredictionWriter extends BaseWriter {
   async write(rows: PredictionRows): Promise<void> {
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
     const n = this.check(rows);
-    let text = '';
+    const out = this.pending;
+    const p = rows.probabilities;
     for (let i = 0; i < n; i++) {
       const status = rows.status[i]!;
-      const row = rows.firstRow + i;
       const predicted = hasPrediction(status);
+      out.uint(rows.firstRow + i);
+      out.comma();
+      out.cell(rows.ids[i]!);
+      out.comma();
       if (predicted) {
-        const p = rows.probabilities;
-        text += `${row},${csvCell(rows.ids[i]!)},${CLASS_NAMES[argmax3(p, 3 * i)]},${fixed(p[3 * i]!, 6)},${fixed(p[3 * i + 1]!, 6)},${fixed(p[3 * i + 2]!, 6)},${status}`;
+        out.text(CLASS_NAMES[argmax3(p, 3 * i)]!);
+        for (let k = 0; k < 3; k++) {
+          out.comma();
+          out.fixed(p[3 * i + k]!, 6);
+        }
+        out.comma();
+        out.text(status);
       } else {
-        text += `${row},${csvCell(rows.ids[i]!)},,,,,${csvCell(status)}`;
+        out.text(',,,,');
+        out.cell(status);
       }
       if (this.oodScore) {
+        out.comma();
         const score = rows.oodScore![i]!;
-        text += predicted ? `,${Number.isFinite(score) ? fixed(score, 4) : 'inf'}` : ',';
+        if (predicted) {
+          if (Number.isFinite(score)) out.fixed(score, 4);
+          else out.text('inf');
+        }
       }
       if (this.redshift) {
+        out.comma();
         const z = rows.z![i]!;
         const zErr = rows.zErr![i]!;
-        text += predicted && Number.isFinite(z) ? `,${fixed(z, 5)},${Number.isFinite(zErr) ? fixed(zErr, 5) : ''}` : ',,';
+        if (predicted && Number.isFinite(z)) {
+          out.fixed(z, 5);
+          out.comma();
+          if (Number.isFinite(zErr)) out.fixed(zErr, 5);
+        } else {
+          out.comma();
+        }
       }
-      text += '\n';
+      out.newline();
     }
     this.rowsWritten += n;
-    this.pending.push(text);
-    this.pendingLength += text.length;
-    if (this.pendingLength >= CSV_FLUSH_CHARS) await this.flush();
+    if (out.length >= CSV_FLUSH_BYTES) await this.flush();
   }
 
-  /** Hands the collected lines to the stream as one string: one write call per ~256 KB, not per batch. */
+  /** Hands the collected lines to the stream: one write call per ~256 KB, not per batch. */
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const text = this.pending.join('');
-    this.pending = [];
-    this.pendingLength = 0;
-    if (!this.out.write(text)) await once(this.out, 'drain');
+    if (!this.out.write(this.pending.take())) await once(this.out, 'drain');
   }
 
   async close(): Promise<void> {
