@@ -53,7 +53,7 @@ const { values: args } = parseArgs({
   options: {
     model: { type: 'string' },
     n: { type: 'string', default: '20000' },
-    'batch-size': { type: 'string', default: '64' },
+    'batch-size': { type: 'string', default: '128' },
     threads: { type: 'string' },
     workers: { type: 'string' },
     width: { type: 'string' },

@@ -28,11 +28,13 @@ export interface SessionSettings {
  * Defaults for this machine: two sessions (when there are two cores or more) sharing the cores.
  * Small convolutions parallelise better across batches than inside one; on 2 cores 2 workers ×
  * 1 thread classified 3–15% faster than 1 × 2 (bench/README.md), for ~80 MB more memory.
+ * Batches of 128: half the hand-offs of 64; classify took ~3 % less CPU per spectrum
+ * (interleaved runs, bench/README.md), and beyond 128 nothing more was measurable.
  */
 export function defaultSessionSettings(overrides: Partial<SessionSettings> = {}): SessionSettings {
   const workers = overrides.workers ?? (availableParallelism() >= 2 ? 2 : 1);
   return {
-    batchSize: overrides.batchSize ?? 64,
+    batchSize: overrides.batchSize ?? 128,
     workers,
     intraOpThreads: overrides.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
     graphOptimization: overrides.graphOptimization ?? 'all',

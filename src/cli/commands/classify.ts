@@ -122,7 +122,7 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
       .positional('input', { type: 'string', array: true, demandOption: true, describe: 'Spectra: files, folders (Arrow chunks with a manifest, FITS, CSV…), globs or @list.txt, read in order as one input' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Predictions file (.csv or .arrow)' })
       .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'ONNX model written by astrospec export' })
-      .option('batch-size', { type: 'number', describe: 'Spectra per inference call (fixed; the last batch is padded). Default 64' })
+      .option('batch-size', { type: 'number', describe: 'Spectra per inference call (fixed; the last batch is padded). Default 128' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per session. Default: cores / workers' })
       .option('workers', { type: 'number', describe: 'Inference worker threads, one session each. Default 2 (1 on a single core)' })
       .option('graph-optimization', { choices: GRAPH_OPTIMIZATIONS, describe: 'onnxruntime graph optimisation level. Default all' })
