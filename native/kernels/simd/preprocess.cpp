@@ -679,10 +679,21 @@ inline void add_valid(vd v, vd* sum, vd* count) {
   *count += valid ? vd{} + 1.0 : vd{};
 }
 
+// Whether every lane of v equals x: one compare and a mask test (a horizontal sum of the
+// lanes was a chain of dependent adds, the slowest part of binning).
+inline bool all_equal(vd v, double x) {
+#if defined(__AVX512F__)
+  return _mm512_cmpneq_pd_mask((__m512d)v, _mm512_set1_pd(x)) == 0;
+#elif defined(__AVX2__)
+  return _mm256_movemask_pd(_mm256_cmp_pd((__m256d)v, _mm256_set1_pd(x), _CMP_NEQ_UQ)) == 0;
+#else
+  return _mm_movemask_pd(_mm_cmpneq_pd((__m128d)v, _mm_set1_pd(x))) == 0;
+#endif
+}
+
 // Writes the means of D bins.
 inline void store_means(float* out, vd sum, vd count, int bin, bool power_of_two) {
-  // Every count is at most `bin`, so they are all `bin` exactly when they add up to D · bin.
-  const bool all_counted = hsum(count) == static_cast<double>(bin) * D;
+  const bool all_counted = all_equal(count, static_cast<double>(bin));
   vd mean = power_of_two && all_counted ? sum * (1.0 / bin) : count > 0 ? sum / count : vd{};
   vfh m = __builtin_convertvector(mean, vfh);
   __builtin_memcpy(out, &m, sizeof m);
