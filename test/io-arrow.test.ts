@@ -178,6 +178,28 @@ test('reads that fit inside one record batch (zero-copy views) and reads that sp
   }
 });
 
+test('ids, labels and tags read alike on the ASCII fast path and off it (non-ASCII text, empty strings)', async () => {
+  const grid = { start: 3800, step: 2, length: 5 };
+  const path = join(dir, 'strings.arrow');
+  const sink = await createSpectraSink(path, { grid, hasLabels: true });
+  const rows = 120;
+  // Record batch 0 all ASCII; record batch 1 with non-ASCII ids and tags in its second half.
+  const ids = Array.from({ length: rows }, (_, i) => (i >= 90 ? `spéc-${i}-星` : i % 17 === 0 ? '' : `spec,${i}`));
+  const tags = Array.from({ length: rows }, (_, i) => (i >= 100 ? `Ü${i}` : `t${i % 5}`));
+  const labels = new Int8Array(rows).map((_, i) => (i % 4) - 1);
+  const flux = new Float32Array(rows * grid.length).fill(1);
+  for (let at = 0; at < rows; at += 60) {
+    await sink.write({ ids: ids.slice(at, at + 60), flux: flux.slice(at * 5, (at + 60) * 5), grid, labels: labels.slice(at, at + 60), firstRow: at, tags: { subclass: tags.slice(at, at + 60) } });
+  }
+  await sink.close();
+  for (const batchSize of [7, 32, 60, 1000]) {
+    const { all } = await readAll(path, { batchSize });
+    assert.deepEqual(all.ids, ids, `batch ${batchSize}`);
+    assert.deepEqual(all.labels, labels, `batch ${batchSize}`);
+    assert.deepEqual(all.tags!.subclass, tags, `batch ${batchSize}`);
+  }
+});
+
 test('reuseBuffers: batches read into reused buffers equal fresh ones when each is used before the next', async () => {
   const grid = { start: 4000, step: 1, length: 37 };
   const path = join(dir, 'reuse.arrow');

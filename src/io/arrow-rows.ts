@@ -169,6 +169,39 @@ function numericReader(data: Data, file: string, column: string, rowOf: (i: numb
   return nullable ? (i) => (data.getValid(i) ? read(i) : Number.NaN) : read;
 }
 
+const asciiDecoder = new TextDecoder();
+
+/**
+ * Rows [from, from+n) of a string column, null as null. A Utf8 column without nulls whose text
+ * there is ASCII (ids, class names) is decoded in one call and sliced at its offsets (one byte
+ * is one character); anything else goes through apache-arrow's get(), which decodes each value
+ * on its own — ~0.7 µs per row of classify's main thread for the ids alone.
+ */
+function stringValues(vector: Vector, from: number, n: number): (string | null)[] {
+  const out = new Array<string | null>(n);
+  const data = vector.data.length === 1 ? vector.data[0]! : undefined;
+  const offsets = data?.valueOffsets as unknown;
+  const bytes = data?.values as unknown;
+  if (data && DataType.isUtf8(data.type) && data.nullCount === 0 && offsets instanceof Int32Array && bytes instanceof Uint8Array) {
+    const at = data.offset + from;
+    const begin = offsets[at]!;
+    const end = offsets[at + n]!;
+    let ascii = at + n < offsets.length && 0 <= begin && begin <= end && end <= bytes.length;
+    for (let k = begin; ascii && k < end; k++) if (bytes[k]! >= 0x80) ascii = false;
+    for (let i = 0; ascii && i < n; i++) if (offsets[at + i + 1]! < offsets[at + i]!) ascii = false;
+    if (ascii) {
+      const text = asciiDecoder.decode(bytes.subarray(begin, end));
+      for (let i = 0; i < n; i++) out[i] = text.slice(offsets[at + i]! - begin, offsets[at + i + 1]! - begin);
+      return out;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const v = vector.get(from + i) as unknown;
+    out[i] = v === null || v === undefined ? null : String(v);
+  }
+  return out;
+}
+
 function firstNull(vector: Vector, from: number, to: number): number {
   if (vector.nullCount === 0) return -1;
   for (let i = from; i < to; i++) if (!vector.isValid(i)) return i;
@@ -256,21 +289,20 @@ export function copyRows(
     });
   }
   if (layout.id !== undefined) {
-    const vector = rb.getChildAt(layout.id)!;
+    const ids = stringValues(rb.getChildAt(layout.id)!, from, n);
     for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
+      const v = ids[i];
       if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rowOf(from + i), column: rb.schema.fields[layout.id]!.name });
-      out.ids[at + i] = String(v);
+      out.ids[at + i] = v;
     }
   } else {
     for (let i = 0; i < n; i++) out.ids[at + i] = String(rbFirstRow + from + i);
   }
   if (layout.label !== undefined) {
-    const vector = rb.getChildAt(layout.label)!;
+    const texts = stringValues(rb.getChildAt(layout.label)!, from, n);
     const labels = out.labels!;
     for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
-      const text = v === null || v === undefined ? '' : String(v);
+      const text = texts[i] ?? '';
       if (text.trim() === '') {
         labels[at + i] = NO_LABEL;
         continue;
@@ -297,11 +329,8 @@ export function copyRows(
     }
   }
   for (const { index, name } of layout.tags) {
-    const vector = rb.getChildAt(index)!;
+    const texts = stringValues(rb.getChildAt(index)!, from, n);
     const target = out.tags![name]!;
-    for (let i = 0; i < n; i++) {
-      const v = vector.get(from + i) as unknown;
-      target[at + i] = v === null || v === undefined ? '' : String(v);
-    }
+    for (let i = 0; i < n; i++) target[at + i] = texts[i] ?? '';
   }
 }
