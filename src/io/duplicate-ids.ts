@@ -14,9 +14,9 @@ export interface DuplicateIds {
 }
 
 export class DuplicateIdTracker {
-  // One hash lookup per id (add, then compare sizes): a Map's get-then-set took two, ~1 µs per
-  // spectrum of classify's main thread. The rows of remembered ids, in the order added, find
-  // the earlier row of the first repeat.
+  // One hash lookup per id (add, then compare sizes), where a Map's get-then-set took two on
+  // classify's main thread. The rows of remembered ids, in the order added, give the earlier row
+  // of the first repeat.
   private readonly seen = new Set<string>();
   private readonly ids: string[] = [];
   private readonly rows: number[] = [];
