@@ -10,7 +10,8 @@ const NEWLINE = 0x0a;
 const DOT = 0x2e;
 const MINUS = 0x2d;
 const ZERO = 0x30;
-const POWERS = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+/** 10^0 … 10^16: digit counts of safe integers, and the scales of 1 … 8 decimals. */
+const POWERS_OF_TEN = Array.from({ length: 17 }, (_, k) => 10 ** k);
 
 export class CsvBytes {
   private bytes: Buffer;
@@ -102,7 +103,7 @@ export class CsvBytes {
       this.text(x.toFixed(digits));
       return;
     }
-    const scale = POWERS[digits]!;
+    const scale = POWERS_OF_TEN[digits]!;
     const scaled = Math.round(magnitude * scale);
     const whole = Math.floor(scaled / scale);
     let fraction = scaled - whole * scale;
@@ -123,5 +124,3 @@ export class CsvBytes {
     }
   }
 }
-
-const POWERS_OF_TEN = Array.from({ length: 17 }, (_, k) => 10 ** k);
