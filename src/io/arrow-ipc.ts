@@ -16,6 +16,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { CompressionType, DataType, type Data, type RecordBatch } from 'apache-arrow';
 import { AstrospecError, excerpt, type ErrorCode } from '../errors.js';
+import { isAscii } from './columns.js';
 import { countBytesRead } from './read-stats.js';
 
 /** Longest array apache-arrow can address (it uses int32 offsets and lengths). */
@@ -802,11 +803,6 @@ export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage:
 // Contents, once apache-arrow has decoded a record batch
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
-}
 
 function checkOffsets(data: Data, limit: number, fail: Fail, path: string): void {
   const n = data.length;

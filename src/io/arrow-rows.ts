@@ -8,7 +8,7 @@
 import { DataType, Precision, type Data, type Decimal, type FixedSizeList, type RecordBatch, type Schema, type Vector } from 'apache-arrow';
 import { AstrospecError, excerpt } from '../errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
-import { firstNonFinite, gridForPixelCount, ID_COLUMN, isLabelColumn, pixelColumnIndex, pixelColumnName } from './columns.js';
+import { firstNonFinite, gridForPixelCount, ID_COLUMN, isAscii, isLabelColumn, pixelColumnIndex, pixelColumnName } from './columns.js';
 import type { ReadOptions } from './types.js';
 
 export const GRID_METADATA_KEY = 'astrospec.grid';
@@ -186,8 +186,7 @@ function stringValues(vector: Vector, from: number, n: number): (string | null)[
     const at = data.offset + from;
     const begin = offsets[at]!;
     const end = offsets[at + n]!;
-    let ascii = at + n < offsets.length && 0 <= begin && begin <= end && end <= bytes.length;
-    for (let k = begin; ascii && k < end; k++) if (bytes[k]! >= 0x80) ascii = false;
+    let ascii = at + n < offsets.length && 0 <= begin && begin <= end && end <= bytes.length && isAscii(bytes, begin, end);
     for (let i = 0; ascii && i < n; i++) if (offsets[at + i + 1]! < offsets[at + i]!) ascii = false;
     if (ascii) {
       const text = asciiDecoder.decode(bytes.subarray(begin, end));

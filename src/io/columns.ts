@@ -257,3 +257,9 @@ export function checkSinkBatch(
     if (!columns.tags.includes(name)) throw new AstrospecError('BAD_ARGUMENT', `batch carries tag column "${name}" that earlier batches did not`, { file: path });
   }
 }
+
+/** Whether bytes[from, to) are all ASCII (then UTF-8 text there is one character per byte). */
+export function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
