@@ -85,18 +85,23 @@ async function poolRates(models: Uint8Array[], length: number, settings: Session
   try {
     const template = fluxBatch(B, length, 5);
     const runs = Math.max(1, Math.ceil(spectraPerRound / B));
-    for (const pool of pools) await Promise.all(Array.from({ length: settings.workers }, () => pool.run(template.slice())));
+    const job = (pool: SessionPool) => {
+      const slot = pool.slot();
+      slot.flux.set(template);
+      return pool.run(slot);
+    };
+    for (const pool of pools) for (const slot of await Promise.all(Array.from({ length: settings.workers }, () => job(pool)))) pool.release(slot);
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < pools.length; k++) {
         const pool = pools[k]!;
         const start = performance.now();
         const cpuStart = process.cpuUsage();
-        const queue = Array.from({ length: Math.min(runs, 2 * settings.workers) }, () => pool.run(template.slice()));
+        const queue = Array.from({ length: Math.min(runs, 2 * settings.workers) }, () => job(pool));
         let sent = queue.length;
         while (queue.length > 0) {
-          const done = await queue.shift()!;
+          pool.release(await queue.shift()!);
           if (sent < runs) {
-            queue.push(pool.run(done.flux));
+            queue.push(job(pool));
             sent++;
           }
         }

@@ -220,23 +220,22 @@ try {
     const startedAt = performance.now();
     const startCpu = process.cpuUsage();
     const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
-    const job = (flux: Float32Array, features?: Float32Array) => pool.run(flux, features);
     let next = 0;
-    const fresh = () => {
+    // Every run gets the next batch's values, copied into a slot as classify preprocesses into one.
+    const job = () => {
       const b = batches[next++ % batches.length]!;
-      return job(new Float32Array(b.flux!.data as Float32Array), F > 0 ? new Float32Array(b.features!.data as Float32Array) : undefined);
+      const slot = pool.slot();
+      slot.flux.set(b.flux!.data as Float32Array);
+      if (F > 0) slot.features.set(b.features!.data as Float32Array);
+      return pool.run(slot);
     };
-    // Every run gets the next batch's values, copied into a buffer that came back from a worker.
     const runAll = async () => {
-      const queue = Array.from({ length: Math.min(runs, 2 * workers) }, fresh);
+      const queue = Array.from({ length: Math.min(runs, 2 * workers) }, job);
       let sent = queue.length;
       while (queue.length > 0) {
-        const done = await queue.shift()!;
+        pool.release(await queue.shift()!);
         if (sent < runs) {
-          const b = batches[next++ % batches.length]!;
-          done.flux.set(b.flux!.data as Float32Array);
-          if (done.features) done.features.set(b.features!.data as Float32Array);
-          queue.push(job(done.flux, done.features));
+          queue.push(job());
           sent++;
         }
       }

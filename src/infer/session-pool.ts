@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AstrospecError } from '../errors.js';
+import { slotBytes, slotViews, type SlotShape, type SlotViews } from './batch-slot.js';
 
 export type GraphOptimization = 'disabled' | 'basic' | 'extended' | 'all';
 export const GRAPH_OPTIMIZATIONS: readonly GraphOptimization[] = ['disabled', 'basic', 'extended', 'all'];
@@ -50,27 +51,40 @@ export interface SessionWorkerData {
 }
 
 export type SessionRequest =
-  | { type: 'run'; seq: number; flux: Float32Array; features?: Float32Array }
+  /** A new batch slot (src/infer/batch-slot.ts), shared once, named by `index` in later runs. */
+  | { type: 'slot'; index: number; buffer: SharedArrayBuffer }
+  | { type: 'run'; seq: number; slot: number }
   /** Release the session and exit after the run under way; `drop` skips runs still queued. */
   | { type: 'close'; drop?: boolean };
 
 export type SessionReply =
-  | { type: 'ready'; inputNames: string[]; outputNames: string[] }
+  | { type: 'ready'; inputNames: string[]; outputs: SlotShape['outputs'] }
   | { type: 'failed'; message: string }
-  | { type: 'result'; seq: number; flux: Float32Array; features?: Float32Array; probabilities: Float32Array; extras: Record<string, Float32Array> }
-  | { type: 'error'; seq: number; message: string; flux: Float32Array; features?: Float32Array };
+  /** The slot's outputs are written. */
+  | { type: 'result'; seq: number }
+  | { type: 'error'; seq: number; message: string };
 
-export interface SessionResult {
-  probabilities: Float32Array;
-  /** The model's other outputs by name, batchSize rows each (e.g. ood_score). */
-  extras: Record<string, Float32Array>;
-  /** The input buffers, handed back for reuse. */
-  flux: Float32Array;
-  features?: Float32Array;
+/**
+ * One batch's inputs and outputs, in memory shared with the workers. Take one with
+ * `pool.slot()`, fill `flux` (and `features`), `run` it; when the run resolves, `outputs` holds
+ * every output of the model; `release` it when read, and it is used again.
+ */
+export class BatchSlot implements SlotViews {
+  readonly flux: Float32Array;
+  readonly features: Float32Array;
+  readonly outputs: Record<string, Float32Array>;
+
+  constructor(
+    readonly index: number,
+    readonly buffer: SharedArrayBuffer,
+    shape: SlotShape,
+  ) {
+    ({ flux: this.flux, features: this.features, outputs: this.outputs } = slotViews(buffer, shape));
+  }
 }
 
 interface Job {
-  resolve: (result: SessionResult) => void;
+  resolve: () => void;
   reject: (error: Error) => void;
 }
 
@@ -84,7 +98,7 @@ interface PoolWorker {
  * the sources run under tsx (tests, benchmarks), a worker thread doesn't inherit tsx's loader;
  * registering it in every worker cost ~0.4 s of CPU per worker (a loader thread and every module
  * compiled through it: more than classifying 2 000 spectra), so the worker, which imports only
- * onnxruntime-node, is bundled once per process with esbuild (a dev dependency, as tsx is) and
+ * onnxruntime-node and batch-slot.ts, is bundled once per process with esbuild (a dev dependency, as tsx is) and
  * started as a plain script, as the compiled file would be.
  */
 function startWorker(workerData: SessionWorkerData): Worker {
@@ -131,13 +145,21 @@ function bundledWorker(): string {
 export class SessionPool {
   private seq = 0;
   private closed = false;
+  private readonly slots: BatchSlot[] = [];
+  private readonly freeSlots: BatchSlot[] = [];
 
   private constructor(
     private readonly workers: PoolWorker[],
     readonly settings: SessionSettings,
+    /** What the slots hold: batch size, input length, side features and the model's outputs. */
+    readonly shape: SlotShape,
     readonly inputNames: string[],
-    readonly outputNames: string[],
   ) {}
+
+  /** The model's outputs, in session order. */
+  get outputNames(): string[] {
+    return this.shape.outputs.map((o) => o.name);
+  }
 
   static async start(model: Uint8Array, shape: { inputLength: number; featureCount: number }, settings: SessionSettings, file?: string): Promise<SessionPool> {
     const sessionOptions: InferenceSession.SessionOptions = {
@@ -147,11 +169,12 @@ export class SessionPool {
       executionMode: 'sequential',
     };
     const data: SessionWorkerData = { model, sessionOptions, batchSize: settings.batchSize, ...shape };
+    type Ready = Extract<SessionReply, { type: 'ready' }>;
     const started: PoolWorker[] = [];
     const startups = Array.from({ length: settings.workers }, () => {
       const worker = startWorker(data);
       started.push({ worker, jobs: new Map() });
-      return new Promise<{ inputNames: string[]; outputNames: string[] }>((resolve, reject) => {
+      return new Promise<Ready>((resolve, reject) => {
         const onError = (error: Error) => reject(error);
         const onExit = (code: number) => reject(new AstrospecError('MODEL', `inference worker exited (code ${code}) while loading the model`, { file }));
         worker.once('error', onError);
@@ -173,8 +196,8 @@ export class SessionPool {
       throw failed.reason;
     }
     for (const entry of started) SessionPool.listen(entry);
-    const names = (results[0] as PromiseFulfilledResult<{ inputNames: string[]; outputNames: string[] }>).value;
-    return new SessionPool(started, settings, names.inputNames, names.outputNames);
+    const ready = (results[0] as PromiseFulfilledResult<Ready>).value;
+    return new SessionPool(started, settings, { batchSize: settings.batchSize, ...shape, outputs: ready.outputs }, ready.inputNames);
   }
 
   private static listen(entry: PoolWorker): void {
@@ -187,7 +210,7 @@ export class SessionPool {
       const job = entry.jobs.get(reply.seq);
       if (!job) return;
       entry.jobs.delete(reply.seq);
-      if (reply.type === 'result') job.resolve({ probabilities: reply.probabilities, extras: reply.extras, flux: reply.flux, features: reply.features });
+      if (reply.type === 'result') job.resolve();
       else job.reject(new AstrospecError('MODEL', `onnxruntime failed: ${reply.message}`));
     });
     entry.worker.on('error', (error) => failAll(new AstrospecError('MODEL', `inference worker failed: ${error.message}`, {}, { cause: error })));
@@ -199,17 +222,35 @@ export class SessionPool {
     return this.workers.reduce((n, w) => n + w.jobs.size, 0);
   }
 
-  /** Runs one batch of exactly settings.batchSize rows. The buffers are transferred to the worker and come back in the result. */
-  run(flux: Float32Array, features?: Float32Array): Promise<SessionResult> {
+  /** A slot to fill: a released one, or a new one (shared with every worker once). Its contents are whatever was last in it. */
+  slot(): BatchSlot {
+    const reused = this.freeSlots.pop();
+    if (reused) return reused;
+    const slot = new BatchSlot(this.slots.length, new SharedArrayBuffer(slotBytes(this.shape)), this.shape);
+    this.slots.push(slot);
+    for (const w of this.workers) w.worker.postMessage({ type: 'slot', index: slot.index, buffer: slot.buffer } satisfies SessionRequest);
+    return slot;
+  }
+
+  /** Gives a slot back once its outputs are read. */
+  release(slot: BatchSlot): void {
+    if (this.slots[slot.index] !== slot) throw new Error('release: the slot is not this pool\'s');
+    if (this.freeSlots.includes(slot)) throw new Error('release: the slot is already free');
+    this.freeSlots.push(slot);
+  }
+
+  /**
+   * Runs the batch in `slot` (exactly settings.batchSize rows; pad a short one). Resolves when
+   * its outputs are in `slot.outputs`. Neither thread may touch the slot until then.
+   */
+  run(slot: BatchSlot): Promise<BatchSlot> {
     if (this.closed) return Promise.reject(new AstrospecError('MODEL', 'the inference session is closed'));
+    if (this.slots[slot.index] !== slot) return Promise.reject(new Error('run: the slot is not this pool\'s'));
     const target = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
     const seq = this.seq++;
-    return new Promise<SessionResult>((resolve, reject) => {
-      target.jobs.set(seq, { resolve, reject });
-      const request: SessionRequest = { type: 'run', seq, flux, features };
-      const transfer = [flux.buffer as ArrayBuffer];
-      if (features) transfer.push(features.buffer as ArrayBuffer);
-      target.worker.postMessage(request, transfer);
+    return new Promise<BatchSlot>((resolve, reject) => {
+      target.jobs.set(seq, { resolve: () => resolve(slot), reject });
+      target.worker.postMessage({ type: 'run', seq, slot: slot.index } satisfies SessionRequest);
     });
   }
 
