@@ -17,7 +17,8 @@
  *   on the main thread; ort_raw_conv1d_graph_spectra_per_s: the same for the 1-D form.
  * - classify_spectra_per_s: classifyFile from an Arrow file on disk to a predictions CSV
  *   (read, native preprocessing, inference in a worker, writing), measured in a child process
- *   so that peak_rss_mb is the pipeline's own.
+ *   so that peak_rss_mb is the pipeline's own. Both sides run the compiled package (dist/, which
+ *   the npm script builds first), as `astrospec` does: bench/dist.ts says why not the sources.
  * - ort_raw_cpu_us_per_spectrum, classify_cpu_us_per_spectrum: CPU time (all threads) per
  *   spectrum of each measurement; their ratio is what classify_over_ort_raw tends to when
  *   inference fills every core, and it moves less with other load than the rates do.
@@ -41,12 +42,12 @@ import * as ort from 'onnxruntime-node';
 import { buildResNet1d, type Tf } from '../src/model/resnet1d.js';
 import type { ModelSpec } from '../src/model/spec.js';
 import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
-import { classifyFile } from '../src/infer/classify.js';
 import { createSpectraSink } from '../src/io/sink.js';
 import { listDataset, openSpectra } from '../src/io/open.js';
 import { networkInput } from '../src/io/batch.js';
 import { preprocessSync } from '../src/preprocess/index.js';
-import { defaultSessionSettings, prepareSessionWorker, SessionPool, type GraphOptimization } from '../src/infer/session-pool.js';
+import { defaultSessionSettings, type GraphOptimization } from '../src/infer/session-pool.js';
+import { checkDistIsCurrent, importDist } from './dist.js';
 import { Random } from '../src/synth/random.js';
 
 const { values: args } = parseArgs({
@@ -63,8 +64,7 @@ const { values: args } = parseArgs({
     'no-tfjs': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    // Internal: run only the classify measurement (in a child process) and print its JSON.
-    'child-classify': { type: 'string' },
+    // Internal: run only the stock tfjs WASM measurement (in a child process) and print its JSON.
     'child-tfjs-wasm': { type: 'boolean', default: false },
     data: { type: 'string' },
     'no-int8': { type: 'boolean', default: false },
@@ -88,30 +88,6 @@ const threads = defaults.intraOpThreads;
 const workers = defaults.workers;
 const graphOptimization = args['graph-optimization'] as GraphOptimization;
 const log = (text: string) => process.stderr.write(`${text}\n`);
-
-if (args['child-classify'] !== undefined) {
-  // Child: classify the Arrow file, report time and this process's peak RSS.
-  const output = join(args['child-classify'], 'predictions.csv');
-  // The reader's modules load with the process, as onnxruntime-node's do before the raw
-  // measurement, and the session worker's code is made ready (under tsx only: its esbuild bundle).
-  await import('../src/io/arrow.js');
-  prepareSessionWorker();
-  const cpuStart = process.cpuUsage();
-  // The first written batch and the last: the steady rate, without start-up.
-  let first: { t: number; rows: number } | undefined;
-  let last = { t: 0, rows: 0 };
-  const onProgress = (rows: number) => {
-    last = { t: performance.now(), rows };
-    first ??= last;
-  };
-  const result = await classifyFile(args.data!, { model: args.model!, output, batchSize, intraOpThreads: threads, workers, graphOptimization, onProgress });
-  const cpu = process.cpuUsage(cpuStart);
-  const steadySpectraPerSecond = first && last.t > first.t ? (last.rows - first.rows) / ((last.t - first.t) / 1000) : null;
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ rows: result.rows, seconds: result.seconds, spectraPerSecond: result.spectraPerSecond, steadySpectraPerSecond, cpuSeconds, peakRssMb, statusCounts: result.statusCounts, stages: result.stages })}\n`);
-  process.exit(0);
-}
 
 /** Spectra/s of model.predict in batches of batchSize, after one warm-up call. */
 async function tfjsPredictRate(tf: Tf, arch: ModelSpec['architecture'], rows: number): Promise<{ rate: number; rows: number }> {
@@ -145,6 +121,11 @@ if (args['child-tfjs-wasm']) {
   process.stdout.write(`${JSON.stringify({ rate })}\n`);
   process.exit(0);
 }
+
+// Both sides time the compiled package, as `astrospec` runs (bench/dist.ts): the raw side its
+// SessionPool, the classify child its classifyFile.
+checkDistIsCurrent();
+const { SessionPool } = await importDist<typeof import('../src/infer/session-pool.js')>('infer/session-pool.js');
 
 const dir = await mkdtemp(join(tmpdir(), 'astrospec-bench-infer-'));
 try {
@@ -259,11 +240,13 @@ try {
     };
   };
   type ClassifyChild = { rows: number; seconds: number; spectraPerSecond: number; steadySpectraPerSecond: number | null; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
+  // classify as `astrospec classify` runs it: the compiled package in a plain Node process
+  // (bench/classify-child.mjs), so that peak_rss_mb is the pipeline's own.
   const classifyInChild = () =>
     new Promise<ClassifyChild>((resolve, reject) => {
-      const self = fileURLToPath(import.meta.url);
-      const p = spawn(process.execPath, [...process.execArgv, self, '--child-classify', dir, '--data', data, '--model', modelPath!,
-        '--batch-size', String(batchSize), '--threads', String(threads), '--workers', String(workers), '--graph-optimization', graphOptimization], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = fileURLToPath(new URL('./classify-child.mjs', import.meta.url));
+      const options = { data, output: join(dir, 'predictions.csv'), model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization };
+      const p = spawn(process.execPath, [child, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ClassifyChild) : reject(new Error(`classify child exited ${code}`))));
@@ -271,7 +254,6 @@ try {
   // Raw and classify in alternating rounds; the round with the median ratio is reported, so that
   // load that comes and goes (this machine is shared) disturbs both sides of the reported ratio alike.
   const rounds: { raw: Awaited<ReturnType<typeof measurePool>>; classify: ClassifyChild; ratio: number }[] = [];
-  prepareSessionWorker(); // as the classify child does before its timing
   for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
     const raw = await measurePool();
     log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${raw.withStartRate.toFixed(0)} spectra/s from session start, ${raw.rate.toFixed(0)} spectra/s warm`);
@@ -365,7 +347,8 @@ try {
       sessions: `${workers} worker thread(s) × ${threads} intra-op thread(s), batch ${batchSize}, graph optimisation ${graphOptimization}, on both sides (SessionPool)`,
       spectra: `the same ${n} spectra: raw runs the file's first ${batches.length} batches preprocessed beforehand (in memory, cycled); classify reads all of them from the Arrow file`,
       raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs',
-      classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules loaded and (under tsx) the session worker bundled before, on both sides',
+      classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules loaded before, on both sides',
+      code: 'the compiled package (dist/) on both sides: the classify child is a plain Node process (bench/classify-child.mjs), as astrospec classify runs',
       steady: 'classify from its first to its last written batch, over raw on the same (warm) sessions after start-up',
       rounds: `raw then classify, ${rounds.length} times in turn; the numbers are the round with the median classify_vs_raw`,
     },

@@ -26,31 +26,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { readdirSync, statSync } from 'node:fs';
+import { checkDistIsCurrent } from './dist.js';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/**
- * The compiled package (dist/), as `astrospec` runs: under tsx, every shard's worker threads would
- * load tsx and compile the session worker first, a start-up cost users never pay.
- */
-function checkDistIsCurrent(): void {
-  const stale: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) walk(path);
-      else if (path.endsWith('.ts')) {
-        const js = join(root, 'dist', path.slice('src/'.length).replace(/\.ts$/, '.js'));
-        const built = statSync(js, { throwIfNoEntry: false });
-        if (!built || built.mtimeMs < statSync(join(root, path)).mtimeMs) stale.push(path);
-      }
-    }
-  };
-  walk('src');
-  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}: run npm run build:ts first`);
-}
+// The compiled package, as `astrospec` runs (bench/dist.ts).
 checkDistIsCurrent();
 const dist = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href);
 const { synthHandler } = (await dist('cli/commands/synth.js')) as typeof import('../src/cli/commands/synth.js');

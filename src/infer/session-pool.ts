@@ -102,9 +102,11 @@ interface PoolWorker {
  * started as a plain script, as the compiled file would be.
  */
 function startWorker(workerData: SessionWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url), { workerData });
-  // No inherited execArgv: the bundle is plain CommonJS, and a parent started with
-  // `--input-type=module -e` would otherwise make the eval'd worker an ES module (no require).
+  // No inherited execArgv: the worker needs none of the parent's flags, and a loader the parent
+  // registered (tsx, when a TypeScript program imports the compiled package) would start in
+  // every worker; the bundle is plain CommonJS, which a parent started with
+  // `--input-type=module -e` would otherwise make an ES module (no require).
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url), { workerData, execArgv: [] });
   return new Worker(bundledWorker(), { eval: true, workerData, execArgv: [] });
 }
 
