@@ -178,6 +178,44 @@ test('reads that fit inside one record batch (zero-copy views) and reads that sp
   }
 });
 
+test('splitAtRecordBatches: batches end where record batches end, are views of them, and hold the same rows', async () => {
+  const grid = { start: 4000, step: 1, length: 37 };
+  const path = join(dir, 'split.arrow');
+  const sink = await createSpectraSink(path, { grid, hasLabels: true });
+  const sizes = [5, 11, 7, 11, 5];
+  let row = 0;
+  for (const rows of sizes) {
+    const flux = Float32Array.from({ length: rows * grid.length }, (_, k) => (row * grid.length + k) * 0.25 + 1);
+    await sink.write({ ids: Array.from({ length: rows }, (_, i) => `r${row + i}`), flux, grid, firstRow: row, labels: Int8Array.from({ length: rows }, (_, i) => (row + i) % 3) });
+    row += rows;
+  }
+  await sink.close();
+  const ends = sizes.map((_, k) => sizes.slice(0, k + 1).reduce((a, b) => a + b, 0));
+  for (const batchSize of [1, 4, 5, 8, 16, 64]) {
+    const plain = await readAll(path, { batchSize });
+    for (const reuseBuffers of [false, true]) {
+      const source = await openSpectra(path, { batchSize, reuseBuffers, splitAtRecordBatches: true });
+      const seen: SpectrumBatch[] = [];
+      for await (const b of source.batches()) {
+        // Copied before the next read: with reuseBuffers the view is read over.
+        seen.push({ ...b, ids: [...b.ids], flux: b.flux.slice(), labels: b.labels?.slice() });
+        const last = b.firstRow + b.ids.length;
+        const start = [0, ...ends].filter((e) => e <= b.firstRow).pop()!;
+        assert.ok(b.ids.length <= batchSize && b.ids.length > 0, `batch size ${batchSize}`);
+        assert.ok(last <= ends.find((e) => e > b.firstRow)!, `batch ${b.firstRow}…${last - 1} spans record batches (batch size ${batchSize})`);
+        // A view of the record batch read from the file (the views' buffer is the read buffer, not a batch-sized copy).
+        assert.ok(b.flux.buffer.byteLength > b.flux.byteLength, `batch ${b.firstRow} is a copy`);
+        assert.ok(b.firstRow >= start);
+      }
+      await source.close();
+      const all = concatBatches(seen);
+      assert.deepEqual(all.ids, plain.all.ids);
+      assert.deepEqual([...all.labels!], [...plain.all.labels!]);
+      assert.deepEqual(bits(all.flux), bits(plain.all.flux), `batch size ${batchSize}, reuseBuffers ${reuseBuffers}`);
+    }
+  }
+});
+
 test('ids, labels and tags read alike on the ASCII fast path and off it (non-ASCII text, empty strings)', async () => {
   const grid = { start: 3800, step: 2, length: 5 };
   const path = join(dir, 'strings.arrow');

@@ -163,9 +163,19 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   // A bad labels file fails before any worker starts.
   const labelTable = options.labels !== undefined ? await readLabelsCsv(options.labels) : undefined;
   // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
-  // Each batch is preprocessed into a buffer of our own before the next is read, so the readers
-  // may read into the same memory again (reuseBuffers): no fresh ~10 MB buffer per Arrow record batch.
-  const open = () => openSpectra(dataset, { batchSize: readBatchSize(settings.batchSize, paths), resampleGrid: spec.grid, threads: options.readThreads, shard: options.shard, reuseBuffers: true });
+  // Each batch is preprocessed into a batch slot before the next is read, so the readers may read
+  // into the same memory again (reuseBuffers): no fresh ~10 MB buffer per Arrow record batch; and
+  // Arrow batches may end where record batches end (splitAtRecordBatches): rows are never copied
+  // to gather a batch that spans two of them, preprocessing reads them where they were read.
+  const open = () =>
+    openSpectra(dataset, {
+      batchSize: readBatchSize(settings.batchSize, paths),
+      resampleGrid: spec.grid,
+      threads: options.readThreads,
+      shard: options.shard,
+      reuseBuffers: true,
+      splitAtRecordBatches: true,
+    });
   let source: SpectraSource | undefined;
   if (options.resume && options.shard) {
     // A complete output of this shard is kept, and nothing is started: resubmitting a whole array
@@ -282,6 +292,19 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     };
     const duplicateIds = new DuplicateIdTracker();
 
+    // The inference batch being filled: rows [0, filled) of `slot`, from one or more read batches.
+    let filling: { slot: BatchSlot; firstRow: number; ids: string[]; status: string[]; filled: number } | undefined;
+    const dispatch = async () => {
+      const { slot, firstRow, ids, status, filled } = filling!;
+      filling = undefined;
+      // Rows past the input's end are zeros (a fixed shape for onnxruntime); their outputs are dropped.
+      slot.flux.fill(0, filled * L);
+      slot.features.fill(0, filled * featureCount);
+      inFlight.push({ firstRow, ids, status, rows: filled, result: pool!.run(slot) });
+      if (inFlight.length >= queueDepth) await writeOldest();
+    };
+    let picks: number[] | undefined;
+
     let readingSince = now();
     for await (const batch of untilAborted(source.batches(), options.signal, interrupted)) {
       stages.reading += now() - readingSince;
@@ -300,53 +323,60 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         truthIds.push(...part.ids);
       }
 
-      // Inference runs on fixed-size batches of B rows (one input shape for onnxruntime); the
-      // file is read in larger batches, which costs far less per row.
-      for (let c = 0; c < rows; c += B) {
-        const chunk = c === 0 && rows <= B ? part : sliceBatch(part, c, Math.min(rows, c + B));
-        const chunkRows = chunk.ids.length;
-        // Preprocessed flux goes straight into the batch slot the worker reads.
-        pool ??= await starting;
-        const slot = pool.slot();
-        const flux = slot.flux;
+      // Inference runs on fixed-size batches of B rows (one input shape for onnxruntime), filled
+      // from the read batches: the file is read in larger batches (CSV, FITS), which costs far
+      // less per row, or in pieces that end where the file's record batches end (Arrow), which
+      // are views of the file's buffer and are never copied.
+      for (let c = 0; c < rows; ) {
+        if (!filling) {
+          pool ??= await starting;
+          filling = { slot: pool.slot(), firstRow: part.firstRow + c, ids: [], status: [], filled: 0 };
+        }
+        const { slot, filled } = filling;
+        const take = Math.min(rows - c, B - filled);
+        const chunk = c === 0 && take === rows ? part : sliceBatch(part, c, c + take);
         const preprocessStart = now();
-        // In this thread: ~2 µs per spectrum at bin 4, less than the hop to a pool thread
-        // and back (0.53 → 0.2 s of main-thread time per 20 000 spectra in bench:infer).
+        // Preprocessed flux goes straight into the batch slot the worker reads. In this thread:
+        // ~2 µs per spectrum at bin 4, less than the hop to a pool thread and back (0.53 → 0.2 s
+        // of main-thread time per 20 000 spectra in bench:infer).
         const prepared = preprocessSync(networkInput(chunk), {
           normalisation: pre.normalisation,
           bin: pre.bin,
           smoothWindow: pre.smoothWindow,
           features: featureCount > 0,
           threads: options.preprocessThreads ?? 1,
-          out: flux.subarray(0, chunkRows * L),
+          out: slot.flux.subarray(filled * L, (filled + take) * L),
         });
-        flux.fill(0, chunkRows * L);
-        const status = new Array<string>(chunkRows);
-        for (let i = 0; i < chunkRows; i++) status[i] = prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK;
+        const status = filling.status;
+        for (let i = 0; i < take; i++) status.push(prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK);
         if (featureCount > 0) {
           const features = slot.features;
-          features.fill(0);
           const names = prepared.featureNames;
           const F = names.length;
-          const picks = pre.features.map((name) => {
+          picks ??= pre.features.map((name) => {
             const at = names.indexOf(name);
             if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
             return at;
           });
-          for (let i = 0; i < chunkRows; i++) {
+          for (let i = 0; i < take; i++) {
+            const row = filled + i;
             for (let f = 0; f < featureCount; f++) {
               const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
-              if (Number.isFinite(z)) features[i * featureCount + f] = z;
-              else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
+              const finite = Number.isFinite(z);
+              features[row * featureCount + f] = finite ? z : 0;
+              if (!finite && status[row] === STATUS_OK) status[row] = STATUS.nonFiniteFeatures;
             }
           }
         }
+        for (const id of chunk.ids) filling.ids.push(id);
+        filling.filled += take;
+        c += take;
         stages.preprocessing += now() - preprocessStart;
-        inFlight.push({ firstRow: chunk.firstRow, ids: chunk.ids, status, rows: chunkRows, result: pool.run(slot) });
-        if (inFlight.length >= queueDepth) await writeOldest();
+        if (filling.filled === B) await dispatch();
       }
       readingSince = now();
     }
+    if (filling) await dispatch();
     while (inFlight.length > 0) {
       aborted();
       await writeOldest();
@@ -427,10 +457,11 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | 
 }
 
 /**
- * Rows per read. Arrow files are read one inference batch at a time: such a batch is a view of
- * the file's record batch, not a copy, and the views of a 1 000-row record batch cover all but
- * the one batch that straddles two record batches. CSV and FITS are parsed about 1 024 rows per
- * call (a multiple of the inference batch), which costs far less per row than small calls.
+ * Rows per read. Arrow files are read one inference batch at a time, as views of the file's
+ * record batches (split where one ends): the NaN check of a read batch leaves its 1.3 MB in the
+ * core's cache for preprocessing, which larger reads would not. CSV and FITS are parsed about
+ * 1 024 rows per call (a multiple of the inference batch), which costs far less per row than
+ * small calls.
  */
 function readBatchSize(batchSize: number, paths: string[]): number {
   if (paths.every((p) => formatOfPath(p) === 'arrow')) return batchSize;

@@ -152,6 +152,7 @@ class ArrowSource implements SpectraSource {
     private readonly indexed: IndexedArrow,
     private readonly range?: ArrowRowRange,
     private readonly reuseBuffers = false,
+    private readonly splitAtRecordBatches = false,
   ) {
     this.path = indexed.path;
     this.hasLabels = layout.label !== undefined;
@@ -175,7 +176,7 @@ class ArrowSource implements SpectraSource {
    */
   rowRange(begin: number, end: number): ArrowSource {
     if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end)) throw new RangeError(`rowRange(${begin}, ${end})`);
-    return new ArrowSource(this.layout, this.batchSize, this.indexed, { begin, end }, this.reuseBuffers);
+    return new ArrowSource(this.layout, this.batchSize, this.indexed, { begin, end }, this.reuseBuffers, this.splitAtRecordBatches);
   }
 
   /**
@@ -215,7 +216,9 @@ class ArrowSource implements SpectraSource {
    * Batches of batchSize rows. A batch that lies within one record batch of a compact file has
    * its flux as a view of that record batch's buffer (read from disk for this pass and owned by
    * nobody else): no copy, which is most of the cost of reading otherwise. Batches that span
-   * record batches, and wide (pandas) files, are copied into a fresh array.
+   * record batches, and wide (pandas) files, are copied into a fresh array; with
+   * splitAtRecordBatches, compact files yield no such batch, but the record batch's last rows
+   * as a shorter view.
    */
   async *batches(): AsyncGenerator<SpectrumBatch> {
     try {
@@ -248,7 +251,7 @@ class ArrowSource implements SpectraSource {
       const to = Math.min(rb.numRows, end - rowsSeen);
       while (from < to) {
         const n = Math.min(to - from, this.batchSize - filled);
-        const view = filled === 0 && n === this.batchSize ? fluxView(rb, this.layout, from, n) : undefined;
+        const view = filled === 0 && (n === this.batchSize || this.splitAtRecordBatches) ? fluxView(rb, this.layout, from, n) : undefined;
         if (view) {
           const batch = allocateBatch(n, this.grid, firstRow, columns, view);
           copyRows(rb, this.layout, from, n, batch, 0, this.path, rowsSeen, true, firstNonFinite);
@@ -387,7 +390,7 @@ export async function openArrow(path: string, options: ArrowReadOptions = {}): P
   } catch (error) {
     throw wrapReaderError(error, path, 'cannot read the Arrow schema');
   }
-  return new ArrowSource(layout, batchSize, indexed, undefined, options.reuseBuffers === true);
+  return new ArrowSource(layout, batchSize, indexed, undefined, options.reuseBuffers === true, options.splitAtRecordBatches === true);
 }
 
 /**

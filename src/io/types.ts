@@ -47,6 +47,13 @@ export interface ReadOptions {
    * more than reading them. Default false: a batch stays valid as long as it is referenced.
    */
   reuseBuffers?: boolean;
+  /**
+   * Arrow: a batch never spans two record batches. Where one ends, a shorter batch is yielded (a
+   * view of that record batch's flux), instead of rows of both copied into a batch of
+   * batchSize. For callers that gather rows themselves (classify fills fixed-size inference
+   * batches from any pieces). Other formats ignore it.
+   */
+  splitAtRecordBatches?: boolean;
 }
 
 export interface SpectraSource {
