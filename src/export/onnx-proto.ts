@@ -56,6 +56,11 @@ message ModelProto {
   repeated StringStringEntryProto metadata_props = 14;
 }
 
+// ModelProto's metadata alone: a reader of this type skips the graph (the weights) unread.
+message ModelMetadataView {
+  repeated StringStringEntryProto metadata_props = 14;
+}
+
 message StringStringEntryProto {
   optional string key = 1;
   optional string value = 2;
@@ -117,6 +122,7 @@ message OperatorSetIdProto {
 const root = protobuf.parse(ONNX_PROTO_SUBSET, { keepCase: true }).root;
 
 export const ModelProtoType = root.lookupType('onnx.ModelProto');
+const ModelMetadataViewType = root.lookupType('onnx.ModelMetadataView');
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
@@ -170,6 +176,15 @@ export interface ModelProto {
 
 export function encodeModel(model: ModelProto): Uint8Array {
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+}
+
+/**
+ * A model file's metadata_props only. The graph field is skipped by its length, not decoded:
+ * ~1 ms for the default model's 3.8 MB instead of ~25 ms (classify reads the spec this way).
+ */
+export function decodeModelMetadata(bytes: Uint8Array): { key: string; value: string }[] {
+  const message = ModelMetadataViewType.decode(bytes);
+  return (ModelMetadataViewType.toObject(message, { arrays: true, defaults: false }) as { metadata_props: { key: string; value: string }[] }).metadata_props;
 }
 
 /** Decodes a model file, with int64 fields as numbers and bytes as Uint8Array. */

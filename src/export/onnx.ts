@@ -29,7 +29,7 @@ import type { ModelSpec } from '../model/spec.js';
 import {
   AttributeType,
   DataType,
-  decodeModel,
+  decodeModelMetadata,
   encodeModel,
   type AttributeProto,
   type GraphProto,
@@ -374,7 +374,7 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
 export function onnxModelSpec(bytes: Uint8Array, file?: string): ModelSpec {
   let props: { key: string; value: string }[];
   try {
-    props = decodeModel(bytes).metadata_props ?? [];
+    props = decodeModelMetadata(bytes) ?? [];
   } catch (error) {
     throw new AstrospecError('MODEL', `not an ONNX model (${(error as Error).message})`, { file }, { cause: error });
   }
