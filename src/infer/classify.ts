@@ -32,6 +32,10 @@ export const STATUS = {
   outOfDistribution: 'ood',
 } as const;
 
+const STATUS_NON_FINITE_FEATURES = STATUS.nonFiniteFeatures;
+const STATUS_NON_FINITE_OUTPUT = STATUS.nonFiniteOutput;
+const STATUS_OUT_OF_DISTRIBUTION = STATUS.outOfDistribution;
+
 /** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
 export { parseShard, shardRange, type Shard };
 
@@ -120,6 +124,15 @@ function classColumns(spec: ModelSpec, file: string): number[] {
     throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
   }
   return order;
+}
+
+/** An inference batch being filled: rows [0, filled) of `slot`, from one or more read batches. */
+interface Filling {
+  slot: BatchSlot;
+  firstRow: number;
+  ids: string[];
+  status: string[];
+  filled: number;
 }
 
 interface InFlight {
@@ -251,16 +264,20 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       for (const name in slot.outputs) if (name !== ONNX_NAMES.probabilities) extras[name] = slot.outputs[name]!;
       stages.waitingForInference += now() - t;
       t = now();
+      // Statuses are stored on every row, changed or not (here and below): a store first reached
+      // at the first row that changes (a rare status) had no type feedback, and the optimised
+      // code of this function was thrown away and compiled again there.
       const p = new Float32Array(3 * job.rows);
       for (let i = 0; i < job.rows; i++) {
-        if (job.status[i] !== STATUS_OK) continue;
+        const status = job.status[i]!;
+        if (status !== STATUS_OK) continue;
         let finite = true;
         for (let k = 0; k < 3; k++) {
           const v = probabilities[i * 3 + k]!;
           p[i * 3 + columns[k]!] = v;
           if (!Number.isFinite(v)) finite = false;
         }
-        if (!finite) job.status[i] = STATUS.nonFiniteOutput;
+        job.status[i] = finite ? status : STATUS_NON_FINITE_OUTPUT;
       }
       let oodScore: Float32Array | undefined;
       if (oodThreshold !== undefined) {
@@ -270,7 +287,8 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         for (let i = 0; i < job.rows; i++) {
           // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
           const score = oodScore[i]!;
-          if (job.status[i] === STATUS_OK && !(score <= oodThreshold)) job.status[i] = STATUS.outOfDistribution;
+          const status = job.status[i]!;
+          job.status[i] = status === STATUS_OK && !(score <= oodThreshold) ? STATUS_OUT_OF_DISTRIBUTION : status;
         }
       }
       let redshift: { z: Float32Array; zErr: Float32Array } | undefined;
@@ -292,8 +310,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     };
     const duplicateIds = new DuplicateIdTracker();
 
-    // The inference batch being filled: rows [0, filled) of `slot`, from one or more read batches.
-    let filling: { slot: BatchSlot; firstRow: number; ids: string[]; status: string[]; filled: number } | undefined;
+    let filling: Filling | undefined;
     const dispatch = async () => {
       const { slot, firstRow, ids, status, filled } = filling!;
       filling = undefined;
@@ -304,6 +321,47 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       if (inFlight.length >= queueDepth) await writeOldest();
     };
     let picks: number[] | undefined;
+    // Appends a chunk's rows to the batch being filled. A function of its own, not inline in the
+    // read loop: its per-row loops would otherwise make V8 compile all of classifyFile on stack
+    // replacement (~0.15 s of a compiler thread), for the sake of these few lines.
+    const addRows = (into: Filling, chunk: SpectrumBatch) => {
+      const { slot, filled } = into;
+      const take = chunk.ids.length;
+      // Preprocessed flux goes straight into the batch slot the worker reads. In this thread:
+      // ~2 µs per spectrum at bin 4, less than the hop to a pool thread and back (0.53 → 0.2 s
+      // of main-thread time per 20 000 spectra in bench:infer).
+      const prepared = preprocessSync(networkInput(chunk), {
+        normalisation: pre.normalisation,
+        bin: pre.bin,
+        smoothWindow: pre.smoothWindow,
+        features: featureCount > 0,
+        threads: options.preprocessThreads ?? 1,
+        out: slot.flux.subarray(filled * L, (filled + take) * L),
+      });
+      const status = into.status;
+      for (let i = 0; i < take; i++) status.push(prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK);
+      if (featureCount > 0) {
+        const features = slot.features;
+        const names = prepared.featureNames;
+        const F = names.length;
+        picks ??= pre.features.map((name) => {
+          const at = names.indexOf(name);
+          if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
+          return at;
+        });
+        for (let i = 0; i < take; i++) {
+          const row = filled + i;
+          for (let f = 0; f < featureCount; f++) {
+            const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
+            const finite = Number.isFinite(z);
+            features[row * featureCount + f] = finite ? z : 0;
+            status[row] = finite || status[row] !== STATUS_OK ? status[row]! : STATUS_NON_FINITE_FEATURES;
+          }
+        }
+      }
+      for (let i = 0; i < take; i++) into.ids.push(chunk.ids[i]!);
+      into.filled += take;
+    };
 
     let readingSince = now();
     for await (const batch of untilAborted(source.batches(), options.signal, interrupted)) {
@@ -332,44 +390,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
           pool ??= await starting;
           filling = { slot: pool.slot(), firstRow: part.firstRow + c, ids: [], status: [], filled: 0 };
         }
-        const { slot, filled } = filling;
-        const take = Math.min(rows - c, B - filled);
-        const chunk = c === 0 && take === rows ? part : sliceBatch(part, c, c + take);
+        const take = Math.min(rows - c, B - filling.filled);
         const preprocessStart = now();
-        // Preprocessed flux goes straight into the batch slot the worker reads. In this thread:
-        // ~2 µs per spectrum at bin 4, less than the hop to a pool thread and back (0.53 → 0.2 s
-        // of main-thread time per 20 000 spectra in bench:infer).
-        const prepared = preprocessSync(networkInput(chunk), {
-          normalisation: pre.normalisation,
-          bin: pre.bin,
-          smoothWindow: pre.smoothWindow,
-          features: featureCount > 0,
-          threads: options.preprocessThreads ?? 1,
-          out: slot.flux.subarray(filled * L, (filled + take) * L),
-        });
-        const status = filling.status;
-        for (let i = 0; i < take; i++) status.push(prepared.flags[i]! & 1 ? STATUS.noValidPixels : STATUS_OK);
-        if (featureCount > 0) {
-          const features = slot.features;
-          const names = prepared.featureNames;
-          const F = names.length;
-          picks ??= pre.features.map((name) => {
-            const at = names.indexOf(name);
-            if (at < 0) throw new AstrospecError('MODEL', `the model wants feature '${name}', which preprocessing doesn't compute (it gives ${names.join(', ')})`, { file: options.model });
-            return at;
-          });
-          for (let i = 0; i < take; i++) {
-            const row = filled + i;
-            for (let f = 0; f < featureCount; f++) {
-              const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
-              const finite = Number.isFinite(z);
-              features[row * featureCount + f] = finite ? z : 0;
-              if (!finite && status[row] === STATUS_OK) status[row] = STATUS.nonFiniteFeatures;
-            }
-          }
-        }
-        for (const id of chunk.ids) filling.ids.push(id);
-        filling.filled += take;
+        addRows(filling, c === 0 && take === rows ? part : sliceBatch(part, c, c + take));
         c += take;
         stages.preprocessing += now() - preprocessStart;
         if (filling.filled === B) await dispatch();

@@ -59,7 +59,11 @@ export function predictionHeader(columns: PredictionColumns): string[] {
 
 /** Whether a row with this status has a predicted class and probabilities ('ok' and 'ood'). */
 export function hasPrediction(status: string): boolean {
-  return status === 'ok' || status === STATUS_OOD;
+  // Both comparisons always run (no ||): one skipped until the first 'ood' row has no type
+  // feedback, and the optimised loops that inline this were thrown away and compiled again there.
+  const ok = status === 'ok';
+  const ood = status === STATUS_OOD;
+  return ok || ood;
 }
 
 /** Parses an ood_score cell as written (a number, or inf). */
