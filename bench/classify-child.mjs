@@ -5,8 +5,12 @@
 const options = JSON.parse(process.argv[2]);
 const dist = (path) => import(new URL(`../dist/${path}`, import.meta.url).href);
 const { classifyFile } = await dist('infer/classify.js');
-// The reader's modules load with the process, as onnxruntime-node's do before the raw measurement.
+// Modules are loaded before timing, as the raw side's process has them: the Arrow reader, the
+// native addon (which the raw side preprocessed with) and onnxruntime-node (which it imports
+// on its main thread; its workers then find the library loaded).
 await dist('io/arrow.js');
+(await dist('native/binding.js')).native();
+await import('onnxruntime-node');
 const cpuStart = process.cpuUsage();
 let first;
 let last = { t: 0, rows: 0 };

@@ -347,7 +347,7 @@ try {
       sessions: `${workers} worker thread(s) × ${threads} intra-op thread(s), batch ${batchSize}, graph optimisation ${graphOptimization}, on both sides (SessionPool)`,
       spectra: `the same ${n} spectra: raw runs the file's first ${batches.length} batches preprocessed beforehand (in memory, cycled); classify reads all of them from the Arrow file`,
       raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs',
-      classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules loaded before, on both sides',
+      classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules (the Arrow reader, the native addon, onnxruntime-node) loaded before, on both sides',
       code: 'the compiled package (dist/) on both sides: the classify child is a plain Node process (bench/classify-child.mjs), as astrospec classify runs',
       steady: 'classify from its first to its last written batch, over raw on the same (warm) sessions after start-up',
       rounds: `raw then classify, ${rounds.length} times in turn; the numbers are the round with the median classify_vs_raw`,
