@@ -112,15 +112,6 @@ function startWorker(workerData: SessionWorkerData): Worker {
 
 let workerScript: string | undefined;
 
-/**
- * Makes the session worker's code ready before the first pool starts: under tsx, the esbuild
- * bundle (~0.1 s, once per process); compiled, nothing. Benchmarks call it with their module
- * loading, so that neither side they compare times a step the published package doesn't have.
- */
-export function prepareSessionWorker(): void {
-  if (import.meta.url.endsWith('.ts')) bundledWorker();
-}
-
 function bundledWorker(): string {
   if (workerScript !== undefined) return workerScript;
   const require = createRequire(import.meta.url);
