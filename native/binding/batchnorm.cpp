@@ -116,14 +116,12 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
                             [](Napi::Env env) { return env.Undefined(); });
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchnormTrainForwardSync", Napi::Function::New(env, ForwardSync, "batchnormTrainForwardSync"));
-  exports.Set("batchnormTrainBackwardSync", Napi::Function::New(env, BackwardSync, "batchnormTrainBackwardSync"));
-  exports.Set("batchnormTrainForward", Napi::Function::New(env, Forward, "batchnormTrainForward"));
-  exports.Set("batchnormTrainBackward", Napi::Function::New(env, Backward, "batchnormTrainBackward"));
-}
-
-Registrar registrar("batchnorm", Init);
+Registrar registrar({
+    {"batchnormTrainForwardSync", ForwardSync},
+    {"batchnormTrainBackwardSync", BackwardSync},
+    {"batchnormTrainForward", Forward},
+    {"batchnormTrainBackward", Backward},
+});
 
 }  // namespace
 }  // namespace astro_binding

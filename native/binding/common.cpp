@@ -5,8 +5,8 @@
 namespace astro_binding {
 
 namespace {
-std::vector<std::pair<const char*, InitFn>>& Registry() {
-  static std::vector<std::pair<const char*, InitFn>> registry;
+std::vector<Export>& Registry() {
+  static std::vector<Export> registry;
   return registry;
 }
 
@@ -23,10 +23,12 @@ ArrayView<T> TypedArg(const Napi::CallbackInfo& info, size_t index, const char* 
 }
 }  // namespace
 
-Registrar::Registrar(const char* name, InitFn fn) { Registry().emplace_back(name, fn); }
+Registrar::Registrar(std::initializer_list<Export> exports) {
+  Registry().insert(Registry().end(), exports.begin(), exports.end());
+}
 
 void InitAll(Napi::Env env, Napi::Object exports) {
-  for (auto& entry : Registry()) entry.second(env, exports);
+  for (const Export& e : Registry()) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }
 
 ArrayView<float> Float32Arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

@@ -5,16 +5,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 namespace astro_binding {
 
-// Each binding file registers its exports with a file-level `static Registrar`, so adding a
-// family of functions touches no central list.
-using InitFn = void (*)(Napi::Env, Napi::Object);
+// Each binding file registers its exports with a file-level `Registrar` listing them, so adding
+// a family of functions touches no central list.
+using Callback = Napi::Value (*)(const Napi::CallbackInfo&);
+struct Export {
+  const char* name;  // the JS name, also the function's `name`
+  Callback fn;
+};
 struct Registrar {
-  Registrar(const char* name, InitFn fn);
+  Registrar(std::initializer_list<Export> exports);
 };
 void InitAll(Napi::Env env, Napi::Object exports);
 

@@ -94,16 +94,14 @@ Napi::Value Async(const Napi::CallbackInfo& info) {
       [](Napi::Env env) { return env.Undefined(); });
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv1dForwardSync", Napi::Function::New(env, Sync<ConvOp::forward>, "conv1dForwardSync"));
-  exports.Set("conv1dBackpropInputSync", Napi::Function::New(env, Sync<ConvOp::backprop_input>, "conv1dBackpropInputSync"));
-  exports.Set("conv1dBackpropFilterSync", Napi::Function::New(env, Sync<ConvOp::backprop_filter>, "conv1dBackpropFilterSync"));
-  exports.Set("conv1dForward", Napi::Function::New(env, Async<ConvOp::forward>, "conv1dForward"));
-  exports.Set("conv1dBackpropInput", Napi::Function::New(env, Async<ConvOp::backprop_input>, "conv1dBackpropInput"));
-  exports.Set("conv1dBackpropFilter", Napi::Function::New(env, Async<ConvOp::backprop_filter>, "conv1dBackpropFilter"));
-}
-
-Registrar registrar("conv", Init);
+Registrar registrar({
+    {"conv1dForwardSync", Sync<ConvOp::forward>},
+    {"conv1dBackpropInputSync", Sync<ConvOp::backprop_input>},
+    {"conv1dBackpropFilterSync", Sync<ConvOp::backprop_filter>},
+    {"conv1dForward", Async<ConvOp::forward>},
+    {"conv1dBackpropInput", Async<ConvOp::backprop_input>},
+    {"conv1dBackpropFilter", Async<ConvOp::backprop_filter>},
+});
 
 }  // namespace
 }  // namespace astro_binding

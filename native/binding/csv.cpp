@@ -149,15 +149,13 @@ Napi::Value CsvFormatBound(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(astro::csv_format_bound(static_cast<size_t>(rows), static_cast<size_t>(cols))));
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("csvParse", Napi::Function::New(env, CsvParse, "csvParse"));
-  exports.Set("csvParseSync", Napi::Function::New(env, CsvParseSync, "csvParseSync"));
-  exports.Set("csvFormat", Napi::Function::New(env, CsvFormat, "csvFormat"));
-  exports.Set("csvFormatSync", Napi::Function::New(env, CsvFormatSync, "csvFormatSync"));
-  exports.Set("csvFormatBound", Napi::Function::New(env, CsvFormatBound, "csvFormatBound"));
-}
-
-Registrar registrar("csv", Init);
+Registrar registrar({
+    {"csvParse", CsvParse},
+    {"csvParseSync", CsvParseSync},
+    {"csvFormat", CsvFormat},
+    {"csvFormatSync", CsvFormatSync},
+    {"csvFormatBound", CsvFormatBound},
+});
 
 }  // namespace
 }  // namespace astro_binding

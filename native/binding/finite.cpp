@@ -20,11 +20,9 @@ Napi::Value FirstNonFiniteSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, at < 0 ? -1.0 : static_cast<double>(begin + static_cast<size_t>(at)));
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("firstNonFiniteSync", Napi::Function::New(env, FirstNonFiniteSync, "firstNonFiniteSync"));
-}
-
-Registrar registrar("finite", Init);
+Registrar registrar({
+    {"firstNonFiniteSync", FirstNonFiniteSync},
+});
 
 }  // namespace
 }  // namespace astro_binding

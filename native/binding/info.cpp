@@ -37,13 +37,11 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, astro::set_isa(isa));
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("info", Napi::Function::New(env, Info, "info"));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
-  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
-}
-
-Registrar registrar("info", Init);
+Registrar registrar({
+    {"info", Info},
+    {"setThreads", SetThreads},
+    {"setIsa", SetIsa},
+});
 
 }  // namespace
 }  // namespace astro_binding

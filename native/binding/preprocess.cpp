@@ -163,14 +163,12 @@ Napi::Value AugmentNoiseSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
-  exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync, "preprocessSync"));
-  exports.Set("augmentNoise", Napi::Function::New(env, AugmentNoise, "augmentNoise"));
-  exports.Set("augmentNoiseSync", Napi::Function::New(env, AugmentNoiseSync, "augmentNoiseSync"));
-}
-
-Registrar registrar("preprocess", Init);
+Registrar registrar({
+    {"preprocess", Preprocess},
+    {"preprocessSync", PreprocessSync},
+    {"augmentNoise", AugmentNoise},
+    {"augmentNoiseSync", AugmentNoiseSync},
+});
 
 }  // namespace
 }  // namespace astro_binding

@@ -80,15 +80,13 @@ Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("reluForwardSync", Napi::Function::New(env, ReluForwardSync, "reluForwardSync"));
-  exports.Set("reluBackwardSync", Napi::Function::New(env, ReluBackwardSync, "reluBackwardSync"));
-  exports.Set("addSync", Napi::Function::New(env, AddSync, "addSync"));
-  exports.Set("adamUpdateSync", Napi::Function::New(env, AdamUpdateSync, "adamUpdateSync"));
-  exports.Set("maxPool1dBackwardSync", Napi::Function::New(env, MaxPool1dBackwardSync, "maxPool1dBackwardSync"));
-}
-
-Registrar registrar("train_ops", Init);
+Registrar registrar({
+    {"reluForwardSync", ReluForwardSync},
+    {"reluBackwardSync", ReluBackwardSync},
+    {"addSync", AddSync},
+    {"adamUpdateSync", AdamUpdateSync},
+    {"maxPool1dBackwardSync", MaxPool1dBackwardSync},
+});
 
 }  // namespace
 }  // namespace astro_binding
