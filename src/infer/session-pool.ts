@@ -73,6 +73,8 @@ export class BatchSlot implements SlotViews {
   readonly flux: Float32Array;
   readonly features: Float32Array;
   readonly outputs: Record<string, Float32Array>;
+  /** Between run() and its settling: a worker is reading and writing the slot. */
+  running = false;
 
   constructor(
     readonly index: number,
@@ -228,6 +230,7 @@ export class SessionPool {
   /** Gives a slot back once its outputs are read. */
   release(slot: BatchSlot): void {
     if (this.slots[slot.index] !== slot) throw new Error('release: the slot is not this pool\'s');
+    if (slot.running) throw new Error('release: the slot is still running');
     if (this.freeSlots.includes(slot)) throw new Error('release: the slot is already free');
     this.freeSlots.push(slot);
   }
@@ -239,10 +242,14 @@ export class SessionPool {
   run(slot: BatchSlot): Promise<BatchSlot> {
     if (this.closed) return Promise.reject(new AstrospecError('MODEL', 'the inference session is closed'));
     if (this.slots[slot.index] !== slot) return Promise.reject(new Error('run: the slot is not this pool\'s'));
+    if (slot.running) return Promise.reject(new Error('run: the slot is already running'));
+    if (this.freeSlots.includes(slot)) return Promise.reject(new Error('run: the slot was released; take one with slot()'));
     const target = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
     const seq = this.seq++;
+    slot.running = true;
     return new Promise<BatchSlot>((resolve, reject) => {
-      target.jobs.set(seq, { resolve: () => resolve(slot), reject });
+      const settle = () => (slot.running = false);
+      target.jobs.set(seq, { resolve: () => (settle(), resolve(slot)), reject: (error) => (settle(), reject(error)) });
       target.worker.postMessage({ type: 'run', seq, slot: slot.index } satisfies SessionRequest);
     });
   }
