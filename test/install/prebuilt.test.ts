@@ -195,9 +195,11 @@ test('installs offline with no cmake or compiler on PATH, uses the prebuilt addo
   const classify = astrospec(['classify', 'survey.arrow', '--model', join(installed, 'models', 'default.onnx'), '-o', 'predictions.csv']);
   assert.equal(classify.status, 0, output(classify));
   const rows = readFileSync(join(project, 'predictions.csv'), 'utf8').trim().split('\n');
-  assert.equal(rows[0], 'row,id,predicted,p_star,p_galaxy,p_qso,status');
+  // The shipped model has an OOD score and a redshift head: their columns follow the status.
+  assert.equal(rows[0], 'row,id,predicted,p_star,p_galaxy,p_qso,status,ood_score,z,z_err');
   assert.equal(rows.length, 51);
-  assert.ok(rows.slice(1).every((row) => row.endsWith(',ok')), rows.slice(1).find((row) => !row.endsWith(',ok')));
+  const status = rows[0]!.split(',').indexOf('status');
+  assert.ok(rows.slice(1).every((row) => row.split(',')[status] === 'ok'), rows.slice(1).find((row) => row.split(',')[status] !== 'ok'));
   const evaluate = astrospec(['evaluate', 'predictions.csv', '--truth', 'survey.arrow', '--json']);
   assert.equal(evaluate.status, 0, output(evaluate));
   const scores = JSON.parse(evaluate.stdout) as { macro_f1: number };
