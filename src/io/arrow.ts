@@ -337,6 +337,8 @@ async function indexArrow(path: string, listed?: FileIdentity): Promise<IndexedA
  * Record batches decoded by apache-arrow from the messages indexed at open (all of them, or the
  * `messages` given, whose first record batch is batch `firstBatch` of the file), each re-checked
  * as it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
+ * Files without dictionaries or compression are loaded without apache-arrow's reader
+ * (loadedRecordBatches); the others go through it.
  */
 async function* checkedRecordBatches(indexed: IndexedArrow, messages = indexed.index.messages, firstBatch = 0, reuseBuffers = false): AsyncGenerator<RecordBatch> {
   const { path, identity, index, schemaMessage } = indexed;
