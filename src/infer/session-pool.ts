@@ -73,8 +73,8 @@ export class BatchSlot implements SlotViews {
   readonly flux: Float32Array;
   readonly features: Float32Array;
   readonly outputs: Record<string, Float32Array>;
-  /** Between run() and its settling: a worker is reading and writing the slot. */
-  running = false;
+  /** Free (to be taken by slot()), taken (being filled or read by its holder), or running (a worker has it). */
+  state: 'free' | 'taken' | 'running' = 'taken';
 
   constructor(
     readonly index: number,
@@ -220,7 +220,10 @@ export class SessionPool {
   /** A slot to fill: a released one, or a new one (shared with every worker once). Its contents are whatever was last in it. */
   slot(): BatchSlot {
     const reused = this.freeSlots.pop();
-    if (reused) return reused;
+    if (reused) {
+      reused.state = 'taken';
+      return reused;
+    }
     const slot = new BatchSlot(this.slots.length, new SharedArrayBuffer(slotBytes(this.shape)), this.shape);
     this.slots.push(slot);
     for (const w of this.workers) w.worker.postMessage({ type: 'slot', index: slot.index, buffer: slot.buffer } satisfies SessionRequest);
@@ -230,8 +233,9 @@ export class SessionPool {
   /** Gives a slot back once its outputs are read. */
   release(slot: BatchSlot): void {
     if (this.slots[slot.index] !== slot) throw new Error('release: the slot is not this pool\'s');
-    if (slot.running) throw new Error('release: the slot is still running');
-    if (this.freeSlots.includes(slot)) throw new Error('release: the slot is already free');
+    if (slot.state === 'running') throw new Error('release: the slot is still running');
+    if (slot.state === 'free') throw new Error('release: the slot is already free');
+    slot.state = 'free';
     this.freeSlots.push(slot);
   }
 
@@ -242,13 +246,13 @@ export class SessionPool {
   run(slot: BatchSlot): Promise<BatchSlot> {
     if (this.closed) return Promise.reject(new AstrospecError('MODEL', 'the inference session is closed'));
     if (this.slots[slot.index] !== slot) return Promise.reject(new Error('run: the slot is not this pool\'s'));
-    if (slot.running) return Promise.reject(new Error('run: the slot is already running'));
-    if (this.freeSlots.includes(slot)) return Promise.reject(new Error('run: the slot was released; take one with slot()'));
+    if (slot.state === 'running') return Promise.reject(new Error('run: the slot is already running'));
+    if (slot.state === 'free') return Promise.reject(new Error('run: the slot was released; take one with slot()'));
     const target = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
     const seq = this.seq++;
-    slot.running = true;
+    slot.state = 'running';
     return new Promise<BatchSlot>((resolve, reject) => {
-      const settle = () => (slot.running = false);
+      const settle = () => (slot.state = 'taken');
       target.jobs.set(seq, { resolve: () => (settle(), resolve(slot)), reject: (error) => (settle(), reject(error)) });
       target.worker.postMessage({ type: 'run', seq, slot: slot.index } satisfies SessionRequest);
     });

@@ -752,18 +752,22 @@ function frame(flatbufferLength: number, bodyLength: number, reuse?: { spare?: B
   return { chunk, flatbuffer: chunk.subarray(8, 8 + flatbufferLength), body: chunk.subarray(8 + padded) };
 }
 
+/** One message of the file, re-read and re-checked: its framed bytes, metadata and body (views of `chunk`). */
+export interface CheckedMessage {
+  kind: IpcMessage['kind'];
+  /** [0xFFFFFFFF][metadata length][metadata, padded to 8][body]: one IPC stream message. */
+  chunk: Buffer;
+  flatbuffer: Uint8Array;
+  body: Uint8Array;
+}
+
 /**
- * The file's data as one IPC stream for apache-arrow: `schemaMessage` (a Schema message
- * flatbuffer), then each dictionary and record batch re-read, re-checked (now with its body) and
- * framed in a buffer of its own (so bodies stay 8-byte aligned, and apache-arrow's typed arrays
- * can be views of them), then end-of-stream. `messages` (default: all of them) picks which are
- * read, e.g. the record batches of a shard's rows and the dictionaries before them; `firstBatch`
- * is the index of its first record batch in the file, for messages.
+ * Each dictionary and record batch of `messages` (default: all of them, e.g. the record batches of
+ * a shard's rows and the dictionaries before them) re-read, re-checked (now with its body) and
+ * framed in a buffer of its own, so bodies stay 8-byte aligned and typed arrays can be views of
+ * them. `firstBatch` is the index of the first record batch in the file, for messages.
  */
-export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0, reuse = false): AsyncGenerator<Uint8Array> {
-  const schema = frame(schemaMessage.length, 0);
-  schema.flatbuffer.set(schemaMessage);
-  yield schema.chunk;
+export async function* checkedMessages(fh: FileHandle, index: IpcIndex, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0, reuse = false): AsyncGenerator<CheckedMessage> {
   let batch = firstBatch;
   // With reuse, record batches are read into two buffers in turn (each grown when a batch doesn't
   // fit): apache-arrow pulls the next message before it hands out the current batch, and asks for
@@ -792,8 +796,19 @@ export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage:
       if (!values || !data) fail('the file changed while it was being read');
       checkBatch(parseBatch(data!, fail), [values!], m.bodyLength, fail, body);
     }
-    yield chunk;
+    yield { kind: m.kind, chunk, flatbuffer, body };
   }
+}
+
+/**
+ * The file's data as one IPC stream for apache-arrow's reader: `schemaMessage` (a Schema message
+ * flatbuffer), then checkedMessages, then end-of-stream.
+ */
+export async function* ipcStream(fh: FileHandle, index: IpcIndex, schemaMessage: Uint8Array, file: string, messages: IpcMessage[] = index.messages, firstBatch = 0, reuse = false): AsyncGenerator<Uint8Array> {
+  const schema = frame(schemaMessage.length, 0);
+  schema.flatbuffer.set(schemaMessage);
+  yield schema.chunk;
+  for await (const { chunk } of checkedMessages(fh, index, file, messages, firstBatch, reuse)) yield chunk;
   const end = new Uint8Array(8);
   new DataView(end.buffer).setInt32(0, -1, true);
   yield end;

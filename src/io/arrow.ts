@@ -43,7 +43,7 @@ import { registerArrowCodecs } from './arrow-codecs.js';
 import { copyRows, describeLayout, fluxView, GRID_METADATA_KEY, type ArrowLayout } from './arrow-rows.js';
 
 export { GRID_METADATA_KEY };
-import { checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex, type IpcMessage } from './arrow-ipc.js';
+import { checkedMessages, checkRecordBatchContents, indexIpc, ipcStream, type IpcIndex, type IpcMessage } from './arrow-ipc.js';
 import { checkUnchanged, fileIdentity, type FileIdentity } from './file-identity.js';
 import { countBytesRead, countRowsDecoded } from './read-stats.js';
 import { firstNonFinite } from './finite.js';
@@ -386,28 +386,19 @@ async function* checkedRecordBatches(indexed: IndexedArrow, messages = indexed.i
 /**
  * The record batches of a file without dictionaries or compression, loaded as apache-arrow's
  * reader loads them (its VectorLoader over each message's body, in a Struct of the schema's
- * fields) but straight from the framed messages ipcStream reads and checks, without the reader's
+ * fields) but straight from the messages checkedMessages reads and checks, without the reader's
  * asynchronous byte-stream and message plumbing around it: that ran once per record batch,
  * mostly interpreted in a run of tens of thousands of spectra, ~5 % of classify's main thread.
  */
-async function* loadedRecordBatches(fh: FileHandle, { path, index, schema, schemaMessage }: IndexedArrow, messages: IpcMessage[], firstBatch: number, reuseBuffers: boolean): AsyncGenerator<RecordBatch> {
+async function* loadedRecordBatches(fh: FileHandle, { path, index, schema }: IndexedArrow, messages: IpcMessage[], firstBatch: number, reuseBuffers: boolean): AsyncGenerator<RecordBatch> {
   const checked = new WeakSet<object>();
   let batch = firstBatch;
-  let first = true;
-  for await (const chunk of ipcStream(fh, index, schemaMessage, path, messages, firstBatch, reuseBuffers)) {
-    if (first) {
-      first = false; // the schema message, decoded at open
-      continue;
-    }
-    if (chunk.length === 8) break; // end-of-stream marker
+  for await (const { flatbuffer, body } of checkedMessages(fh, index, path, messages, firstBatch, reuseBuffers)) {
     let rb: RecordBatch;
     try {
-      // Framed as [0xFFFFFFFF][metadata length][metadata, padded][body].
-      const metadataLength = new DataView(chunk.buffer, chunk.byteOffset, 8).getInt32(4, true);
-      const message = Message.decode(chunk.subarray(8, 8 + metadataLength));
+      const message = Message.decode(flatbuffer);
       if (!message.isRecordBatch()) throw new Error('the message is not a record batch');
       const header = message.header() as RecordBatchMetadata;
-      const body = chunk.subarray(8 + metadataLength, 8 + metadataLength + message.bodyLength);
       const children = new VectorLoader(body, header.nodes, header.buffers, new Map(), schema.metadataVersion, header.variadicBufferCounts).visitMany(schema.fields);
       rb = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: header.length, children }));
       checkRecordBatchContents(rb, path, batch, checked);
