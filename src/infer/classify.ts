@@ -14,11 +14,11 @@ import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
 import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
 import type { SourceSlice, SpectraSource } from '../io/types.js';
-import { binnedLength, type ModelSpec } from '../model/spec.js';
+import { binnedLength, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
 import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
-import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionWriter } from './predictions.js';
+import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionRows, type PredictionWriter } from './predictions.js';
 import { redshiftColumns } from './redshift.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type BatchSlot, type SessionSettings } from './session-pool.js';
@@ -143,6 +143,64 @@ interface InFlight {
   result: Promise<BatchSlot>;
 }
 
+/** What checkedRows needs of the model. */
+interface OutputChecks {
+  /** Output column of star, galaxy, qso (CLASS_NAMES order). */
+  columns: number[];
+  oodThreshold: number | undefined;
+  redshiftHead: RedshiftHeadSpec | undefined;
+  model: string;
+}
+
+/** The model's outputs besides the class probabilities. */
+function extraOutputs(slot: BatchSlot): Record<string, Float32Array> {
+  const extras: Record<string, Float32Array> = {};
+  for (const name in slot.outputs) if (name !== ONNX_NAMES.probabilities) extras[name] = slot.outputs[name]!;
+  return extras;
+}
+
+/**
+ * A finished batch's rows for the writer: probabilities in CLASS_NAMES order, and the statuses of
+ * rows whose outputs are not finite or out of distribution. Statuses are stored on every row,
+ * changed or not: a store first reached at the first row that changes (a rare status) had no
+ * type feedback, and the optimised code was thrown away and compiled again there.
+ */
+function checkedRows(job: InFlight, slot: BatchSlot, model: OutputChecks): PredictionRows {
+  const probabilities = slot.outputs[ONNX_NAMES.probabilities]!;
+  const { columns } = model;
+  const status = job.status;
+  const p = new Float32Array(3 * job.rows);
+  for (let i = 0; i < job.rows; i++) {
+    if (status[i] !== STATUS_OK) continue;
+    let finite = true;
+    for (let k = 0; k < 3; k++) {
+      const v = probabilities[i * 3 + k]!;
+      p[i * 3 + columns[k]!] = v;
+      if (!Number.isFinite(v)) finite = false;
+    }
+    status[i] = finite ? STATUS_OK : STATUS_NON_FINITE_OUTPUT;
+  }
+  let oodScore: Float32Array | undefined;
+  const threshold = model.oodThreshold;
+  if (threshold !== undefined) {
+    const scores = slot.outputs[OOD_OUTPUT];
+    if (!scores) throw new AstrospecError('MODEL', `the model's spec has an OOD threshold but the graph has no '${OOD_OUTPUT}' output (add it with astrospec ood)`, { file: model.model });
+    oodScore = scores.subarray(0, job.rows);
+    for (let i = 0; i < job.rows; i++) {
+      // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
+      const s = status[i]!;
+      status[i] = s === STATUS_OK && !(oodScore[i]! <= threshold) ? STATUS_OUT_OF_DISTRIBUTION : s;
+    }
+  }
+  let redshift: { z: Float32Array; zErr: Float32Array } | undefined;
+  if (model.redshiftHead) {
+    const bins = slot.outputs[ONNX_NAMES.zProbabilities];
+    if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: model.model });
+    redshift = redshiftColumns(model.redshiftHead, bins, p, job.rows, (i) => hasPrediction(status[i]!));
+  }
+  return { firstRow: job.firstRow, ids: job.ids, probabilities: p, status, oodScore, z: redshift?.z, zErr: redshift?.zErr };
+}
+
 export async function classifyFile(input: string | string[], options: ClassifyOptions): Promise<ClassifyResult> {
   const started = process.hrtime.bigint();
   const modelBytes = await readFile(options.model).catch((error: Error) => {
@@ -255,50 +313,19 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     let pool: SessionPool | undefined;
 
     const stages = { reading: 0, preprocessing: 0, waitingForInference: 0, writing: 0 };
+    const outputs: OutputChecks = { columns, oodThreshold, redshiftHead, model: options.model };
+    // Loop-free on purpose: the per-row work is in checkedRows and the writer's own functions, each
+    // optimised on its own. An async function with loops is optimised whole, with everything it
+    // calls inlined (~0.1 s of a compiler thread, twice when a call not yet made deoptimised it).
     const writeOldest = async () => {
       const job = inFlight.shift()!;
       let t = now();
       const slot = await job.result;
-      const probabilities = slot.outputs[ONNX_NAMES.probabilities]!;
-      const extras: Record<string, Float32Array> = {};
-      for (const name in slot.outputs) if (name !== ONNX_NAMES.probabilities) extras[name] = slot.outputs[name]!;
       stages.waitingForInference += now() - t;
       t = now();
-      // Statuses are stored on every row, changed or not (here and below): a store first reached
-      // at the first row that changes (a rare status) had no type feedback, and the optimised
-      // code of this function was thrown away and compiled again there.
-      const p = new Float32Array(3 * job.rows);
-      for (let i = 0; i < job.rows; i++) {
-        const status = job.status[i]!;
-        if (status !== STATUS_OK) continue;
-        let finite = true;
-        for (let k = 0; k < 3; k++) {
-          const v = probabilities[i * 3 + k]!;
-          p[i * 3 + columns[k]!] = v;
-          if (!Number.isFinite(v)) finite = false;
-        }
-        job.status[i] = finite ? status : STATUS_NON_FINITE_OUTPUT;
-      }
-      let oodScore: Float32Array | undefined;
-      if (oodThreshold !== undefined) {
-        const scores = extras[OOD_OUTPUT];
-        if (!scores) throw new AstrospecError('MODEL', `the model's spec has an OOD threshold but the graph has no '${OOD_OUTPUT}' output (add it with astrospec ood)`, { file: options.model });
-        oodScore = scores.subarray(0, job.rows);
-        for (let i = 0; i < job.rows; i++) {
-          // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
-          const score = oodScore[i]!;
-          const status = job.status[i]!;
-          job.status[i] = status === STATUS_OK && !(score <= oodThreshold) ? STATUS_OUT_OF_DISTRIBUTION : status;
-        }
-      }
-      let redshift: { z: Float32Array; zErr: Float32Array } | undefined;
-      if (redshiftHead) {
-        const bins = extras[ONNX_NAMES.zProbabilities];
-        if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: options.model });
-        redshift = redshiftColumns(redshiftHead, bins, p, job.rows, (i) => hasPrediction(job.status[i]!));
-      }
-      options.onBatch?.({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras });
-      await writer!.write({ firstRow: job.firstRow, ids: job.ids, probabilities: p, status: job.status, oodScore, z: redshift?.z, zErr: redshift?.zErr });
+      const rows = checkedRows(job, slot, outputs);
+      if (options.onBatch) options.onBatch({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras: extraOutputs(slot) });
+      await writer!.write(rows);
       pool!.release(slot);
       stages.writing += now() - t;
       options.onProgress?.(writer!.rowsWritten);
