@@ -27,8 +27,3 @@ export function checkDistIsCurrent(): void {
   walk('src');
   if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}: run npm run build:ts first`);
 }
-
-/** A module of dist/, by its path under src/ with .js (e.g. 'infer/classify.js'). */
-export function importDist<T>(path: string): Promise<T> {
-  return import(new URL(`../dist/${path}`, import.meta.url).href) as Promise<T>;
-}

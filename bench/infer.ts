@@ -8,7 +8,9 @@
  *   classify_vs_raw_basis in the JSON): the same model, the same SessionPool settings (workers ×
  *   intra-op threads), the same spectra, both timed from before their sessions start to the last
  *   result (raw: the file's spectra preprocessed beforehand and held in memory; classify: the
- *   whole classifyFile call, reading the file and writing predictions). classify_steady_vs_raw:
+ *   whole classifyFile call, reading the file and writing predictions), each side in a fresh
+ *   child process per round with its modules loaded (bench/raw-child.mjs, bench/classify-child.mjs).
+ *   classify_steady_vs_raw:
  *   the same without start-up (classify from its first written batch, raw after a warm-up run).
  *   Raw and classify run in --rounds alternating rounds; the median round's numbers are reported.
  * - ort_raw_spectra_per_s: session.run alone on preallocated fixed-size batches, with the
@@ -47,7 +49,7 @@ import { listDataset, openSpectra } from '../src/io/open.js';
 import { networkInput } from '../src/io/batch.js';
 import { preprocessSync } from '../src/preprocess/index.js';
 import { defaultSessionSettings, type GraphOptimization } from '../src/infer/session-pool.js';
-import { checkDistIsCurrent, importDist } from './dist.js';
+import { checkDistIsCurrent } from './dist.js';
 import { Random } from '../src/synth/random.js';
 
 const { values: args } = parseArgs({
@@ -122,10 +124,9 @@ if (args['child-tfjs-wasm']) {
   process.exit(0);
 }
 
-// Both sides time the compiled package, as `astrospec` runs (bench/dist.ts): the raw side its
-// SessionPool, the classify child its classifyFile.
+// Both sides time the compiled package, as `astrospec` runs (bench/dist.ts), each in a child
+// process: the raw side its SessionPool, the classify side its classifyFile.
 checkDistIsCurrent();
-const { SessionPool } = await importDist<typeof import('../src/infer/session-pool.js')>('infer/session-pool.js');
 
 const dir = await mkdtemp(join(tmpdir(), 'astrospec-bench-infer-'));
 try {
@@ -195,67 +196,28 @@ try {
     await session.release();
     return (runs * batchSize) / seconds;
   };
-  // The same sessions classify uses (workers × threads, in worker threads), fed preallocated
+  // The same sessions classify uses (workers × threads, in worker threads), fed the preprocessed
   // batches with two jobs queued per worker: everything but reading, preprocessing and writing.
-  const measurePool = async () => {
-    const startedAt = performance.now();
-    const startCpu = process.cpuUsage();
-    const pool = await SessionPool.start(await readFile(modelPath!), { inputLength: L, featureCount: F }, { ...defaults, batchSize }, modelPath);
-    let next = 0;
-    // Every run gets the next batch's values, copied into a slot as classify preprocesses into one.
-    const job = () => {
-      const b = batches[next++ % batches.length]!;
-      const slot = pool.slot();
-      slot.flux.set(b.flux!.data as Float32Array);
-      if (F > 0) slot.features.set(b.features!.data as Float32Array);
-      return pool.run(slot);
-    };
-    const runAll = async () => {
-      const queue = Array.from({ length: Math.min(runs, 2 * workers) }, job);
-      let sent = queue.length;
-      while (queue.length > 0) {
-        pool.release(await queue.shift()!);
-        if (sent < runs) {
-          queue.push(job());
-          sent++;
-        }
-      }
-    };
-    // Like classify's whole call: from before the sessions start to the last result.
-    await runAll();
-    const withStartSeconds = (performance.now() - startedAt) / 1000;
-    const withStartCpu = process.cpuUsage(startCpu);
-    // Then the same sessions again, warm: the steady rate.
-    const start = performance.now();
-    const cpuStart = process.cpuUsage();
-    await runAll();
-    const seconds = (performance.now() - start) / 1000;
-    const cpu = process.cpuUsage(cpuStart);
-    await pool.close();
-    return {
-      rate: (runs * batchSize) / seconds,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      withStartRate: (runs * batchSize) / withStartSeconds,
-      withStartCpuSeconds: (withStartCpu.user + withStartCpu.system) / 1e6,
-    };
-  };
+  // In a fresh child process per round, as classify runs (bench/raw-child.mjs): a process's first
+  // sessions start slower than later ones (~0.1 s of worker start-up and session creation, checked),
+  // which the bench's own process would have paid once and then skipped in later rounds.
+  const batchFile = join(dir, 'raw-batches.bin');
+  await writeFile(batchFile, Buffer.concat(batches.flatMap((b) => [b.flux!.data as Float32Array, (b.features?.data as Float32Array | undefined) ?? new Float32Array(0)].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)))));
+  type RawChild = { rate: number; cpuSeconds: number; withStartRate: number; withStartCpuSeconds: number };
+  const rawInChild = () =>
+    runChild<RawChild>('./raw-child.mjs', {
+      batches: batchFile, batchCount: batches.length, model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization, runs, inputLength: L, featureCount: F,
+    });
   type ClassifyChild = { rows: number; seconds: number; spectraPerSecond: number; steadySpectraPerSecond: number | null; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
   // classify as `astrospec classify` runs it: the compiled package in a plain Node process
   // (bench/classify-child.mjs), so that peak_rss_mb is the pipeline's own.
   const classifyInChild = () =>
-    new Promise<ClassifyChild>((resolve, reject) => {
-      const child = fileURLToPath(new URL('./classify-child.mjs', import.meta.url));
-      const options = { data, output: join(dir, 'predictions.csv'), model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization };
-      const p = spawn(process.execPath, [child, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ClassifyChild) : reject(new Error(`classify child exited ${code}`))));
-    });
+    runChild<ClassifyChild>('./classify-child.mjs', { data, output: join(dir, 'predictions.csv'), model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization });
   // Raw and classify in alternating rounds; the round with the median ratio is reported, so that
   // load that comes and goes (this machine is shared) disturbs both sides of the reported ratio alike.
-  const rounds: { raw: Awaited<ReturnType<typeof measurePool>>; classify: ClassifyChild; ratio: number }[] = [];
+  const rounds: { raw: RawChild; classify: ClassifyChild; ratio: number }[] = [];
   for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
-    const raw = await measurePool();
+    const raw = await rawInChild();
     log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${raw.withStartRate.toFixed(0)} spectra/s from session start, ${raw.rate.toFixed(0)} spectra/s warm`);
     const classify = await classifyInChild();
     log(`classify: ${classify.rows} spectra in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s (${(classify.spectraPerSecond / raw.withStartRate).toFixed(3)} × raw)`);
@@ -346,9 +308,9 @@ try {
       model: modelPath === args.model ? modelPath : relativeModelName(modelPath!),
       sessions: `${workers} worker thread(s) × ${threads} intra-op thread(s), batch ${batchSize}, graph optimisation ${graphOptimization}, on both sides (SessionPool)`,
       spectra: `the same ${n} spectra: raw runs the file's first ${batches.length} batches preprocessed beforehand (in memory, cycled); classify reads all of them from the Arrow file`,
-      raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs',
+      raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs, in a fresh child process (bench/raw-child.mjs) with its modules loaded and batches preprocessed before timing',
       classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules (the Arrow reader, the native addon, onnxruntime-node) loaded before, on both sides',
-      code: 'the compiled package (dist/) on both sides: the classify child is a plain Node process (bench/classify-child.mjs), as astrospec classify runs',
+      code: 'the compiled package (dist/) on both sides, each a plain Node process started per round (bench/raw-child.mjs, bench/classify-child.mjs), as astrospec classify runs',
       steady: 'classify from its first to its last written batch, over raw on the same (warm) sessions after start-up',
       rounds: `raw then classify, ${rounds.length} times in turn; the numbers are the round with the median classify_vs_raw`,
     },
@@ -430,4 +392,14 @@ async function networkBatches(file: string, spec: ModelSpec, batchSize: number, 
   }
   if (out.length === 0) throw new Error(`${file} has fewer than ${batchSize} spectra`);
   return out;
+}
+
+/** Runs a bench child script (plain Node, the compiled package) with its options as JSON; its last stdout line is its result. */
+function runChild<T>(script: string, options: Record<string, unknown>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as T) : reject(new Error(`${script} exited ${code}`))));
+  });
 }
