@@ -244,3 +244,59 @@ test('class columns follow the model even when its class order differs', async (
     }
   }
 });
+
+test('rows whose side features overflow float32 or whose network outputs are not finite get their own status and no prediction', async () => {
+  const sub = await mkdtemp(join(dir, 'non-finite-'));
+  const rows = 12;
+  const batch = syntheticBatch(rows, grid, 9, 1); // first row 1: no empty row
+  const L = grid.length;
+  // Rows 3 and 8: flux 1e36 everywhere. Its mean, standardised with a std of 1e-3, is 1e39:
+  // finite as a double, infinite as the float32 the network takes.
+  for (const r of [3, 8]) batch.flux.fill(1e36, r * L, (r + 1) * L);
+  const input = join(sub, 'spectra.arrow');
+  const sink = await (await import('../src/io/sink.js')).createSpectraSink(input, { grid, hasLabels: true });
+  await sink.write({ ...batch, firstRow: 0 });
+  await sink.close();
+
+  const featureSpec = modelSpec(grid, 4, ['mean']);
+  featureSpec.preprocess.featureMean = [0];
+  featureSpec.preprocess.featureStd = [1e-3];
+  const withFeature = (await writeRandomModel(sub, featureSpec, 7)).path;
+  const featureOut = join(sub, 'features.csv');
+  const features = await classifyFile(input, { model: withFeature, output: featureOut, batchSize: 8, workers: 1, intraOpThreads: 1 });
+  const featureTable = await readPredictions(featureOut);
+  for (let r = 0; r < rows; r++) {
+    const overflowed = r === 3 || r === 8;
+    assert.equal(featureTable.status[r], overflowed ? 'non_finite_features' : 'ok', `row ${r}`);
+    assert.equal(featureTable.predicted[r] === -1, overflowed, `row ${r}`);
+  }
+  assert.deepEqual(features.statusCounts, { ok: rows - 2, non_finite_features: 2 });
+
+  // Without normalisation, flux near float32's maximum overflows the first convolution; the
+  // same rows, run through onnxruntime directly, say which outputs are not finite.
+  const rawSpec = modelSpec(grid, 4);
+  rawSpec.preprocess.normalisation = 'none';
+  const rawModel = join(sub, 'raw.onnx');
+  await writeFile(rawModel, await readFile((await writeRandomModel(sub, rawSpec, 8)).path));
+  for (const r of [3, 8]) batch.flux.fill(3.4e38, r * L, (r + 1) * L);
+  const hugeInput = join(sub, 'huge.arrow');
+  const hugeSink = await (await import('../src/io/sink.js')).createSpectraSink(hugeInput, { grid, hasLabels: true });
+  await hugeSink.write({ ...batch, firstRow: 0 });
+  await hugeSink.close();
+  const session = await ort.InferenceSession.create(rawModel);
+  const direct = (await session.run({ flux: new ort.Tensor('float32', preprocessSync(batch, { normalisation: 'none' }).flux, [rows, 1, L]) })).probabilities!.data as Float32Array;
+  await session.release();
+  const rawOut = join(sub, 'raw.csv');
+  const raw = await classifyFile(hugeInput, { model: rawModel, output: rawOut, batchSize: 8, workers: 1, intraOpThreads: 1 });
+  const rawTable = await readPredictions(rawOut);
+  let nonFinite = 0;
+  for (let r = 0; r < rows; r++) {
+    const finite = [0, 1, 2].every((k) => Number.isFinite(direct[3 * r + k]!));
+    assert.equal(rawTable.status[r], finite ? 'ok' : 'non_finite_output', `row ${r}`);
+    assert.equal(rawTable.predicted[r] === -1, !finite, `row ${r}`);
+    if (!finite) nonFinite++;
+  }
+  // The check above saw both kinds of row.
+  assert.equal(nonFinite, 2);
+  assert.equal(raw.statusCounts.non_finite_output, 2);
+});

@@ -93,7 +93,7 @@ export async function readNetworkInputs(path: string, spec: ModelSpec, limit: nu
         if (prepared.flags[i]! & 1) continue;
         let finite = true;
         for (let f = 0; f < F; f++) {
-          const z = (prepared.features![i * names.length + picks[f]!]! - mean[f]!) / std[f]!;
+          const z = Math.fround((prepared.features![i * names.length + picks[f]!]! - mean[f]!) / std[f]!);
           if (!Number.isFinite(z)) finite = false;
           features![rows * F + f] = z;
         }

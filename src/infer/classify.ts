@@ -379,7 +379,8 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         for (let i = 0; i < take; i++) {
           const row = filled + i;
           for (let f = 0; f < featureCount; f++) {
-            const z = (prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!;
+            // Finite as the float32 the network gets: a z beyond float32's range would reach it as ±Inf.
+            const z = Math.fround((prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!);
             const finite = Number.isFinite(z);
             features[row * featureCount + f] = finite ? z : 0;
             status[row] = finite || status[row] !== STATUS_OK ? status[row]! : STATUS_NON_FINITE_FEATURES;

@@ -125,7 +125,8 @@ export function prepareModelInput(plan: ModelPlan, batch: SpectrumBatch, flux?: 
     const all = prepared.featureNames.length;
     for (let i = 0; i < rows; i++) {
       for (let f = 0; f < F; f++) {
-        const z = (prepared.features![i * all + plan.featurePicks[f]!]! - plan.featureMean[f]!) / plan.featureStd[f]!;
+        // Finite as the float32 the network gets (as in src/infer/classify.ts).
+        const z = Math.fround((prepared.features![i * all + plan.featurePicks[f]!]! - plan.featureMean[f]!) / plan.featureStd[f]!);
         if (Number.isFinite(z)) featureOut[i * F + f] = z;
         else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
       }
