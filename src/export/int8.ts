@@ -10,7 +10,7 @@ import { AstrospecError, check } from '../errors.js';
 import { networkInput } from '../io/batch.js';
 import { openSpectra } from '../io/open.js';
 import { writeFileAtomic } from '../io/partial-files.js';
-import type { ModelSpec } from '../model/spec.js';
+import { standardisedFeature, type ModelSpec } from '../model/spec.js';
 import { preprocess } from '../preprocess/index.js';
 import { buildOnnxModel, ONNX_NAMES, onnxBytesFromRun, onnxModelSpec, type OnnxExportOptions } from './onnx.js';
 import { decodeModel, encodeModel } from './onnx-proto.js';
@@ -93,7 +93,7 @@ export async function readNetworkInputs(path: string, spec: ModelSpec, limit: nu
         if (prepared.flags[i]! & 1) continue;
         let finite = true;
         for (let f = 0; f < F; f++) {
-          const z = Math.fround((prepared.features![i * names.length + picks[f]!]! - mean[f]!) / std[f]!);
+          const z = standardisedFeature(prepared.features![i * names.length + picks[f]!]!, mean[f]!, std[f]!);
           if (!Number.isFinite(z)) finite = false;
           features![rows * F + f] = z;
         }

@@ -374,7 +374,7 @@ export function buildOnnxModel(model: tfType.LayersModel, spec: ModelSpec, optio
 export function onnxModelSpec(bytes: Uint8Array, file?: string): ModelSpec {
   let props: { key: string; value: string }[];
   try {
-    props = decodeModelMetadata(bytes) ?? [];
+    props = decodeModelMetadata(bytes);
   } catch (error) {
     throw new AstrospecError('MODEL', `not an ONNX model (${(error as Error).message})`, { file }, { cause: error });
   }

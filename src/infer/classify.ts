@@ -14,7 +14,7 @@ import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
 import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
 import type { SourceSlice, SpectraSource } from '../io/types.js';
-import { binnedLength, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
+import { binnedLength, standardisedFeature, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
 import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
@@ -379,8 +379,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         for (let i = 0; i < take; i++) {
           const row = filled + i;
           for (let f = 0; f < featureCount; f++) {
-            // Finite as the float32 the network gets: a z beyond float32's range would reach it as ±Inf.
-            const z = Math.fround((prepared.features![i * F + picks[f]!]! - mean[f]!) / std[f]!);
+            const z = standardisedFeature(prepared.features![i * F + picks[f]!]!, mean[f]!, std[f]!);
             const finite = Number.isFinite(z);
             features[row * featureCount + f] = finite ? z : 0;
             status[row] = finite || status[row] !== STATUS_OK ? status[row]! : STATUS_NON_FINITE_FEATURES;

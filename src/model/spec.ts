@@ -107,6 +107,15 @@ export interface CalibrationSpec {
   eceAfter: number;
 }
 
+/**
+ * A side feature as the network takes it: (value − mean) / std, rounded to float32. Not finite
+ * when it can't be represented, e.g. 1e39, which is finite as a double and would reach the
+ * network as Inf; callers then mark the row.
+ */
+export function standardisedFeature(value: number, mean: number, std: number): number {
+  return Math.fround((value - mean) / std);
+}
+
 /** Length after integer binning (a trailing partial bin is dropped). */
 export function binnedLength(length: number, bin: number): number {
   return Math.floor(length / bin);

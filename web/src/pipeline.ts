@@ -15,7 +15,7 @@
  */
 import { AstrospecError } from '../../src/errors.js';
 import { argmax3, CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
-import { binnedLength, type ModelSpec } from '../../src/model/spec.js';
+import { binnedLength, standardisedFeature, type ModelSpec } from '../../src/model/spec.js';
 import { preprocessReference } from '../../src/preprocess/reference.js';
 import { redshiftColumns as decodeRedshiftColumns } from '../../src/infer/redshift.js';
 
@@ -125,8 +125,7 @@ export function prepareModelInput(plan: ModelPlan, batch: SpectrumBatch, flux?: 
     const all = prepared.featureNames.length;
     for (let i = 0; i < rows; i++) {
       for (let f = 0; f < F; f++) {
-        // Finite as the float32 the network gets (as in src/infer/classify.ts).
-        const z = Math.fround((prepared.features![i * all + plan.featurePicks[f]!]! - plan.featureMean[f]!) / plan.featureStd[f]!);
+        const z = standardisedFeature(prepared.features![i * all + plan.featurePicks[f]!]!, plan.featureMean[f]!, plan.featureStd[f]!);
         if (Number.isFinite(z)) featureOut[i * F + f] = z;
         else if (status[i] === STATUS_OK) status[i] = STATUS.nonFiniteFeatures;
       }
