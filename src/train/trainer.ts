@@ -18,7 +18,7 @@ import { createAdam } from './adam.js';
 import { useFusedBatchNorm } from './batchnorm.js';
 import { useNativeConv1d } from './conv1d-layer.js';
 import { useFusedAddRelu } from './fuse-relu.js';
-import type { ModelSpec, RedshiftHeadSpec } from '../model/spec.js';
+import { standardisedFeature, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
 import { decodeRedshift, redshiftTarget, redshiftWithin } from '../infer/redshift.js';
 import { Random } from '../synth/random.js';
 import {
@@ -153,7 +153,7 @@ function fillFeatures(set: LabelledSet, rows: ArrayLike<number>, count: number, 
   for (let i = 0; i < count; i++) {
     const r = rows[i]!;
     for (let f = 0; f < k; f++) {
-      const v = (set.features![r * k + f]! - mean[f]!) / std[f]!;
+      const v = standardisedFeature(set.features![r * k + f]!, mean[f]!, std[f]!);
       out[i * k + f] = Number.isFinite(v) ? v : 0;
     }
   }
