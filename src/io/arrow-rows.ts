@@ -5,7 +5,7 @@
  * (./arrow.ts, which passes the addon's NaN scan) and the browser page's (web/src/arrow.ts) both
  * use it.
  */
-import { DataType, Precision, type Data, type Decimal, type FixedSizeList, type RecordBatch, type Schema, type Vector } from 'apache-arrow';
+import { DataType, makeVector, Precision, type Data, type Decimal, type FixedSizeList, type RecordBatch, type Schema } from 'apache-arrow';
 import { AstrospecError, excerpt } from '../errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import { firstNonFinite, gridForPixelCount, ID_COLUMN, isAscii, isLabelColumn, pixelColumnIndex, pixelColumnName } from './columns.js';
@@ -172,28 +172,48 @@ function numericReader(data: Data, file: string, column: string, rowOf: (i: numb
 const asciiDecoder = new TextDecoder();
 
 /**
+ * Field `index` of a record batch as its Data: what rb.getChildAt(index) wraps in a new Vector,
+ * whose construction (per column, per batch) cost more than the rows read from it.
+ */
+function column(rb: RecordBatch, index: number): Data {
+  return rb.data.children[index]!;
+}
+
+/**
  * Rows [from, from+n) of a string column, null as null. A Utf8 column without nulls whose text
  * there is ASCII (ids, class names) is decoded in one call and sliced at its offsets (one byte
  * is one character); anything else goes through apache-arrow's get(), which decodes each value
  * on its own — ~0.7 µs per row of classify's main thread for the ids alone.
  */
-function stringValues(vector: Vector, from: number, n: number): (string | null)[] {
-  const out = new Array<string | null>(n);
-  const data = vector.data.length === 1 ? vector.data[0]! : undefined;
-  const offsets = data?.valueOffsets as unknown;
-  const bytes = data?.values as unknown;
-  if (data && DataType.isUtf8(data.type) && data.nullCount === 0 && offsets instanceof Int32Array && bytes instanceof Uint8Array) {
-    const at = data.offset + from;
+function stringValues(data: Data, from: number, n: number): (string | null)[] {
+  const offsets = data.valueOffsets as unknown;
+  const bytes = data.values as unknown;
+  if (DataType.isUtf8(data.type) && data.nullCount === 0 && offsets instanceof Int32Array && bytes instanceof Uint8Array) {
+    // apache-arrow slices value and offset buffers with the Data (its offset is the bitmap's).
+    const at = from;
     const begin = offsets[at]!;
     const end = offsets[at + n]!;
-    let ascii = at + n < offsets.length && 0 <= begin && begin <= end && end <= bytes.length && isAscii(bytes, begin, end);
-    for (let i = 0; ascii && i < n; i++) if (offsets[at + i + 1]! < offsets[at + i]!) ascii = false;
-    if (ascii) {
-      const text = asciiDecoder.decode(bytes.subarray(begin, end));
-      for (let i = 0; i < n; i++) out[i] = text.slice(offsets[at + i]! - begin, offsets[at + i + 1]! - begin);
-      return out;
+    if (at + n < offsets.length && 0 <= begin && begin <= end && end <= bytes.length && isAscii(bytes, begin, end) && offsetsAscend(offsets, at, n)) {
+      return asciiSlices(asciiDecoder.decode(bytes.subarray(begin, end)), offsets, at, n, begin);
     }
   }
+  return decodedStrings(data, from, n);
+}
+
+function offsetsAscend(offsets: Int32Array, at: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (offsets[at + i + 1]! < offsets[at + i]!) return false;
+  return true;
+}
+
+function asciiSlices(text: string, offsets: Int32Array, at: number, n: number, begin: number): string[] {
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = text.slice(offsets[at + i]! - begin, offsets[at + i + 1]! - begin);
+  return out;
+}
+
+function decodedStrings(data: Data, from: number, n: number): (string | null)[] {
+  const vector = makeVector(data);
+  const out = new Array<string | null>(n);
   for (let i = 0; i < n; i++) {
     const v = vector.get(from + i) as unknown;
     out[i] = v === null || v === undefined ? null : String(v);
@@ -201,24 +221,25 @@ function stringValues(vector: Vector, from: number, n: number): (string | null)[
   return out;
 }
 
-function firstNull(vector: Vector, from: number, to: number): number {
-  if (vector.nullCount === 0) return -1;
-  for (let i = from; i < to; i++) if (!vector.isValid(i)) return i;
+function firstNull(data: Data, from: number, to: number): number {
+  if (data.nullCount === 0) return -1;
+  for (let i = from; i < to; i++) if (!data.getValid(i)) return i;
   return -1;
 }
 
 /** Rejects null spectra and null pixels among rows [from, from+n) of a compact-layout record batch. */
 function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, file: string, rbFirstRow: number): void {
-  const L = layout.grid.length;
-  const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
-  const nullRow = firstNull(vector, from, from + n);
+  const data = column(rb, layout.fluxColumns[0]!);
+  const nullRow = firstNull(data, from, from + n);
   if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rbFirstRow + nullRow + 1, column: 'flux' });
-  const child = vector.data[0]!.children[0]!;
-  if (child.nullCount > 0) {
-    for (let i = from; i < from + n; i++) {
-      for (let j = 0; j < L; j++) {
-        if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rbFirstRow + i + 1, column: `flux[${j}]` });
-      }
+  const child = data.children[0]!;
+  if (child.nullCount > 0) checkPixelNulls(child, layout.grid.length, from, n, file, rbFirstRow);
+}
+
+function checkPixelNulls(child: Data, L: number, from: number, n: number, file: string, rbFirstRow: number): void {
+  for (let i = from; i < from + n; i++) {
+    for (let j = 0; j < L; j++) {
+      if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rbFirstRow + i + 1, column: `flux[${j}]` });
     }
   }
 }
@@ -229,9 +250,9 @@ function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n
  */
 export function fluxView(rb: RecordBatch, layout: ArrowLayout, from: number, n: number): Float32Array | undefined {
   if (layout.kind !== 'compact') return undefined;
-  const data = rb.getChildAt(layout.fluxColumns[0]!)!.data;
-  if (data.length !== 1 || data[0]!.nullCount > 0) return undefined;
-  const child = data[0]!.children[0]!;
+  const data = column(rb, layout.fluxColumns[0]!);
+  if (data.nullCount > 0) return undefined;
+  const child = data.children[0]!;
   const values = child.nullCount === 0 ? plainValues(child) : undefined;
   if (!(values instanceof Float32Array)) return undefined;
   const L = layout.grid.length;
@@ -241,94 +262,125 @@ export function fluxView(rb: RecordBatch, layout: ArrowLayout, from: number, n: 
 /**
  * Reads rows [from, from+n) of a record batch into `out` starting at row `at`. The flux is
  * copied unless `out.flux` is already the view of exactly these rows (fluxView).
+ *
+ * Loop-free on purpose, as are the functions it calls for the common case but the loops
+ * themselves: a function that runs once per batch with the loops inline was optimised whole,
+ * with every column kind's code inlined (~0.1 s of a compiler thread in a 20 000-spectrum
+ * classify); each loop now is optimised on its own, and the kinds a file doesn't have never are.
  */
 export function copyRows(
   rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number,
   fluxIsView = false, nonFiniteScan: (flux: Float32Array, from: number, to: number) => number = firstNonFinite,
 ): void {
   const L = layout.grid.length;
-  const flux = out.flux;
-  const rowOf = (i: number) => rbFirstRow + i + 1;
   if (layout.kind === 'compact') {
     checkCompactNulls(rb, layout, from, n, file, rbFirstRow);
-    if (!fluxIsView) {
-      const vector = rb.getChildAt(layout.fluxColumns[0]!)!;
-      const values = plainValues(vector.data[0]!.children[0]!);
-      if (values instanceof Float32Array) {
-        flux.set(values.subarray(from * L, (from + n) * L), at * L);
-      } else if (values) {
-        for (let k = 0; k < n * L; k++) flux[at * L + k] = values[from * L + k]!;
-      } else {
-        const child = vector.data[0]!.children[0]!;
-        const read = numericReader(child, file, 'flux', (k) => rowOf(Math.floor(k / L)));
-        for (let k = 0; k < n * L; k++) flux[at * L + k] = read(from * L + k);
-      }
-    }
+    if (!fluxIsView) copyCompactFlux(rb, layout, from, n, out.flux, at, file, rbFirstRow);
   } else {
-    for (let j = 0; j < L; j++) {
-      const vector = rb.getChildAt(layout.fluxColumns[j]!)!;
-      const nullRow = firstNull(vector, from, from + n);
-      if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(nullRow), column: pixelColumnName(j) });
-      const values = plainValues(vector.data[0]!);
-      if (values) for (let i = 0; i < n; i++) flux[(at + i) * L + j] = values[from + i]!;
-      else {
-        const read = numericReader(vector.data[0]!, file, pixelColumnName(j), rowOf);
-        for (let i = 0; i < n; i++) flux[(at + i) * L + j] = read(from + i);
-      }
-    }
+    copyWideFlux(rb, layout, from, n, out.flux, at, file, rbFirstRow);
   }
-  const bad = nonFiniteScan(flux, at * L, (at + n) * L);
-  if (bad >= 0) {
-    const i = Math.floor(bad / L) - at;
-    const j = bad % L;
-    throw new AstrospecError('BAD_INPUT', `flux is ${flux[bad]} (NaN and infinite flux are rejected)`, {
-      file,
-      row: rowOf(from + i),
-      column: layout.kind === 'compact' ? `flux[${j}]` : pixelColumnName(j),
-    });
-  }
-  if (layout.id !== undefined) {
-    const ids = stringValues(rb.getChildAt(layout.id)!, from, n);
-    for (let i = 0; i < n; i++) {
-      const v = ids[i];
-      if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rowOf(from + i), column: rb.schema.fields[layout.id]!.name });
-      out.ids[at + i] = v;
-    }
+  const bad = nonFiniteScan(out.flux, at * L, (at + n) * L);
+  if (bad >= 0) throw nonFiniteFlux(out.flux, bad, layout, at, from, file, rbFirstRow);
+  if (layout.id !== undefined) copyIds(rb, layout.id, from, n, out.ids, at, file, rbFirstRow);
+  else numberedIds(rbFirstRow + from, n, out.ids, at);
+  if (layout.label !== undefined) copyLabels(rb, layout.label, from, n, out.labels!, at, file, rbFirstRow);
+  if (layout.extra.length > 0) copyExtras(rb, layout, from, n, out, at, file, rbFirstRow);
+  if (layout.tags.length > 0) copyTags(rb, layout, from, n, out, at);
+}
+
+function copyCompactFlux(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, flux: Float32Array, at: number, file: string, rbFirstRow: number): void {
+  const L = layout.grid.length;
+  const data = column(rb, layout.fluxColumns[0]!);
+  const child = data.children[0]!;
+  const first = from * L;
+  const values = plainValues(child);
+  if (values instanceof Float32Array) {
+    flux.set(values.subarray(first, first + n * L), at * L);
+  } else if (values) {
+    for (let k = 0; k < n * L; k++) flux[at * L + k] = values[first + k]!;
   } else {
-    for (let i = 0; i < n; i++) out.ids[at + i] = String(rbFirstRow + from + i);
+    const read = numericReader(child, file, 'flux', (k) => rbFirstRow + from + Math.floor(k / L) + 1);
+    for (let k = 0; k < n * L; k++) flux[at * L + k] = read(first + k);
   }
-  if (layout.label !== undefined) {
-    const texts = stringValues(rb.getChildAt(layout.label)!, from, n);
-    const labels = out.labels!;
-    for (let i = 0; i < n; i++) {
-      const text = texts[i] ?? '';
-      if (text.trim() === '') {
-        labels[at + i] = NO_LABEL;
-        continue;
-      }
-      const label = parseLabel(text);
-      if (label < 0) {
-        throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
-          file,
-          row: rowOf(from + i),
-          column: rb.schema.fields[layout.label]!.name,
-        });
-      }
-      labels[at + i] = label;
+}
+
+function copyWideFlux(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, flux: Float32Array, at: number, file: string, rbFirstRow: number): void {
+  const L = layout.grid.length;
+  const rowOf = (i: number) => rbFirstRow + i + 1;
+  for (let j = 0; j < L; j++) {
+    const data = column(rb, layout.fluxColumns[j]!);
+    const nullRow = firstNull(data, from, from + n);
+    if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rowOf(nullRow), column: pixelColumnName(j) });
+    const values = plainValues(data);
+    if (values) for (let i = 0; i < n; i++) flux[(at + i) * L + j] = values[from + i]!;
+    else {
+      const read = numericReader(data, file, pixelColumnName(j), rowOf);
+      for (let i = 0; i < n; i++) flux[(at + i) * L + j] = read(from + i);
     }
   }
+}
+
+function nonFiniteFlux(flux: Float32Array, bad: number, layout: ArrowLayout, at: number, from: number, file: string, rbFirstRow: number): AstrospecError {
+  const L = layout.grid.length;
+  const i = Math.floor(bad / L) - at;
+  const j = bad % L;
+  return new AstrospecError('BAD_INPUT', `flux is ${flux[bad]} (NaN and infinite flux are rejected)`, {
+    file,
+    row: rbFirstRow + from + i + 1,
+    column: layout.kind === 'compact' ? `flux[${j}]` : pixelColumnName(j),
+  });
+}
+
+function copyIds(rb: RecordBatch, index: number, from: number, n: number, ids: string[], at: number, file: string, rbFirstRow: number): void {
+  const values = stringValues(column(rb, index), from, n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rbFirstRow + from + i + 1, column: rb.schema.fields[index]!.name });
+    ids[at + i] = v;
+  }
+}
+
+function numberedIds(first: number, n: number, ids: string[], at: number): void {
+  for (let i = 0; i < n; i++) ids[at + i] = String(first + i);
+}
+
+function copyLabels(rb: RecordBatch, index: number, from: number, n: number, labels: Int8Array, at: number, file: string, rbFirstRow: number): void {
+  const texts = stringValues(column(rb, index), from, n);
+  for (let i = 0; i < n; i++) {
+    const text = texts[i] ?? '';
+    if (text.trim() === '') {
+      labels[at + i] = NO_LABEL;
+      continue;
+    }
+    const label = parseLabel(text);
+    if (label < 0) {
+      throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
+        file,
+        row: rbFirstRow + from + i + 1,
+        column: rb.schema.fields[index]!.name,
+      });
+    }
+    labels[at + i] = label;
+  }
+}
+
+function copyExtras(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number): void {
+  const rowOf = (i: number) => rbFirstRow + i + 1;
   for (const { index, name } of layout.extra) {
-    const vector = rb.getChildAt(index)!;
+    const data = column(rb, index);
     const target = out.extra![name]!;
-    const values = vector.nullCount === 0 ? plainValues(vector.data[0]!) : undefined;
+    const values = data.nullCount === 0 ? plainValues(data) : undefined;
     if (values) for (let i = 0; i < n; i++) target[at + i] = values[from + i]!;
     else {
-      const read = numericReader(vector.data[0]!, file, name, rowOf);
+      const read = numericReader(data, file, name, rowOf);
       for (let i = 0; i < n; i++) target[at + i] = read(from + i);
     }
   }
+}
+
+function copyTags(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number): void {
   for (const { index, name } of layout.tags) {
-    const texts = stringValues(rb.getChildAt(index)!, from, n);
+    const texts = stringValues(column(rb, index), from, n);
     const target = out.tags![name]!;
     for (let i = 0; i < n; i++) target[at + i] = texts[i] ?? '';
   }
