@@ -54,6 +54,18 @@ test('repeated ids: the first repeat and its earlier row, the count, and the row
   assert.deepEqual(tracker.report, { repeats: 1, checked: 4, first: { id: 'x', rows: [0, 3] } });
 });
 
+test('repeated ids across the hash table growing: none among 300 000 look-alike ids, then each repeat found', () => {
+  // Ids that differ in one character, in order, in length, or only beyond ASCII.
+  const ids: string[] = [];
+  for (let i = 0; i < 100_000; i++) ids.push(`spec-${i}`, `${i}-spec`, `spéc-${String(i).split('').reverse().join('')}x`);
+  const tracker = new DuplicateIdTracker(Number.POSITIVE_INFINITY);
+  for (let at = 0; at < ids.length; at += 1000) tracker.add(ids.slice(at, at + 1000), at);
+  assert.deepEqual(tracker.report, { repeats: 0, checked: ids.length });
+  tracker.add(['spec-77', 'nothing', '99999-spec', 'spec-77'], ids.length);
+  assert.deepEqual(tracker.report, { repeats: 3, checked: ids.length + 4, first: { id: 'spec-77', rows: [3 * 77, ids.length] } });
+  assert.deepEqual(findDuplicateIds(['', 'a', '', 'ab', 'ba']), { repeats: 1, checked: 5, first: { id: '', rows: [0, 2] } });
+});
+
 test('the CSV writer counts statuses and writes every row, across its buffered flushes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'astrospec-predictions-'));
   try {
