@@ -15,10 +15,11 @@ export interface DuplicateIds {
 
 /**
  * Remembers ids as 64-bit hashes (two 32-bit halves) with the row of each, in an open-addressing
- * table of typed arrays: 16 bytes per slot, at least two slots per id, none of them on the JS heap. A Set of the id
- * strings kept each one alive (a million 20-character ids, with the arrays beside it: 186 MB of heap the collector walked), and its add cost
- * ~1 µs of classify's main thread per row. Two different ids are taken for one only when both
- * halves agree: for a million distinct ids, the chance that any pair does is below 1e-7.
+ * table of typed arrays: 16 bytes per slot, at least two slots per id, nothing on the JS heap. A
+ * Set of the id strings kept each one alive (a million 20-character ids, with the arrays beside
+ * it: 186 MB of heap for the collector to walk), and its add cost ~1 µs of classify's main thread
+ * per row. Two different ids are taken for one only when both halves agree: for a million
+ * distinct ids, the chance that any pair does is below 1e-7.
  */
 export class DuplicateIdTracker {
   private k1 = new Int32Array(1024);
