@@ -236,6 +236,34 @@ test('ids, labels and tags read alike on the ASCII fast path and off it (non-ASC
     assert.deepEqual(all.labels, labels, `batch ${batchSize}`);
     assert.deepEqual(all.tags!.subclass, tags, `batch ${batchSize}`);
   }
+  // spectraOnly: the same flux, ids and labels, and no tag column copied out.
+  const full = await readAll(path, { batchSize: 32 });
+  const only = await readAll(path, { batchSize: 32, spectraOnly: true });
+  assert.ok(only.batches.every((b) => b.tags === undefined && b.extra === undefined));
+  assert.deepEqual(only.all.ids, full.all.ids);
+  assert.deepEqual(only.all.labels, full.all.labels);
+  assert.deepEqual(bits(only.all.flux), bits(full.all.flux));
+});
+
+test('spectraOnly: extras and tags are left out, and a file with an invalid tag column still fails', async () => {
+  const path = join(dir, 'spectra-only.arrow');
+  const sink = await createSpectraSink(path, { grid: { start: 3700, step: 1.25, length: 9 }, hasLabels: true });
+  const batch = randomBatch(50, 9, 5);
+  await sink.write(batch);
+  await sink.close();
+  const only = await readAll(path, { spectraOnly: true });
+  assert.equal(only.all.extra, undefined);
+  assert.equal(only.all.tags, undefined);
+  assert.deepEqual(only.all.ids, batch.ids);
+  assert.deepEqual(bits(only.all.flux), bits(batch.flux));
+  // A tag value that is not UTF-8: the column is not copied out, but the file is still checked.
+  const bytes = readFileSync(path);
+  const at = bytes.indexOf(Buffer.from('sub 2'));
+  assert.ok(at > 0);
+  bytes[at] = 0xff;
+  const damaged = join(dir, 'spectra-only-damaged.arrow');
+  writeFileSync(damaged, bytes);
+  await assert.rejects(readAll(damaged, { spectraOnly: true }), /subclass|UTF-8|utf-8/);
 });
 
 test('reuseBuffers: batches read into reused buffers equal fresh ones when each is used before the next', async () => {

@@ -246,6 +246,8 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       shard: options.shard,
       reuseBuffers: true,
       splitAtRecordBatches: true,
+      // Predictions carry no column of the input but its ids (and, for evaluate, its labels).
+      spectraOnly: true,
     });
   let source: SpectraSource | undefined;
   if (options.resume && options.shard) {

@@ -424,6 +424,7 @@ export async function openArrow(path: string, options: ArrowReadOptions = {}): P
   let layout: ArrowLayout;
   try {
     layout = describeLayout(indexed.schema, options, path);
+    if (options.spectraOnly) layout = { ...layout, extra: [], tags: [] };
   } catch (error) {
     throw wrapReaderError(error, path, 'cannot read the Arrow schema');
   }

@@ -54,6 +54,13 @@ export interface ReadOptions {
    * batches from any pieces). Other formats ignore it.
    */
   splitAtRecordBatches?: boolean;
+  /**
+   * Arrow: batches carry only the flux, ids and labels; a file's other columns (numeric extras,
+   * text tags) are still checked like every column, but not copied out, for callers that don't
+   * use them (classify: a catalogue's ra, dec, S/N… cost a copy and, for text, a string per row
+   * and column). Other formats ignore it.
+   */
+  spectraOnly?: boolean;
 }
 
 export interface SpectraSource {
