@@ -240,3 +240,22 @@ test('every instruction set parses CSV as the scalar parser does: values bit for
     assert.equal(differ, -1, `${r.isa}: value ${differ} ("${texts[differ]}") differs from ${reference.isa}`);
   }
 });
+
+test('spectraOnly: a CSV\'s extra and tag columns are not read; flux, ids and labels are as in a full read', async () => {
+  const rows = ['id,FE0,FE1,FE2,snr,label,note'];
+  for (let i = 0; i < 40; i++) rows.push(`s${i},${i},${i + 0.5},${-i},${i * 2},${['star', 'galaxy', 'qso'][i % 3]},"n, ${i}"`);
+  const path = join(dir, 'spectra-only.csv');
+  writeFileSync(path, `${rows.join('\n')}\n`);
+  const full = await readAll(path, { batchSize: 16 });
+  assert.deepEqual(Object.keys(full.all.extra ?? {}), ['snr']);
+  assert.deepEqual(Object.keys(full.all.tags ?? {}), ['note']);
+  const only = await readAll(path, { batchSize: 16, spectraOnly: true });
+  assert.ok(only.batches.every((b) => b.extra === undefined && b.tags === undefined));
+  assert.deepEqual(only.all.ids, full.all.ids);
+  assert.deepEqual(only.all.labels, full.all.labels);
+  assert.deepEqual(only.all.flux, full.all.flux);
+  // Text in the numeric column fails a full read; a spectraOnly read never looks at it.
+  writeFileSync(path, `${[...rows, 's40,1,2,3,oops,star,x'].join('\n')}\n`);
+  await assert.rejects(readAll(path, { batchSize: 16 }), /"oops" is not a number/);
+  assert.equal((await readAll(path, { batchSize: 16, spectraOnly: true })).all.ids.length, 41);
+});

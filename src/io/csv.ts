@@ -324,7 +324,8 @@ function cellText(buf: Buffer, offset: number): string {
   return buf.toString('utf8', offset, end);
 }
 
-type TrailingKind = 'label' | 'extra' | 'tag';
+/** 'skip': a column other than the label, with ReadOptions.spectraOnly. */
+type TrailingKind = 'label' | 'extra' | 'tag' | 'skip';
 
 function isBlankByte(x: number): boolean {
   return x === NEWLINE || x === CR || x === 0x20 || x === 0x09;
@@ -397,6 +398,7 @@ class CsvSource implements SpectraSource {
     private readonly batchSize: number,
     private readonly threads: number,
     private readonly chunkBytes: number,
+    private readonly spectraOnly: boolean,
     private readonly range?: CsvByteRange,
   ) {
     this.hasLabels = header.labelIndex >= 0;
@@ -411,7 +413,7 @@ class CsvSource implements SpectraSource {
    */
   byteRange(start: number, end: number): CsvSource {
     if (isGzip(this.path)) throw new AstrospecError('UNSUPPORTED', 'a gzip-compressed CSV can\'t be read from the middle (gzip can\'t seek): convert it to Arrow (astrospec convert) to split it', { file: this.path });
-    return new CsvSource(this.path, this.identity, this.grid, this.header, this.batchSize, this.threads, this.chunkBytes, { start, end });
+    return new CsvSource(this.path, this.identity, this.grid, this.header, this.batchSize, this.threads, this.chunkBytes, this.spectraOnly, { start, end });
   }
 
   /** Opens the data at the first line this source owns; null when it owns none. */
@@ -666,6 +668,7 @@ class CsvSource implements SpectraSource {
     const base = header.hasId ? 2 : 0;
     return header.trailing.map((_, k) => {
       if (k === header.labelIndex) return 'label';
+      if (this.spectraOnly) return 'skip';
       let numbers = 0;
       for (let r = 0; r < rows; r++) {
         const text = decodeText(buf, spans[r * stride + base + 2 * k]!, spans[r * stride + base + 2 * k + 1]!);
@@ -686,8 +689,9 @@ class CsvSource implements SpectraSource {
       const s = r * stride;
       batch.ids[at + r] = header.hasId ? decodeText(buf, spans[s]!, spans[s + 1]!) : String(rowBase + r);
       for (let k = 0; k < kinds.length; k++) {
-        const text = decodeText(buf, spans[s + base + 2 * k]!, spans[s + base + 2 * k + 1]!);
         const kind = kinds[k]!;
+        if (kind === 'skip') continue;
+        const text = decodeText(buf, spans[s + base + 2 * k]!, spans[s + base + 2 * k + 1]!);
         const name = header.trailing[k]!;
         if (kind === 'label') {
           if (text.trim() === '') {
@@ -789,7 +793,7 @@ export async function openCsv(path: string, options: CsvReadOptions = {}): Promi
   const header = parseCsvHeader(head, path, options);
   const chunkBytes = options.chunkBytes ?? CSV_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 1 << 30) throw new AstrospecError('BAD_ARGUMENT', `chunkBytes must be in 1…2^30, got ${chunkBytes}`);
-  return new CsvSource(path, identity, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes);
+  return new CsvSource(path, identity, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes, options.spectraOnly === true);
 }
 
 // ---------------------------------------------------------------------------------------------

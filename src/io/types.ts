@@ -55,10 +55,10 @@ export interface ReadOptions {
    */
   splitAtRecordBatches?: boolean;
   /**
-   * Arrow: batches carry only the flux, ids and labels; a file's other columns (numeric extras,
-   * text tags) are still checked like every column, but not copied out, for callers that don't
-   * use them (classify: a catalogue's ra, dec, S/N… cost a copy and, for text, a string per row
-   * and column). Other formats ignore it.
+   * Batches carry only the flux, ids and labels, for callers that use nothing else (classify: a
+   * catalogue's ra, dec, S/N… cost a copy and, for text, a string per row and column). Arrow: the
+   * other columns are still checked like every column, but not copied out. CSV: their cells are
+   * not read (a line must still have every field). FITS ignores it.
    */
   spectraOnly?: boolean;
 }
