@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { Decimal, Float16, makeData, makeTable, RecordBatchFileWriter, RecordBatchStreamWriter, vectorFromArray } from 'apache-arrow';
+import { Decimal, Field, FixedSizeList, Float16, makeData, makeTable, RecordBatchFileWriter, RecordBatchStreamWriter, vectorFromArray } from 'apache-arrow';
 import { AstrospecError, type ErrorCode } from '../src/errors.js';
 import { openSpectra } from '../src/io/open.js';
 import { openCsv } from '../src/io/csv.js';
@@ -320,6 +320,15 @@ test('Arrow: float16 and decimal pixel columns are converted (decimals by their 
   const bad = join(dir, 'decimal-precision.arrow');
   writeFileSync(bad, RecordBatchFileWriter.writeAll(wide).toUint8Array(true));
   await refuses(bad, 'BAD_INPUT', /row 1, column FE0: decimal value 1000 has more than the column's 3 digits/);
+  // The same in a compact flux column, in a record batch's third row, read a row at a time.
+  const item = new Decimal(0, 3, 128);
+  const words = new Uint32Array(4 * 8);
+  for (let k = 0; k < 8; k++) words[4 * k] = k === 5 ? 1000 : 7;
+  const items = makeData({ type: item, length: 8, data: words });
+  const compact = makeTable({ flux: makeData({ type: new FixedSizeList(2, new Field('item', item)), length: 4, child: items }) } as never);
+  const badCompact = join(dir, 'decimal-precision-compact.arrow');
+  writeFileSync(badCompact, RecordBatchFileWriter.writeAll(compact).toUint8Array(true));
+  await refuses(badCompact, 'BAD_INPUT', /row 3, column flux: decimal value 1000 has more than the column's 3 digits/, { batchSize: 1 });
 });
 
 test('Arrow: damaged framing is refused before apache-arrow reads it', async () => {

@@ -171,6 +171,11 @@ function numericReader(data: Data, file: string, column: string, rowOf: (i: numb
 
 const asciiDecoder = new TextDecoder();
 
+/** The 1-based row in the file, as errors name it, of row `i` of a record batch starting at file row `rbFirstRow` (0-based). */
+function fileRow(rbFirstRow: number, i: number): number {
+  return rbFirstRow + i + 1;
+}
+
 /**
  * Field `index` of a record batch as its Data: what rb.getChildAt(index) wraps in a new Vector,
  * whose construction (per column, per batch) cost more than the rows read from it.
@@ -231,7 +236,7 @@ function firstNull(data: Data, from: number, to: number): number {
 function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, file: string, rbFirstRow: number): void {
   const data = column(rb, layout.fluxColumns[0]!);
   const nullRow = firstNull(data, from, from + n);
-  if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: rbFirstRow + nullRow + 1, column: 'flux' });
+  if (nullRow >= 0) throw new AstrospecError('BAD_INPUT', 'missing spectrum (null flux)', { file, row: fileRow(rbFirstRow, nullRow), column: 'flux' });
   const child = data.children[0]!;
   if (child.nullCount > 0) checkPixelNulls(child, layout.grid.length, from, n, file, rbFirstRow);
 }
@@ -239,7 +244,7 @@ function checkCompactNulls(rb: RecordBatch, layout: ArrowLayout, from: number, n
 function checkPixelNulls(child: Data, L: number, from: number, n: number, file: string, rbFirstRow: number): void {
   for (let i = from; i < from + n; i++) {
     for (let j = 0; j < L; j++) {
-      if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: rbFirstRow + i + 1, column: `flux[${j}]` });
+      if (!child.getValid(i * L + j)) throw new AstrospecError('BAD_INPUT', 'missing pixel value (null)', { file, row: fileRow(rbFirstRow, i), column: `flux[${j}]` });
     }
   }
 }
@@ -263,10 +268,10 @@ export function fluxView(rb: RecordBatch, layout: ArrowLayout, from: number, n: 
  * Reads rows [from, from+n) of a record batch into `out` starting at row `at`. The flux is
  * copied unless `out.flux` is already the view of exactly these rows (fluxView).
  *
- * Loop-free on purpose, as are the functions it calls for the common case but the loops
- * themselves: a function that runs once per batch with the loops inline was optimised whole,
- * with every column kind's code inlined (~0.1 s of a compiler thread in a 20 000-spectrum
- * classify); each loop now is optimised on its own, and the kinds a file doesn't have never are.
+ * Loop-free on purpose: each column kind's loop is a function of its own. With the loops
+ * inline, this function (run once per batch) was optimised whole, every kind's code inlined:
+ * ~0.1 s of a compiler thread in a 20 000-spectrum classify. Now each loop is optimised on its
+ * own, and the kinds a file doesn't have never are.
  */
 export function copyRows(
   rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number,
@@ -299,14 +304,14 @@ function copyCompactFlux(rb: RecordBatch, layout: ArrowLayout, from: number, n: 
   } else if (values) {
     for (let k = 0; k < n * L; k++) flux[at * L + k] = values[first + k]!;
   } else {
-    const read = numericReader(child, file, 'flux', (k) => rbFirstRow + from + Math.floor(k / L) + 1);
+    const read = numericReader(child, file, 'flux', (k) => fileRow(rbFirstRow, Math.floor(k / L)));
     for (let k = 0; k < n * L; k++) flux[at * L + k] = read(first + k);
   }
 }
 
 function copyWideFlux(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, flux: Float32Array, at: number, file: string, rbFirstRow: number): void {
   const L = layout.grid.length;
-  const rowOf = (i: number) => rbFirstRow + i + 1;
+  const rowOf = (i: number) => fileRow(rbFirstRow, i);
   for (let j = 0; j < L; j++) {
     const data = column(rb, layout.fluxColumns[j]!);
     const nullRow = firstNull(data, from, from + n);
@@ -326,7 +331,7 @@ function nonFiniteFlux(flux: Float32Array, bad: number, layout: ArrowLayout, at:
   const j = bad % L;
   return new AstrospecError('BAD_INPUT', `flux is ${flux[bad]} (NaN and infinite flux are rejected)`, {
     file,
-    row: rbFirstRow + from + i + 1,
+    row: fileRow(rbFirstRow, from + i),
     column: layout.kind === 'compact' ? `flux[${j}]` : pixelColumnName(j),
   });
 }
@@ -335,7 +340,7 @@ function copyIds(rb: RecordBatch, index: number, from: number, n: number, ids: s
   const values = stringValues(column(rb, index), from, n);
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: rbFirstRow + from + i + 1, column: rb.schema.fields[index]!.name });
+    if (v === null || v === undefined) throw new AstrospecError('BAD_INPUT', 'missing id', { file, row: fileRow(rbFirstRow, from + i), column: rb.schema.fields[index]!.name });
     ids[at + i] = v;
   }
 }
@@ -356,7 +361,7 @@ function copyLabels(rb: RecordBatch, index: number, from: number, n: number, lab
     if (label < 0) {
       throw new AstrospecError('BAD_INPUT', `unknown label "${excerpt(text)}" (expected ${CLASS_NAMES.join('/')}, any case)`, {
         file,
-        row: rbFirstRow + from + i + 1,
+        row: fileRow(rbFirstRow, from + i),
         column: rb.schema.fields[index]!.name,
       });
     }
@@ -365,7 +370,7 @@ function copyLabels(rb: RecordBatch, index: number, from: number, n: number, lab
 }
 
 function copyExtras(rb: RecordBatch, layout: ArrowLayout, from: number, n: number, out: SpectrumBatch, at: number, file: string, rbFirstRow: number): void {
-  const rowOf = (i: number) => rbFirstRow + i + 1;
+  const rowOf = (i: number) => fileRow(rbFirstRow, i);
   for (const { index, name } of layout.extra) {
     const data = column(rb, index);
     const target = out.extra![name]!;
