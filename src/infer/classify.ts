@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AstrospecError, check } from '../errors.js';
-import { CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
+import { CLASS_NAMES, networkInput, sameGrid, sliceRows, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
 import { readLabelsCsv, withLabels } from '../io/labels.js';
 import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
@@ -402,7 +402,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       // Rows of this batch inside [begin, end).
       const from = Math.max(begin, batchStart) - batchStart;
       const to = Math.min(end, batchStart + n) - batchStart;
-      const part = from === 0 && to === n && batch.flux.length === n * batch.grid.length ? batch : sliceBatch(batch, from, to);
+      const part = from === 0 && to === n && batch.flux.length === n * batch.grid.length ? batch : sliceRows(batch, from, to);
       const rows = to - from;
       duplicateIds.add(part.ids, part.firstRow);
       if (keepLabels) {
@@ -421,7 +421,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
         }
         const take = Math.min(rows - c, B - filling.filled);
         const preprocessStart = now();
-        addRows(filling, c === 0 && take === rows ? part : sliceBatch(part, c, c + take));
+        addRows(filling, c === 0 && take === rows ? part : sliceRows(part, c, c + take));
         c += take;
         stages.preprocessing += now() - preprocessStart;
         if (filling.filled === B) await dispatch();
@@ -518,17 +518,4 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | 
 function readBatchSize(batchSize: number, paths: string[]): number {
   if (paths.every((p) => formatOfPath(p) === 'arrow')) return batchSize;
   return batchSize * Math.max(1, Math.round(1024 / batchSize));
-}
-
-/** Rows from … to−1 of a batch, as a batch of its own (views, no copies of the flux). */
-function sliceBatch(batch: SpectrumBatch, from: number, to: number): SpectrumBatch {
-  const L = batch.grid.length;
-  const out: SpectrumBatch = {
-    ids: batch.ids.slice(from, to),
-    flux: batch.flux.subarray(from * L, to * L),
-    grid: batch.grid,
-    firstRow: batch.firstRow + from,
-  };
-  if (batch.labels) out.labels = batch.labels.subarray(from, to);
-  return out;
 }

@@ -336,7 +336,7 @@ async function indexArrow(path: string, listed?: FileIdentity): Promise<IndexedA
 /**
  * Record batches decoded by apache-arrow from the messages indexed at open (all of them, or the
  * `messages` given, whose first record batch is batch `firstBatch` of the file), each re-checked
- * as it is read (ipcStream) and its contents checked once decoded (checkRecordBatchContents).
+ * as it is read (checkedMessages) and its contents checked once decoded (checkRecordBatchContents).
  * Files without dictionaries or compression are loaded without apache-arrow's reader
  * (loadedRecordBatches); the others go through it.
  */
