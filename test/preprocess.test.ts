@@ -178,6 +178,8 @@ test('native matches the reference on spectrum-like and adversarial rows, for ev
     ...NORMALISATIONS.map((normalisation) => ({ normalisation })),
     { normalisation: 'l2', robust: true },
     { normalisation: 'l2', bin: 4 },
+    // classify's default model: binning reads the raw row itself (no mask, smoothing or features).
+    { normalisation: 'l2', bin: 4, features: false },
     { normalisation: 'median', smoothWindow: 7, bin: 3 },
     { normalisation: 'minmax', smoothWindow: 5 },
     { normalisation: 'sum', bin: 7, features: false },
@@ -206,7 +208,10 @@ test('odd lengths, lengths below a vector, unaligned offsets and bad-pixel masks
             compareWithReference(batch, { normalisation: 'median', smoothWindow: 7, bin: 2 }, `${isa} L=${length} +${offset} smooth`);
           }
           // Bins of 2 and 4 have their own shuffle path (native/kernels/simd/preprocess.cpp bin_series).
-          if (length >= 4) compareWithReference(batch, { normalisation: 'l2', bin: 4, features: false }, `${isa} L=${length} +${offset} bin 4`);
+          if (length >= 4) {
+            compareWithReference(batch, { normalisation: 'l2', bin: 4, features: false }, `${isa} L=${length} +${offset} bin 4`);
+            compareWithReference({ ...batch, badPixels: undefined }, { normalisation: 'l2', bin: 4, features: false }, `${isa} L=${length} +${offset} bin 4 unmasked`);
+          }
         });
       }
     }

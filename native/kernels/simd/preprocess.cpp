@@ -816,11 +816,15 @@ void process_row(const Plan& plan, const Scratch& scratch, size_t row) {
     // Masked copy (zero = masked) in the same pass as the moments, then smooth, bin, normalise.
     Scale identity;
     identity.factor = 1;
+    const float* series = scratch.series;
     if (fit)
       second = features_pass(identity, scratch.series);
-    else
+    else if (bad || plan.params.smooth_window > 0)
       write_normalised(plan, x, bad, n, identity, scratch.series);
-    const float* series = scratch.series;
+    else
+      // Binning alone skips the pixels the masked copy would zero (its validity test is
+      // valid_pixel's without a mask), so it reads the row itself: one pass over it fewer.
+      series = x;
     if (plan.params.smooth_window > 0) {
       smooth(plan, series, n, scratch.series2);
       series = scratch.series2;
