@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,13 @@ async function readAll(path: string, options = {}): Promise<{ batches: SpectrumB
 function bits(flux: Float32Array): Uint32Array {
   return new Uint32Array(flux.buffer, flux.byteOffset, flux.length);
 }
+
+test('the readers use apache-arrow\'s CommonJS build in Node (package.json "#apache-arrow")', () => {
+  // Its ES module build imports tslib and flatbuffers, CommonJS modules that Node would scan for
+  // their exports in every process (lib/apache-arrow.cjs).
+  const require = createRequire(import.meta.url);
+  assert.ok(require.cache[require.resolve('apache-arrow')], 'apache-arrow was not loaded through require()');
+});
 
 for (const codec of ['uncompressed', 'lz4', 'zstd']) {
   test(`pandas Feather (${codec}) reads with the expected row sums, ids and labels`, async () => {

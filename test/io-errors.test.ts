@@ -6,18 +6,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import {
-  CompressionType,
   FixedSizeList,
   Field,
   Float32,
   RecordBatchFileWriter,
   RecordBatchStreamWriter,
   Utf8,
-  compressionRegistry,
   makeData,
   makeTable,
   vectorFromArray,
 } from 'apache-arrow';
+// The registry the readers use: in Node, apache-arrow's CommonJS build (package.json "#apache-arrow").
+import { CompressionType, compressionRegistry } from '#apache-arrow';
 import { AstrospecError, type ErrorCode } from '../src/errors.js';
 import { openSpectra } from '../src/io/open.js';
 import { createSpectraSink } from '../src/io/sink.js';

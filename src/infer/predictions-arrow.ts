@@ -4,7 +4,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, vectorFromArray } from 'apache-arrow';
+import { Field, Float32, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, vectorFromArray } from '#apache-arrow';
 import { AstrospecError } from '../errors.js';
 import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import { readArrowTable } from '../io/arrow.js';

@@ -7,7 +7,7 @@
  * before anything is allocated against the most that many compressed bytes could hold, so a damaged
  * header can't make them allocate gigabytes.
  */
-import { CompressionType, compressionRegistry } from 'apache-arrow';
+import { CompressionType, compressionRegistry } from '#apache-arrow';
 import { decompress as zstdDecompress } from 'fzstd';
 import { AstrospecError } from '../errors.js';
 import { maxDecodedBytes } from './arrow-ipc.js';

@@ -14,7 +14,7 @@
  * Formats: https://arrow.apache.org/docs/format/Columnar.html (IPC streaming and file formats).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { CompressionType, DataType, type Data, type RecordBatch } from 'apache-arrow';
+import { CompressionType, DataType, type Data, type RecordBatch } from '#apache-arrow';
 import { AstrospecError, excerpt, type ErrorCode } from '../errors.js';
 import { isAscii } from './columns.js';
 import { countBytesRead } from './read-stats.js';

@@ -5,7 +5,7 @@
  * (./arrow.ts, which passes the addon's NaN scan) and the browser page's (web/src/arrow.ts) both
  * use it.
  */
-import { DataType, makeVector, Precision, type Data, type Decimal, type FixedSizeList, type RecordBatch, type Schema } from 'apache-arrow';
+import { DataType, makeVector, Precision, type Data, type Decimal, type FixedSizeList, type RecordBatch, type Schema } from '#apache-arrow';
 import { AstrospecError, excerpt } from '../errors.js';
 import { CLASS_NAMES, NO_LABEL, parseLabel, type SpectrumBatch, type WavelengthGrid } from './batch.js';
 import { firstNonFinite, gridForPixelCount, ID_COLUMN, isAscii, isLabelColumn, pixelColumnIndex, pixelColumnName } from './columns.js';

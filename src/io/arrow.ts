@@ -32,12 +32,12 @@ import {
   vectorFromArray,
   type Data,
   type Vector,
-} from 'apache-arrow';
+} from '#apache-arrow';
 // The footer decoder and the loader of a record batch's arrays aren't re-exported by the package
 // root; their modules are public (package exports "./*").
-import { Footer } from 'apache-arrow/ipc/metadata/file';
-import type { RecordBatch as RecordBatchMetadata } from 'apache-arrow/ipc/metadata/message';
-import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+import { Footer } from '#apache-arrow/ipc/metadata/file';
+import type { RecordBatch as RecordBatchMetadata } from '#apache-arrow/ipc/metadata/message';
+import { VectorLoader } from '#apache-arrow/visitor/vectorloader';
 import { AstrospecError, excerpt } from '../errors.js';
 import { registerArrowCodecs } from './arrow-codecs.js';
 import { copyRows, describeLayout, fluxView, GRID_METADATA_KEY, type ArrowLayout } from './arrow-rows.js';

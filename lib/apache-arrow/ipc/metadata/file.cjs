@@ -1,0 +1,2 @@
+// See ../../../apache-arrow.cjs.
+exports.Footer = require('apache-arrow/ipc/metadata/file').Footer;

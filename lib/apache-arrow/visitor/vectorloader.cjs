@@ -1,0 +1,2 @@
+// See ../../apache-arrow.cjs.
+exports.VectorLoader = require('apache-arrow/visitor/vectorloader').VectorLoader;
