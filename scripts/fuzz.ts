@@ -84,7 +84,9 @@ async function bundleWorker(): Promise<{ script: string; execArgv: string[] }> {
   try {
     const { build } = await import('esbuild');
     const script = join(root, 'build-fuzz', 'js', `worker-${process.pid}.mjs`);
-    await build({ entryPoints: [workerSource], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: script, logLevel: 'error' });
+    // "#apache-arrow" stays an import too: bundled, its CommonJS file's require() would fail in an
+    // ES module (package.json "imports"; the bundle sits inside the package, so it resolves).
+    await build({ entryPoints: [workerSource], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', external: ['#apache-arrow', '#apache-arrow/*'], outfile: script, logLevel: 'error' });
     return { script, execArgv: [] };
   } catch (error) {
     log(`fuzz: running the worker under tsx (esbuild bundle failed: ${(error as Error).message.split('\n')[0]})`);
@@ -147,6 +149,13 @@ function start(): void {
   w.done = new Promise((done) => {
     child.on('exit', (code, signal) => {
       running.delete(w);
+      if (!w.ready && !w.killedFor && !stopping) {
+        // It never got to a case: the harness is broken, and restarting it would only repeat that.
+        const lines = stderr.trim().split('\n');
+        log(`fuzz: a worker exited (${signal ?? `code ${code}`}) before it was ready: ${(lines.find((l) => /Error\b/.test(l)) ?? lines.at(-1) ?? '').slice(0, 1000)}`);
+        for (const other of running) other.child.kill('SIGKILL');
+        process.exit(2);
+      }
       if (w.killedFor) {
         recordLostCase(w, w.killedFor, w.killedFor === 'hang' ? `no answer after ${HANG_MS / 1000} s of CPU time or ${STALL_MS / 1000} s in all (killed)` : `RSS over ${RSS_LIMIT_MB} MB (killed)`);
       } else if (code !== 0 || signal) {
