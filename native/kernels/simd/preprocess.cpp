@@ -813,7 +813,8 @@ void process_row(const Plan& plan, const Scratch& scratch, size_t row) {
       write_normalised(plan, x, bad, n, scale, out);
     }
   } else {
-    // Masked copy (zero = masked) in the same pass as the moments, then smooth, bin, normalise.
+    // Masked copy (zero = masked; with the features, in the same pass as the moments), then
+    // smooth, bin, normalise.
     Scale identity;
     identity.factor = 1;
     const float* series = scratch.series;
