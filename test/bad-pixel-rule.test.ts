@@ -5,10 +5,10 @@
  * simulator's flags the same way.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'node:test';
+import test, { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { convertHandler } from '../src/cli/commands/convert.js';
 import { concatBatches, networkInput, type SpectrumBatch } from '../src/io/batch.js';
@@ -19,6 +19,7 @@ import { generateSurvey } from '../src/synth/survey.js';
 
 const shared = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-bad-pixel-rule-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 /** The shipped model's preprocessing. */
 const MODEL_INPUT = { normalisation: 'l2' as const, bin: 4, features: false };
 

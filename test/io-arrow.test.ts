@@ -1,7 +1,7 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { concatBatches, type SpectrumBatch } from '../src/io/batch.js';
 const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
 const expected = JSON.parse(readFileSync(join(peer, 'lamost-stars-200.expected.json'), 'utf8')) as { row_sums_float64: number[] };
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-io-arrow-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function readAll(path: string, options = {}): Promise<{ batches: SpectrumBatch[]; all: SpectrumBatch }> {
   const source = await openSpectra(path, options);

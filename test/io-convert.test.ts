@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { AstrospecError } from '../src/errors.js';
 const data = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const peer = join(data, 'peer-files');
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-io-convert-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function readAll(path: string): Promise<SpectrumBatch> {
   const source = await openSpectra(path);

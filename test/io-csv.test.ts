@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { native } from '../src/native/binding.js';
 const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
 const expected = JSON.parse(readFileSync(join(peer, 'lamost-stars-200.expected.json'), 'utf8')) as { rows: number; row_sums_float64: number[] };
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-io-csv-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function readAll(path: string, options = {}): Promise<{ batches: SpectrumBatch[]; all: SpectrumBatch }> {
   const source = await openSpectra(path, options);

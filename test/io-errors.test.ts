@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import { createSpectraSink } from '../src/io/sink.js';
 
 const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-io-errors-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 let fileNumber = 0;
 
 async function readEverything(path: string, options = {}): Promise<number> {

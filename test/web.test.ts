@@ -5,9 +5,9 @@
  * (src/preprocess/reference.ts) against the native preprocessing and `astrospec classify` itself.
  * The page in a real browser is checked by `npm run test:web`.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, openAsBlob, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ const shared = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const peer = join(shared, 'peer-files');
 const model = fileURLToPath(new URL('../models/default.onnx', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'astrospec-web-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function nativeRead(path: string | string[], options = {}): Promise<SpectrumBatch> {
   const source = await openSpectra(path, options);
