@@ -154,6 +154,8 @@ function start(): void {
         const lines = stderr.trim().split('\n');
         log(`fuzz: a worker exited (${signal ?? `code ${code}`}) before it was ready: ${(lines.find((l) => /Error\b/.test(l)) ?? lines.at(-1) ?? '').slice(0, 1000)}`);
         for (const other of running) other.child.kill('SIGKILL');
+        rmSync(scratch, { recursive: true, force: true });
+        if (worker.script !== workerSource) rmSync(worker.script, { force: true });
         process.exit(2);
       }
       if (w.killedFor) {
