@@ -35,6 +35,18 @@ test('the readers use apache-arrow\'s CommonJS build in Node (package.json "#apa
   assert.ok(require.cache[require.resolve('apache-arrow')], 'apache-arrow was not loaded through require()');
 });
 
+test('src/ imports apache-arrow only as "#apache-arrow"', () => {
+  // A direct import would load the ES module build beside the CommonJS one in Node, and objects of
+  // one fail the other's instanceof checks (a Data read by the readers, given to makeVector).
+  const src = fileURLToPath(new URL('../src/', import.meta.url));
+  const direct: string[] = [];
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts')) continue;
+    if (/from ['"]apache-arrow(\/[^'"]*)?['"]/.test(readFileSync(join(src, file), 'utf8'))) direct.push(file);
+  }
+  assert.deepEqual(direct, [], 'import from "#apache-arrow" (package.json "imports") instead');
+});
+
 for (const codec of ['uncompressed', 'lz4', 'zstd']) {
   test(`pandas Feather (${codec}) reads with the expected row sums, ids and labels`, async () => {
     const path = join(peer, `lamost-stars-200.${codec}.feather`);
