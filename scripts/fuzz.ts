@@ -95,6 +95,12 @@ async function bundleWorker(): Promise<{ script: string; execArgv: string[] }> {
 }
 const worker = await bundleWorker();
 
+/** The seed corpus, the case folders and the worker bundle: all this run wrote outside --findings. */
+function removeScratch(): void {
+  rmSync(scratch, { recursive: true, force: true });
+  if (worker.script !== workerSource) rmSync(worker.script, { force: true });
+}
+
 interface Running {
   child: ChildProcess;
   caseDir: string;
@@ -154,8 +160,7 @@ function start(): void {
         const lines = stderr.trim().split('\n');
         log(`fuzz: a worker exited (${signal ?? `code ${code}`}) before it was ready: ${(lines.find((l) => /Error\b/.test(l)) ?? lines.at(-1) ?? '').slice(0, 1000)}`);
         for (const other of running) other.child.kill('SIGKILL');
-        rmSync(scratch, { recursive: true, force: true });
-        if (worker.script !== workerSource) rmSync(worker.script, { force: true });
+        removeScratch();
         process.exit(2);
       }
       if (w.killedFor) {
@@ -267,8 +272,7 @@ await Promise.all(ending.map((w) => w.done));
 clearTimeout(grace);
 clearInterval(watchdog);
 const elapsed = (performance.now() - fuzzStart) / 1000;
-rmSync(scratch, { recursive: true, force: true });
-if (worker.script !== workerSource) rmSync(worker.script, { force: true });
+removeScratch();
 
 const total = Object.values(executions).reduce((a, b) => a + b, 0);
 const byKind: Record<FindingKind, number> = { crash: 0, hang: 0, memory: 0, escape: 0, unnamed: 0, misread: 0, disagreement: 0 };
