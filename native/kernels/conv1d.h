@@ -48,16 +48,14 @@ void conv1d_backprop_input_reference(const Conv1dShape& s, const float* dy, cons
 void conv1d_backprop_filter_reference(const Conv1dShape& s, const float* x, const float* dy, float* dw);
 
 // The one primitive, compiled per instruction set (native/kernels/simd/conv1d_gemm.cpp):
-//   C[p*ldc + j] += sum_{r<depth} A[p*a_row + r*a_depth] * B[r*ldb + j]   for p < rows, j < cols
+//   C[p*ldc + j] (+)= sum_{r<depth} A[p*a_row + r*a_depth] * B[r*ldb + j]   for p < rows, j < cols
+// adding to C with accumulate, overwriting it otherwise (depth 0 then writes zeros).
 // A is read through two strides so the same routine serves the im2col view (x rows), its
-// transpose (filter gradient) and dy (input gradient).
-void gemm_accumulate(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row,
-                     ptrdiff_t a_depth, const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc);
-
-#define ASTRO_DECLARE_GEMM(ns)                                                                      \
-  namespace ns {                                                                                    \
-  void gemm_accumulate(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row,  \
-                       ptrdiff_t a_depth, const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc); \
+// transpose (filter gradient) and dy windows (input gradient).
+#define ASTRO_DECLARE_GEMM(ns)                                                                                  \
+  namespace ns {                                                                                                \
+  void gemm(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth,      \
+            const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, bool accumulate);                          \
   }
 ASTRO_DECLARE_GEMM(baseline)
 ASTRO_DECLARE_GEMM(avx2)

@@ -98,6 +98,21 @@ TEST(conv1d_matches_reference_on_awkward_geometries) {
           }
 }
 
+TEST(conv1d_matches_reference_when_some_rows_have_no_taps) {
+  std::mt19937 rng(13);
+  // Outputs that stop before x does (input rows no window reaches: their gradient is zero), and
+  // windows that lie wholly in the left padding (outputs that are zero).
+  for (int64_t stride : {1, 2})
+    for (int64_t cout : {16, 5}) {
+      astro::Conv1dShape s = same_shape(2, 23, 16, cout, 3, stride);
+      s.out_length = 4;
+      check_all_ops(s, rng, 2);
+      s.pad_left = 2 + stride;  // < kernel + stride: o = 0 sees only padding
+      s.out_length = 6;
+      check_all_ops(s, rng, 2);
+    }
+}
+
 TEST(conv1d_shape_validation_rejects_nonsense) {
   astro::Conv1dShape s = same_shape(1, 10, 2, 2, 3, 1);
   CHECK(astro::conv1d_shape_valid(s));

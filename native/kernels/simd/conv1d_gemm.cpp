@@ -55,8 +55,9 @@ inline vec broadcast(const float* a) {
   return out;
 }
 
-// One register block: P rows of C times V vectors of columns starting at column j.
-template <int P, int V>
+// One register block: P rows of C times V vectors of columns starting at column j; Acc adds
+// the block to C, otherwise it overwrites C (no pass to clear C first, no read of it).
+template <int P, int V, bool Acc>
 inline void block(int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth, const float* b,
                   ptrdiff_t ldb, float* c, ptrdiff_t ldc) {
   vec acc[P][V];
@@ -75,46 +76,63 @@ inline void block(int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_de
   for (int p = 0; p < P; ++p)
     for (int v = 0; v < V; ++v) {
       float* cp = c + p * ldc + v * kLanes;
-      store(cp, load(cp) + acc[p][v]);
+      store(cp, Acc ? load(cp) + acc[p][v] : acc[p][v]);
     }
 }
 
 // Columns that don't fill a vector: plain scalar loops (only very narrow layers reach here,
 // e.g. the input gradient of a 1-channel stem, which training never asks for).
+template <bool Acc>
 inline void scalar_columns(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row,
                            ptrdiff_t a_depth, const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc) {
   for (int64_t p = 0; p < rows; ++p)
     for (int64_t j = 0; j < cols; ++j) {
       float sum = 0.f;
       for (int64_t r = 0; r < depth; ++r) sum += a[p * a_row + r * a_depth] * b[r * ldb + j];
-      c[p * ldc + j] += sum;
+      c[p * ldc + j] = Acc ? c[p * ldc + j] + sum : sum;
     }
 }
 
-template <int V>
+template <int V, bool Acc>
 inline void column_panel(int64_t rows, int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth,
                          const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc) {
   constexpr int kRows = kAccumulators / V > 12 ? 12 : kAccumulators / V;
   int64_t p = 0;
   for (; p + kRows <= rows; p += kRows)
-    block<kRows, V>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
-  for (; p + 4 <= rows; p += 4) block<4, V>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
-  for (; p + 2 <= rows; p += 2) block<2, V>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
-  for (; p < rows; ++p) block<1, V>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
+    block<kRows, V, Acc>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
+  for (; p + 4 <= rows; p += 4) block<4, V, Acc>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
+  for (; p + 2 <= rows; p += 2) block<2, V, Acc>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
+  for (; p < rows; ++p) block<1, V, Acc>(depth, a + p * a_row, a_row, a_depth, b, ldb, c + p * ldc, ldc);
+}
+
+
+template <bool Acc>
+void gemm_mode(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth,
+               const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc) {
+  int64_t j = 0;
+  for (; j + kVecs * kLanes <= cols; j += kVecs * kLanes)
+    column_panel<kVecs, Acc>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
+  if (kVecs > 2)
+    for (; j + 2 * kLanes <= cols; j += 2 * kLanes) column_panel<2, Acc>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
+  for (; j + kLanes <= cols; j += kLanes) column_panel<1, Acc>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
+  if (j < cols) scalar_columns<Acc>(rows, cols - j, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
 }
 
 }  // namespace
 
-void gemm_accumulate(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row,
-                     ptrdiff_t a_depth, const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc) {
-  if (rows <= 0 || cols <= 0 || depth <= 0) return;
-  int64_t j = 0;
-  for (; j + kVecs * kLanes <= cols; j += kVecs * kLanes)
-    column_panel<kVecs>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
-  if (kVecs > 2)
-    for (; j + 2 * kLanes <= cols; j += 2 * kLanes) column_panel<2>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
-  for (; j + kLanes <= cols; j += kLanes) column_panel<1>(rows, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
-  if (j < cols) scalar_columns(rows, cols - j, depth, a, a_row, a_depth, b + j, ldb, c + j, ldc);
+void gemm(int64_t rows, int64_t cols, int64_t depth, const float* a, ptrdiff_t a_row, ptrdiff_t a_depth,
+          const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, bool accumulate) {
+  if (rows <= 0 || cols <= 0) return;
+  if (depth <= 0) {
+    // An empty sum: nothing to add, or a block of zeros to write.
+    if (!accumulate)
+      for (int64_t p = 0; p < rows; ++p) std::memset(c + p * ldc, 0, sizeof(float) * static_cast<size_t>(cols));
+    return;
+  }
+  if (accumulate)
+    gemm_mode<true>(rows, cols, depth, a, a_row, a_depth, b, ldb, c, ldc);
+  else
+    gemm_mode<false>(rows, cols, depth, a, a_row, a_depth, b, ldb, c, ldc);
 }
 
 }  // namespace ASTRO_ISA_NS
