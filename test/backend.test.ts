@@ -168,6 +168,48 @@ test('1D max-pool gradient on WASM matches the CPU backend', async () => {
   }
 });
 
+test('1D max pool on WASM matches the CPU backend, NaN and padding never winning', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  assert.ok(tf.getKernel('MaxPool', 'wasm'));
+  for (const [length, pad] of [[31, 'same'], [32, 'same'], [17, 'valid']] as const) {
+    const x = randomArray(2 * length * 5, length + 100);
+    // Channel 1's first window is NaN only: −∞ on both (WASM's own kernel gives NaN).
+    x[1] = NaN;
+    x[5 + 1] = NaN;
+    x[10 + 1] = NaN;
+    x[17] = Infinity;
+    const pool = () => tf.tidy(() => Float32Array.from((tf.layers.maxPooling1d({ poolSize: 3, strides: 2, padding: pad }).apply(tf.tensor3d(x, [2, length, 5])) as tf.Tensor).dataSync()));
+    const { got, want } = await onWasmAndCpu(pool);
+    assert.equal(want[1], -Infinity);
+    assert.deepEqual(got, want, `length ${length} ${pad}`);
+  }
+});
+
+test('global average pooling (Mean over the middle axis) and its gradient on WASM match the CPU backend', async () => {
+  await resolveBackend('wasm', { quiet: true });
+  const x = randomArray(3 * 41 * 7, 5);
+  const r = randomArray(3 * 7, 6);
+  const run = () =>
+    tf.tidy(() => {
+      const xt = tf.tensor3d(x, [3, 41, 7]);
+      const gap = tf.layers.globalAveragePooling1d();
+      const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(gap.apply(a) as tf.Tensor, tf.tensor2d(r, [3, 7]))))([xt]);
+      // keepDims and a negative axis take the native kernels too; other axes keep tfjs's.
+      const [dxKeep] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, -2, true), tf.tensor3d(r, [3, 1, 7]))))([xt]);
+      const [dxOther] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, 2), tf.scalar(2))))([xt]);
+      return {
+        y: Float32Array.from((gap.apply(xt) as tf.Tensor).dataSync()),
+        dx: Float32Array.from(dx!.dataSync()),
+        dxKeep: Float32Array.from(dxKeep!.dataSync()),
+        other: Float32Array.from(tf.mean(xt, [0, 2]).dataSync()),
+        dxOther: Float32Array.from(dxOther!.dataSync()),
+      };
+    });
+  const { got, want } = await onWasmAndCpu(run);
+  for (const key of ['y', 'dx', 'dxKeep', 'other', 'dxOther'] as const) assert.ok(maxRelativeDiff(got[key], want[key]) < 1e-6, `${key}: ${maxRelativeDiff(got[key], want[key])}`);
+  assert.deepEqual(got.dx, want.dx, 'dy / L, bit for bit');
+});
+
 test('one-kernel Adam on WASM follows tf.train.adam on the CPU backend, and its state saves and restores', async () => {
   await resolveBackend('wasm', { quiet: true });
   const start = randomArray(40, 8);

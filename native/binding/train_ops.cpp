@@ -56,12 +56,15 @@ Napi::Value AdamUpdateSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// (x, dy, dx, {batch, inLength, outLength, channels, window, stride, padLeft})
-Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
-  const char* op = "maxPool1dBackwardSync";
+struct PoolShape {
+  int64_t batch, in_length, out_length, channels, window, stride, pad_left;
+};
+
+// {batch, inLength, outLength, channels, window, stride, padLeft} at info[index]
+PoolShape ParsePoolShape(const Napi::CallbackInfo& info, size_t index, const char* op) {
   Napi::Env env = info.Env();
-  ASTRO_CHECK(info.Length() >= 4 && info[3].IsObject(), env, op, "shape must be an object");
-  Napi::Object o = info[3].As<Napi::Object>();
+  ASTRO_CHECK(info.Length() > index && info[index].IsObject(), env, op, "shape must be an object");
+  Napi::Object o = info[index].As<Napi::Object>();
   auto field = [&](const char* key, double min) {
     Napi::Value v = o.Get(key);
     ASTRO_CHECK(v.IsNumber(), env, op, std::string("shape.") + key + " must be a number");
@@ -69,15 +72,81 @@ Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
     ASTRO_CHECK(d >= min && d < 9.0e15 && d == std::floor(d), env, op, std::string("shape.") + key + " must be an integer ≥ " + std::to_string(static_cast<int>(min)));
     return static_cast<int64_t>(d);
   };
-  int64_t batch = field("batch", 0), in_length = field("inLength", 0), out_length = field("outLength", 0);
-  int64_t channels = field("channels", 1), window = field("window", 1), stride = field("stride", 1), pad_left = field("padLeft", 0);
+  return {field("batch", 0), field("inLength", 0), field("outLength", 0), field("channels", 1),
+          field("window", 1), field("stride", 1), field("padLeft", 0)};
+}
+
+// (x, dy, dx, shape)
+Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
+  const char* op = "maxPool1dBackwardSync";
+  Napi::Env env = info.Env();
+  const PoolShape s = ParsePoolShape(info, 3, op);
   auto x = Float32Arg(info, 0, op, "x"), dy = Float32Arg(info, 1, op, "dy"), dx = Float32Arg(info, 2, op, "dx");
-  const double in_size = static_cast<double>(batch) * in_length * channels, out_size = static_cast<double>(batch) * out_length * channels;
+  const double in_size = static_cast<double>(s.batch) * s.in_length * s.channels, out_size = static_cast<double>(s.batch) * s.out_length * s.channels;
   ASTRO_CHECK(static_cast<double>(x.length) >= in_size && static_cast<double>(dx.length) >= in_size, env, op,
               "x and dx must hold batch × inLength × channels values");
   ASTRO_CHECK(static_cast<double>(dy.length) >= out_size, env, op, "dy must hold batch × outLength × channels values");
-  astro::maxpool1d_backward(x.data, dy.data, batch, in_length, out_length, channels, window, stride, pad_left, dx.data, 0);
-  return info.Env().Undefined();
+  astro::maxpool1d_backward(x.data, dy.data, s.batch, s.in_length, s.out_length, s.channels, s.window, s.stride, s.pad_left, dx.data, 0);
+  return env.Undefined();
+}
+
+// (x, y, shape)
+Napi::Value MaxPool1dForwardSync(const Napi::CallbackInfo& info) {
+  const char* op = "maxPool1dForwardSync";
+  Napi::Env env = info.Env();
+  const PoolShape s = ParsePoolShape(info, 2, op);
+  auto x = Float32Arg(info, 0, op, "x"), y = Float32Arg(info, 1, op, "y");
+  ASTRO_CHECK(static_cast<double>(x.length) >= static_cast<double>(s.batch) * s.in_length * s.channels, env, op,
+              "x must hold batch × inLength × channels values");
+  ASTRO_CHECK(static_cast<double>(y.length) >= static_cast<double>(s.batch) * s.out_length * s.channels, env, op,
+              "y must hold batch × outLength × channels values");
+  astro::maxpool1d_forward(x.data, s.batch, s.in_length, s.out_length, s.channels, s.window, s.stride, s.pad_left, y.data, 0);
+  return env.Undefined();
+}
+
+// {batch, length, channels} at info[index]; each ≥ 1.
+struct MeanDims {
+  int64_t batch, length, channels;
+};
+
+MeanDims ParseMeanDims(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  Napi::Env env = info.Env();
+  ASTRO_CHECK(info.Length() > index && info[index].IsObject(), env, op, "dims must be an object");
+  Napi::Object o = info[index].As<Napi::Object>();
+  auto field = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    ASTRO_CHECK(v.IsNumber(), env, op, std::string("dims.") + key + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    ASTRO_CHECK(d >= 1 && d < 9.0e15 && d == std::floor(d), env, op, std::string("dims.") + key + " must be a positive integer");
+    return static_cast<int64_t>(d);
+  };
+  return {field("batch"), field("length"), field("channels")};
+}
+
+// (x [batch, length, channels], y [batch, channels], dims)
+Napi::Value MeanAxis1Sync(const Napi::CallbackInfo& info) {
+  const char* op = "meanAxis1Sync";
+  Napi::Env env = info.Env();
+  const MeanDims d = ParseMeanDims(info, 2, op);
+  auto x = Float32Arg(info, 0, op, "x"), y = Float32Arg(info, 1, op, "y");
+  ASTRO_CHECK(static_cast<double>(x.length) >= static_cast<double>(d.batch) * d.length * d.channels, env, op,
+              "x must hold batch × length × channels values");
+  ASTRO_CHECK(static_cast<double>(y.length) >= static_cast<double>(d.batch) * d.channels, env, op, "y must hold batch × channels values");
+  astro::mean_axis1_forward(x.data, d.batch, d.length, d.channels, y.data, 0);
+  return env.Undefined();
+}
+
+// (dy [batch, channels], dx [batch, length, channels], dims)
+Napi::Value MeanAxis1GradSync(const Napi::CallbackInfo& info) {
+  const char* op = "meanAxis1GradSync";
+  Napi::Env env = info.Env();
+  const MeanDims d = ParseMeanDims(info, 2, op);
+  auto dy = Float32Arg(info, 0, op, "dy"), dx = Float32Arg(info, 1, op, "dx");
+  ASTRO_CHECK(static_cast<double>(dy.length) >= static_cast<double>(d.batch) * d.channels, env, op, "dy must hold batch × channels values");
+  ASTRO_CHECK(static_cast<double>(dx.length) >= static_cast<double>(d.batch) * d.length * d.channels, env, op,
+              "dx must hold batch × length × channels values");
+  astro::mean_axis1_backward(dy.data, d.batch, d.length, d.channels, dx.data, 0);
+  return env.Undefined();
 }
 
 Registrar registrar({
@@ -86,6 +155,9 @@ Registrar registrar({
     {"addSync", AddSync},
     {"adamUpdateSync", AdamUpdateSync},
     {"maxPool1dBackwardSync", MaxPool1dBackwardSync},
+    {"maxPool1dForwardSync", MaxPool1dForwardSync},
+    {"meanAxis1Sync", MeanAxis1Sync},
+    {"meanAxis1GradSync", MeanAxis1GradSync},
 });
 
 }  // namespace

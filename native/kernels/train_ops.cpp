@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/conv1d_pool.h"
 
@@ -82,6 +83,46 @@ void maxpool1d_backward(const float* x, const float* dy, int64_t batch, int64_t 
         dxs[best * channels + c] += g[c];
       }
     }
+  });
+}
+
+void maxpool1d_forward(const float* x, int64_t batch, int64_t in_length, int64_t out_length, int64_t channels,
+                       int64_t window, int64_t stride, int64_t pad_left, float* y, int threads) {
+  conv1d_pool_run(static_cast<size_t>(batch), threads, [&](size_t n, int) {
+    const float* xs = x + static_cast<int64_t>(n) * in_length * channels;
+    float* ys = y + static_cast<int64_t>(n) * out_length * channels;
+    for (int64_t o = 0; o < out_length; ++o) {
+      const int64_t start = o * stride - pad_left;
+      const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + window, in_length);
+      float* out = ys + o * channels;
+      for (int64_t c = 0; c < channels; ++c) out[c] = -std::numeric_limits<float>::infinity();
+      // v > best ? v : best: NaN never wins; the loop over channels vectorises (maxps).
+      for (int64_t i = lo; i < hi; ++i) {
+        const float* row = xs + i * channels;
+        for (int64_t c = 0; c < channels; ++c) out[c] = row[c] > out[c] ? row[c] : out[c];
+      }
+    }
+  });
+}
+
+void mean_axis1_forward(const float* x, int64_t batch, int64_t length, int64_t channels, float* y, int threads) {
+  conv1d_pool_run(static_cast<size_t>(batch), threads, [&](size_t n, int) {
+    const float* xs = x + static_cast<int64_t>(n) * length * channels;
+    std::vector<double> sum(static_cast<size_t>(channels), 0.0);
+    for (int64_t l = 0; l < length; ++l)
+      for (int64_t c = 0; c < channels; ++c) sum[c] += xs[l * channels + c];
+    for (int64_t c = 0; c < channels; ++c) y[static_cast<int64_t>(n) * channels + c] = static_cast<float>(sum[c] / length);
+  });
+}
+
+void mean_axis1_backward(const float* dy, int64_t batch, int64_t length, int64_t channels, float* dx, int threads) {
+  // dy / length in float, as tfjs computes it (dy · 1 / length, a float division).
+  const float divisor = static_cast<float>(length);
+  conv1d_pool_run(static_cast<size_t>(batch), threads, [&](size_t n, int) {
+    const float* g = dy + static_cast<int64_t>(n) * channels;
+    float* out = dx + static_cast<int64_t>(n) * length * channels;
+    for (int64_t l = 0; l < length; ++l)
+      for (int64_t c = 0; c < channels; ++c) out[l * channels + c] = g[c] / divisor;
   });
 }
 

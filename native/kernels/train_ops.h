@@ -33,6 +33,17 @@ void add_same_shape(const float* a, const float* b, int64_t n, float* out, bool 
 void maxpool1d_backward(const float* x, const float* dy, int64_t batch, int64_t in_length, int64_t out_length,
                         int64_t channels, int64_t window, int64_t stride, int64_t pad_left, float* dx, int threads);
 
+// Max pool over [batch, in_length, channels] → [batch, out_length, channels], the same geometry:
+// y = the largest input of each window; padding and NaN never win (tfjs's CPU backend), so a
+// window with neither a number nor ±∞ in x gives −∞.
+void maxpool1d_forward(const float* x, int64_t batch, int64_t in_length, int64_t out_length, int64_t channels,
+                       int64_t window, int64_t stride, int64_t pad_left, float* y, int threads);
+
+// Mean over the middle axis of [batch, length, channels] → [batch, channels] (global average
+// pooling), summed in double; and its gradient, dx[n, l, c] = dy[n, c] / length.
+void mean_axis1_forward(const float* x, int64_t batch, int64_t length, int64_t channels, float* y, int threads);
+void mean_axis1_backward(const float* dy, int64_t batch, int64_t length, int64_t channels, float* dx, int threads);
+
 struct AdamStep {
   double learning_rate, beta1, beta2, epsilon;
   // 1 − β1ᵗ and 1 − β2ᵗ of this step (tfjs's bias correction).

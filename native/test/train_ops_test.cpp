@@ -111,4 +111,60 @@ TEST(maxpool1d_backward_matches_plain_loop) {
   }
 }
 
+TEST(maxpool1d_forward_matches_plain_loop) {
+  struct Case {
+    int64_t batch, in_length, channels, window, stride, pad_left;
+  };
+  for (const Case& c : {Case{3, 31, 5, 3, 2, 1}, Case{2, 32, 16, 3, 2, 0}, Case{4, 17, 3, 2, 2, 0}, Case{33, 100, 16, 3, 2, 1}}) {
+    const int64_t out_length = (c.in_length + c.pad_left - c.window) / c.stride + 1;
+    std::vector<float> x = normal(c.batch * c.in_length * c.channels, 11);
+    // NaN never wins; channel 1's first window holds only NaN (and padding), which gives −∞.
+    x[2 * c.channels] = kNaN;
+    x[1] = kNaN;
+    x[c.channels + 1] = kNaN;
+    x[2 * c.channels + 1] = kNaN;
+    x[3 * c.channels + 2] = kInf;
+    std::vector<float> want(c.batch * out_length * c.channels);
+    for (int64_t n = 0; n < c.batch; ++n)
+      for (int64_t o = 0; o < out_length; ++o)
+        for (int64_t ch = 0; ch < c.channels; ++ch) {
+          int64_t lo = std::max<int64_t>(0, o * c.stride - c.pad_left), hi = std::min(o * c.stride - c.pad_left + c.window, c.in_length);
+          float best = -kInf;
+          for (int64_t i = lo; i < hi; ++i) {
+            float v = x[(n * c.in_length + i) * c.channels + ch];
+            if (v > best) best = v;
+          }
+          want[(n * out_length + o) * c.channels + ch] = best;
+        }
+    for (int threads : {1, 2}) {
+      std::vector<float> y(want.size(), kNaN);
+      astro::maxpool1d_forward(x.data(), c.batch, c.in_length, out_length, c.channels, c.window, c.stride, c.pad_left, y.data(), threads);
+      for (size_t i = 0; i < y.size(); ++i) CHECK(same_bits(y[i], want[i]));
+    }
+  }
+}
+
+TEST(mean_axis1_and_its_gradient_match_plain_loops) {
+  for (int64_t length : {1, 7, 82})
+    for (int64_t channels : {1, 5, 128}) {
+      const int64_t batch = 3;
+      std::vector<float> x = normal(batch * length * channels, 12), dy = normal(batch * channels, 13);
+      std::vector<float> want(batch * channels), want_dx(x.size());
+      for (int64_t n = 0; n < batch; ++n)
+        for (int64_t c = 0; c < channels; ++c) {
+          double sum = 0;
+          for (int64_t l = 0; l < length; ++l) sum += x[(n * length + l) * channels + c];
+          want[n * channels + c] = static_cast<float>(sum / length);
+          for (int64_t l = 0; l < length; ++l) want_dx[(n * length + l) * channels + c] = dy[n * channels + c] / static_cast<float>(length);
+        }
+      for (int threads : {1, 2}) {
+        std::vector<float> y(want.size(), kNaN), dx(x.size(), kNaN);
+        astro::mean_axis1_forward(x.data(), batch, length, channels, y.data(), threads);
+        astro::mean_axis1_backward(dy.data(), batch, length, channels, dx.data(), threads);
+        for (size_t i = 0; i < y.size(); ++i) CHECK(same_bits(y[i], want[i]));
+        for (size_t i = 0; i < dx.size(); ++i) CHECK(same_bits(dx[i], want_dx[i]));
+      }
+    }
+}
+
 ASTRO_TEST_MAIN()

@@ -93,6 +93,13 @@ export interface MaxPool1dGeometry {
   padLeft: number;
 }
 
+/** [batch, length, channels]: the tensor global average pooling reduces over its middle axis. */
+export interface MeanAxis1Dims {
+  batch: number;
+  length: number;
+  channels: number;
+}
+
 export interface BatchNormDims {
   rows: number;
   channels: number;
@@ -137,6 +144,11 @@ export interface NativeAddon {
   addSync(a: Float32Array, b: Float32Array, out: Float32Array, relu?: boolean): void;
   adamUpdateSync(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, step: AdamStep): void;
   maxPool1dBackwardSync(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: MaxPool1dGeometry): void;
+  /** Padding and NaN never win; a window without a number or ±∞ gives −∞ (tfjs's CPU backend). */
+  maxPool1dForwardSync(x: Float32Array, y: Float32Array, shape: MaxPool1dGeometry): void;
+  /** Global average pooling: the mean over the middle axis of [batch, length, channels], and its gradient. */
+  meanAxis1Sync(x: Float32Array, y: Float32Array, dims: MeanAxis1Dims): void;
+  meanAxis1GradSync(dy: Float32Array, dx: Float32Array, dims: MeanAxis1Dims): void;
 
   // preprocess.cpp — see native/kernels/preprocess.h; outputs written into the given arrays.
   preprocess(flux: Float32Array, badPixels: Uint8Array | null, outFlux: Float32Array, outFeatures: Float32Array | null, outFlags: Uint8Array, params: NativePreprocessParams): Promise<void>;

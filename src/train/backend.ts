@@ -15,7 +15,7 @@ import { AstrospecError } from '../errors.js';
 import type { Tf } from '../model/resnet1d.js';
 import { installAdamKernel } from './adam.js';
 import { installBatchNormGradient } from './batchnorm.js';
-import { installConv1dKernels, installReluGradient } from './kernels.js';
+import { installConv1dKernels, installMeanGradient, installReluGradient } from './kernels.js';
 
 export type BackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -132,6 +132,7 @@ async function load(name: Exclude<BackendChoice, 'auto'>): Promise<ResolvedBacke
     const nativeConv = installConv1dKernels(tf, 'wasm');
     installBatchNormGradient(tf);
     installReluGradient(tf);
+    installMeanGradient(tf);
     installAdamKernel(tf, 'wasm');
     return {
       tf,
@@ -145,6 +146,7 @@ async function load(name: Exclude<BackendChoice, 'auto'>): Promise<ResolvedBacke
   const nativeConv = installConv1dKernels(tf, 'cpu');
   installBatchNormGradient(tf);
   installReluGradient(tf);
+  installMeanGradient(tf);
   installAdamKernel(tf, 'cpu');
   return {
     tf,

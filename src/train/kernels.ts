@@ -15,7 +15,10 @@
  * backward per layer (moments, normalisation and their gradients); the two kernels
  * AstrospecBatchNormTrain / AstrospecBatchNormTrainGrad do each direction in one native pass
  * (see batchnorm.ts for how the layers use them). WASM's MaxPoolGrad is a scalar loop over
- * the window for every input pixel; the 1D case here is one pass over the outputs.
+ * the window for every input pixel; the 1D case here is one pass over the outputs. The 1D max
+ * pool itself and global average pooling (a Mean over the middle axis, which WASM transposes
+ * first, and whose tfjs gradient multiplies dy by a `ones` tensor filled in JavaScript) run on
+ * the addon's thread pool too.
  */
 import type * as tfType from '@tensorflow/tfjs';
 import { AstrospecError } from '../errors.js';
@@ -34,6 +37,8 @@ export const RELU_GRAD = 'AstrospecReluGrad';
 export const CONV1D = 'AstrospecConv1d';
 export const CONV1D_BACKPROP_INPUT = 'AstrospecConv1dBackpropInput';
 export const CONV1D_BACKPROP_FILTER = 'AstrospecConv1dBackpropFilter';
+/** Gradient of the mean over the middle axis of [N, L, C] (global average pooling): dy / L at every l. */
+export const MEAN_AXIS1_GRAD = 'AstrospecMeanAxis1Grad';
 
 export interface Conv1dAttrs {
   stride: number;
@@ -288,6 +293,42 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
   });
 
   if (addon) {
+    // The stem's max pool: WASM's runs on one thread.
+    const maxPool = replace('MaxPool', (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+      if (x.dtype !== 'float32' || (typeof a.pad !== 'string' && typeof a.pad !== 'number')) return fallback(maxPool, 'MaxPool', args);
+      const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+      if (info.inWidth !== 1 || info.filterWidth !== 1 || info.outWidth !== 1 || info.dilationHeight !== 1) return fallback(maxPool, 'MaxPool', args);
+      const m = memoryOf(backendName, args.backend);
+      const out = m.alloc([...info.outShape]);
+      addon.maxPool1dForwardSync(m.read(x), out.data, { batch: info.batchSize, inLength: info.inHeight, outLength: info.outHeight, channels: info.inChannels, window: info.filterHeight, stride: info.strideHeight, padLeft: info.padInfo.top });
+      return out.info;
+    });
+    // Global average pooling, tf.mean(x, 1) on [N, L, C]: WASM transposes x before reducing.
+    const mean = replace('Mean', (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+      if (x.dtype !== 'float32' || !isMiddleAxis(tf, x.shape, axis)) return fallback(mean, 'Mean', args);
+      const [batch, length, channels] = x.shape as [number, number, number];
+      const m = memoryOf(backendName, args.backend);
+      const out = m.alloc(keepDims ? [batch, 1, channels] : [batch, channels]);
+      addon.meanAxis1Sync(m.read(x), out.data, { batch, length, channels });
+      return out.info;
+    });
+    tf.registerKernel({
+      kernelName: MEAN_AXIS1_GRAD,
+      backendName,
+      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: { length: number } }) => {
+        const dy = args.inputs.dy!;
+        const batch = dy.shape[0]!;
+        const channels = dy.shape[dy.shape.length - 1]!;
+        const m = memoryOf(backendName, args.backend);
+        const out = m.alloc([batch, args.attrs.length, channels]);
+        addon.meanAxis1GradSync(m.read(dy), out.data, { batch, length: args.attrs.length, channels });
+        return out.info;
+      }) as unknown as KernelConfig['kernelFunc'],
+    });
     // ReLU on the cores (tfjs-wasm's is one thread), and its gradient as one pass instead of
     // step, cast and multiply (see installReluGradient).
     const relu = replace('Relu', (args) => {
@@ -486,6 +527,41 @@ export function installReluGradient(tf: Tf): void {
       const [x] = saved as [tfType.Tensor];
       const fused = x.dtype === 'float32' && g.dtype === 'float32' && hasKernel(tf, RELU_GRAD);
       return { x: () => (fused ? (tf.engine().runKernel(RELU_GRAD, { x, dy: g }) as tfType.Tensor) : tf.mul(g, tf.cast(tf.step(x), 'float32'))) };
+    },
+  });
+}
+
+/** True when `axis` (tfjs's Mean attribute: a number or list, negative from the end) is exactly the middle axis of a 3D shape. */
+function isMiddleAxis(tf: Tf, shape: readonly number[], axis: number | number[]): boolean {
+  if (shape.length !== 3) return false;
+  const axes = tf.util.parseAxisParam(axis, shape as number[]);
+  return axes.length === 1 && axes[0] === 1;
+}
+
+/**
+ * Mean's gradient through MEAN_AXIS1_GRAD for global average pooling where the active backend
+ * has it; elsewhere tfjs-core's own: dy reshaped to keep the reduced axes, times ones(x.shape),
+ * over the number of values averaged (the same values: dy / L).
+ */
+export function installMeanGradient(tf: Tf): void {
+  registerGradientOnce(tf, {
+    kernelName: 'Mean',
+    inputsToSave: ['x'],
+    gradFunc: (dy: tfType.Tensor | tfType.Tensor[], saved: tfType.Tensor[], attrs: unknown) => {
+      const g = dy as tfType.Tensor;
+      const [x] = saved as [tfType.Tensor];
+      const { axis } = attrs as { axis: number | number[] };
+      if (x.dtype === 'float32' && g.dtype === 'float32' && isMiddleAxis(tf, x.shape, axis) && hasKernel(tf, MEAN_AXIS1_GRAD)) {
+        return { x: () => tf.engine().runKernel(MEAN_AXIS1_GRAD, { dy: g }, { length: x.shape[1]! }) as tfType.Tensor };
+      }
+      const axes = tf.util.parseAxisParam(axis, x.shape);
+      const reduceSize = axes.reduce((size, a) => size * x.shape[a]!, 1);
+      return {
+        x: () => {
+          const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+          return tf.div(tf.mul(tf.reshape(g, expanded), tf.ones(x.shape, 'float32')), reduceSize);
+        },
+      };
     },
   });
 }
