@@ -7,6 +7,7 @@ import { useFusedBatchNorm } from '../src/train/batchnorm.js';
 import { useFusedAddRelu } from '../src/train/fuse-relu.js';
 import { createAdam } from '../src/train/adam.js';
 import { useNativeConv1d } from '../src/train/conv1d-layer.js';
+import { native } from '../src/native/binding.js';
 
 function randomArray(n: number, seed: number): Float32Array {
   // Park–Miller LCG mapped to roughly N(0, 1) by summing uniforms: deterministic, no tf state.
@@ -208,6 +209,24 @@ test('global average pooling (Mean over the middle axis) and its gradient on WAS
   const { got, want } = await onWasmAndCpu(run);
   for (const key of ['y', 'dx', 'dxKeep', 'other', 'dxOther'] as const) assert.ok(maxRelativeDiff(got[key], want[key]) < 1e-6, `${key}: ${maxRelativeDiff(got[key], want[key])}`);
   assert.deepEqual(got.dx, want.dx, 'dy / L, bit for bit');
+});
+
+test('the addon pooling functions refuse shapes their arrays cannot hold, naming the field', () => {
+  const addon = native();
+  const shape = { batch: 2, inLength: 8, outLength: 4, channels: 3, window: 3, stride: 2, padLeft: 1 };
+  const x = new Float32Array(2 * 8 * 3);
+  addon.maxPool1dForwardSync(x, new Float32Array(2 * 4 * 3), shape);
+  assert.throws(() => addon.maxPool1dForwardSync(x, new Float32Array(2 * 4 * 3 - 1), shape), /maxPool1dForwardSync: y must hold batch × outLength × channels values/);
+  assert.throws(() => addon.maxPool1dForwardSync(x.subarray(1), new Float32Array(24), shape), /x must hold/);
+  assert.throws(() => addon.maxPool1dForwardSync(x, new Float32Array(24), { ...shape, stride: 1.5 }), /shape\.stride must be an integer ≥ 1/);
+  assert.throws(() => addon.maxPool1dBackwardSync(x, new Float32Array(24), x, { ...shape, padLeft: undefined as unknown as number }), /shape\.padLeft must be a number/);
+  const dims = { batch: 2, length: 8, channels: 3 };
+  addon.meanAxis1Sync(x, new Float32Array(6), dims);
+  addon.meanAxis1GradSync(new Float32Array(6), x, dims);
+  assert.throws(() => addon.meanAxis1Sync(x, new Float32Array(5), dims), /meanAxis1Sync: y must hold batch × channels values/);
+  assert.throws(() => addon.meanAxis1GradSync(new Float32Array(6), x.subarray(1), dims), /meanAxis1GradSync: dx must hold/);
+  assert.throws(() => addon.meanAxis1Sync(x, new Float32Array(6), { ...dims, length: 0 }), /dims\.length must be an integer ≥ 1/);
+  assert.throws(() => addon.meanAxis1Sync(x, new Float32Array(6), null as unknown as typeof dims), /dims must be an object/);
 });
 
 test('one-kernel Adam on WASM follows tf.train.adam on the CPU backend, and its state saves and restores', async () => {

@@ -56,22 +56,30 @@ Napi::Value AdamUpdateSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// o[key] as an integer ≥ min, or an error naming `object.key`.
+int64_t IntegerField(Napi::Env env, const Napi::Object& o, const char* op, const char* object, const char* key, int64_t min) {
+  const std::string name = std::string(object) + "." + key;
+  Napi::Value v = o.Get(key);
+  ASTRO_CHECK(v.IsNumber(), env, op, name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  ASTRO_CHECK(d >= static_cast<double>(min) && d < 9.0e15 && d == std::floor(d), env, op, name + " must be an integer ≥ " + std::to_string(min));
+  return static_cast<int64_t>(d);
+}
+
+// info[index] as an object, or an error naming it.
+Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  ASTRO_CHECK(info.Length() > index && info[index].IsObject(), info.Env(), op, std::string(name) + " must be an object");
+  return info[index].As<Napi::Object>();
+}
+
 struct PoolShape {
   int64_t batch, in_length, out_length, channels, window, stride, pad_left;
 };
 
 // {batch, inLength, outLength, channels, window, stride, padLeft} at info[index]
 PoolShape ParsePoolShape(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  Napi::Env env = info.Env();
-  ASTRO_CHECK(info.Length() > index && info[index].IsObject(), env, op, "shape must be an object");
-  Napi::Object o = info[index].As<Napi::Object>();
-  auto field = [&](const char* key, double min) {
-    Napi::Value v = o.Get(key);
-    ASTRO_CHECK(v.IsNumber(), env, op, std::string("shape.") + key + " must be a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    ASTRO_CHECK(d >= min && d < 9.0e15 && d == std::floor(d), env, op, std::string("shape.") + key + " must be an integer ≥ " + std::to_string(static_cast<int>(min)));
-    return static_cast<int64_t>(d);
-  };
+  Napi::Object o = ObjectArg(info, index, op, "shape");
+  auto field = [&](const char* key, int64_t min) { return IntegerField(info.Env(), o, op, "shape", key, min); };
   return {field("batch", 0), field("inLength", 0), field("outLength", 0), field("channels", 1),
           field("window", 1), field("stride", 1), field("padLeft", 0)};
 }
@@ -104,22 +112,14 @@ Napi::Value MaxPool1dForwardSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// {batch, length, channels} at info[index]; each ≥ 1.
 struct MeanDims {
   int64_t batch, length, channels;
 };
 
+// {batch, length, channels} at info[index]; each ≥ 1.
 MeanDims ParseMeanDims(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  Napi::Env env = info.Env();
-  ASTRO_CHECK(info.Length() > index && info[index].IsObject(), env, op, "dims must be an object");
-  Napi::Object o = info[index].As<Napi::Object>();
-  auto field = [&](const char* key) {
-    Napi::Value v = o.Get(key);
-    ASTRO_CHECK(v.IsNumber(), env, op, std::string("dims.") + key + " must be a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    ASTRO_CHECK(d >= 1 && d < 9.0e15 && d == std::floor(d), env, op, std::string("dims.") + key + " must be a positive integer");
-    return static_cast<int64_t>(d);
-  };
+  Napi::Object o = ObjectArg(info, index, op, "dims");
+  auto field = [&](const char* key) { return IntegerField(info.Env(), o, op, "dims", key, 1); };
   return {field("batch"), field("length"), field("channels")};
 }
 
