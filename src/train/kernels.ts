@@ -22,7 +22,7 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import { AstrospecError } from '../errors.js';
-import { native, type Conv1dGeometry } from '../native/binding.js';
+import { native, type Conv1dGeometry, type MaxPool1dGeometry } from '../native/binding.js';
 
 /** Kernel names of the fused training-mode BatchNorm (outputs y, mean, variance / dx, dgamma, dbeta). */
 export const BATCHNORM_TRAIN = 'AstrospecBatchNormTrain';
@@ -280,13 +280,10 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
   }
   const maxPoolGrad = replace('MaxPoolGrad', (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-    const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-    if (typeof a.pad !== 'string' && typeof a.pad !== 'number') return fallback(maxPoolGrad, 'MaxPoolGrad', args);
-    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-    if (info.inWidth !== 1 || info.filterWidth !== 1 || info.outWidth !== 1 || info.dilationHeight !== 1) return fallback(maxPoolGrad, 'MaxPoolGrad', args);
+    const shape = pool1dGeometry(tf, input.shape, args.attrs);
+    if (!shape) return fallback(maxPoolGrad, 'MaxPoolGrad', args);
     const m = memoryOf(backendName, args.backend);
     const out = m.alloc([...input.shape]);
-    const shape = { batch: info.batchSize, inLength: info.inHeight, outLength: info.outHeight, channels: info.inChannels, window: info.filterHeight, stride: info.strideHeight, padLeft: info.padInfo.top };
     if (addon) addon.maxPool1dBackwardSync(m.read(input), m.read(dy), out.data, shape);
     else maxPool1dBackprop(shape.batch, shape.inLength, shape.outLength, shape.channels, shape.window, shape.stride, shape.padLeft, m.read(input), m.read(dy), out.data);
     return out.info;
@@ -296,13 +293,12 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
     // The stem's max pool: WASM's runs on one thread.
     const maxPool = replace('MaxPool', (args) => {
       const { x } = args.inputs as { x: TensorInfo };
-      const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-      if (x.dtype !== 'float32' || (typeof a.pad !== 'string' && typeof a.pad !== 'number')) return fallback(maxPool, 'MaxPool', args);
-      const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-      if (info.inWidth !== 1 || info.filterWidth !== 1 || info.outWidth !== 1 || info.dilationHeight !== 1) return fallback(maxPool, 'MaxPool', args);
+      const shape = x.dtype === 'float32' ? pool1dGeometry(tf, x.shape, args.attrs) : undefined;
+      if (!shape) return fallback(maxPool, 'MaxPool', args);
       const m = memoryOf(backendName, args.backend);
-      const out = m.alloc([...info.outShape]);
-      addon.maxPool1dForwardSync(m.read(x), out.data, { batch: info.batchSize, inLength: info.inHeight, outLength: info.outHeight, channels: info.inChannels, window: info.filterHeight, stride: info.strideHeight, padLeft: info.padInfo.top });
+      // tfjs-layers' 1D pools run on [N, L, 1, C].
+      const out = m.alloc([shape.batch, shape.outLength, 1, shape.channels]);
+      addon.maxPool1dForwardSync(m.read(x), out.data, shape);
       return out.info;
     });
     // Global average pooling, tf.mean(x, 1) on [N, L, C]: WASM transposes x before reducing.
@@ -463,6 +459,18 @@ export function installConv1dKernels(tf: Tf, backendName: 'wasm' | 'cpu'): boole
 
 function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The 1D geometry of a MaxPool / MaxPoolGrad call on an NHWC input [N, L, 1, C] (how tfjs-layers
+ * runs 1D pools), or undefined for any other shape, which keeps the backend's own kernel.
+ */
+function pool1dGeometry(tf: Tf, inputShape: readonly number[], attrs: unknown): MaxPool1dGeometry | undefined {
+  const a = attrs as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  if (inputShape.length !== 4 || (typeof a.pad !== 'string' && typeof a.pad !== 'number')) return undefined;
+  const info = tf.backend_util.computePool2DInfo(inputShape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  if (info.inWidth !== 1 || info.filterWidth !== 1 || info.outWidth !== 1 || info.dilationHeight !== 1) return undefined;
+  return { batch: info.batchSize, inLength: info.inHeight, outLength: info.outHeight, channels: info.inChannels, window: info.filterHeight, stride: info.strideHeight, padLeft: info.padInfo.top };
 }
 
 /**
