@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { DEFAULT_INT8_MODEL } from '../src/cli/commands/demo.js';
 import { exportHandler } from '../src/cli/commands/export.js';
 import { synthHandler } from '../src/cli/commands/synth.js';
 import { quantizeOnnxModel } from '../src/export/int8.js';
@@ -19,6 +20,7 @@ import {
   quantizeGraph,
   quantizeValue,
   quantizeWeights,
+  QUANTIZATION_METADATA_KEY,
   QuantDataType,
   RangeCollector,
   roundHalfEven,
@@ -449,4 +451,19 @@ test('Gemm (transB = 1, bias) and MatMul on a 3-D input become QGemm and MatMulI
     for (let i = 0; i < y.length; i++) max = Math.max(max, Math.abs(y[i]! - reference[i]!));
     assert.ok(max <= 0.02 * span, `${format}: max error ${max} of outputs up to ${span}`);
   }
+});
+
+test('models/default.int8.onnx is the int8 export of models/default.onnx, made as scripts/quantize-default.sh makes it', async () => {
+  const fp32 = decodeModel(await readFile(DEFAULT_MODEL));
+  const bytes = await readFile(DEFAULT_INT8_MODEL);
+  const int8 = decodeModel(bytes);
+  // Everything the fp32 model records (spec, temperature, out-of-distribution statistics) is carried
+  // over unchanged: a retrained fp32 model without a new int8 export fails here.
+  assert.deepEqual(
+    int8.metadata_props?.filter((p) => p.key !== QUANTIZATION_METADATA_KEY),
+    fp32.metadata_props,
+  );
+  const info = onnxQuantizationInfo(bytes)!;
+  assert.deepEqual(info.calibration, { method: 'percentile', percentile: 99.99, rows: 4096 });
+  assert.deepEqual(info.report.quantizedNodes, { Conv: 20, MaxPool: 1, Add: 8, Gemm: 3 });
 });

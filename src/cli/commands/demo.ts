@@ -29,6 +29,8 @@ export interface DemoResult {
 }
 
 export const DEFAULT_MODEL = join(packageRoot, 'models', 'default.onnx');
+/** The same model quantised to int8 (scripts/quantize-default.sh): ~2× the throughput on CPUs with VNNI. */
+export const DEFAULT_INT8_MODEL = join(packageRoot, 'models', 'default.int8.onnx');
 
 export async function demoHandler(args: DemoArgs): Promise<DemoResult> {
   if (!existsSync(args.model)) {
