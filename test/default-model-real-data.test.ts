@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_INT8_MODEL, DEFAULT_MODEL } from '../src/cli/commands/demo.js';
+import { DEFAULT_INT8_MODEL, DEFAULT_MODEL } from '../src/cli/shipped-models.js';
 import { classifyFile } from '../src/infer/classify.js';
 import { evaluatePredictionsAgainstLabels } from '../src/infer/evaluate.js';
 import { readPredictions } from '../src/infer/predictions.js';

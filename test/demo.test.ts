@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MODEL, demoHandler } from '../src/cli/commands/demo.js';
+import { demoHandler } from '../src/cli/commands/demo.js';
+import { DEFAULT_MODEL } from '../src/cli/shipped-models.js';
 
 // The shipped model against a fresh synthetic survey (a seed it was not trained on): guards the
 // whole chain — synthesis, reading, preprocessing, inference, scoring, report — and the model.

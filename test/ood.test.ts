@@ -16,7 +16,7 @@ import { buildResNet1d } from '../src/model/resnet1d.js';
 import type { ModelSpec, OodSpec } from '../src/model/spec.js';
 import { buildOnnxModel, onnxModelSpec } from '../src/export/onnx.js';
 import { OOD_OUTPUT, withOodScore } from '../src/export/ood-graph.js';
-import { DEFAULT_MODEL } from '../src/cli/commands/demo.js';
+import { DEFAULT_MODEL } from '../src/cli/shipped-models.js';
 import { classifyFile } from '../src/infer/classify.js';
 import { addOodToOnnx, combineLayerScores, fitOod, fitOodStatistics, layerFeatures, oodScores, quantile } from '../src/infer/ood.js';
 import { readPredictions } from '../src/infer/predictions.js';

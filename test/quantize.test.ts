@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { DEFAULT_INT8_MODEL } from '../src/cli/commands/demo.js';
+import { DEFAULT_INT8_MODEL } from '../src/cli/shipped-models.js';
 import { exportHandler } from '../src/cli/commands/export.js';
 import { synthHandler } from '../src/cli/commands/synth.js';
 import { quantizeOnnxModel } from '../src/export/int8.js';

@@ -5,6 +5,7 @@ import { readPredictions } from '../../infer/predictions.js';
 import { GRAPH_OPTIMIZATIONS, type GraphOptimization } from '../../infer/session-pool.js';
 import { describeDuplicateIds } from '../../io/duplicate-ids.js';
 import { runInterruptible } from '../interrupt.js';
+import { modelArg, SHIPPED_MODELS_HELP } from '../shipped-models.js';
 import { createProgress, type Progress } from '../progress.js';
 
 export interface ClassifyArgs {
@@ -121,7 +122,7 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
     y
       .positional('input', { type: 'string', array: true, demandOption: true, describe: 'Spectra: files, folders (Arrow chunks with a manifest, FITS, CSV…), globs or @list.txt, read in order as one input' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Predictions file (.csv or .arrow)' })
-      .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'ONNX model written by astrospec export' })
+      .option('model', { alias: 'm', type: 'string', demandOption: true, coerce: modelArg, describe: `ONNX model written by astrospec export, or ${SHIPPED_MODELS_HELP}` })
       .option('batch-size', { type: 'number', describe: 'Spectra per inference call (fixed; the last batch is padded). Default 128' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per session. Default: cores / workers' })
       .option('workers', { type: 'number', describe: 'Inference worker threads, one session each. Default 2 (1 on a single core)' })

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AstrospecError } from '../../errors.js';
 import { formatMetrics } from '../../metrics/classification.js';
-import { packageRoot } from '../../native/binding.js';
+import { DEFAULT_MODEL, modelArg, SHIPPED_MODELS_HELP } from '../shipped-models.js';
 import { classifyHandler } from './classify.js';
 import { evaluateHandler } from './evaluate.js';
 import { reportHandler } from './report.js';
@@ -28,9 +28,6 @@ export interface DemoResult {
   report: string;
 }
 
-export const DEFAULT_MODEL = join(packageRoot, 'models', 'default.onnx');
-/** The same model quantised to int8 (scripts/quantize-default.sh): ~2× the throughput on CPUs with VNNI. */
-export const DEFAULT_INT8_MODEL = join(packageRoot, 'models', 'default.int8.onnx');
 
 export async function demoHandler(args: DemoArgs): Promise<DemoResult> {
   if (!existsSync(args.model)) {
@@ -73,7 +70,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     y
       .option('n', { type: 'number', default: 20000, describe: 'Spectra to synthesise' })
       .option('seed', { type: 'number', default: 2026, describe: 'Survey seed (the default model was trained on seeds 1 and 2)' })
-      .option('model', { type: 'string', default: DEFAULT_MODEL, defaultDescription: 'models/default.onnx (shipped)', describe: 'ONNX model' })
+      .option('model', { type: 'string', default: DEFAULT_MODEL, defaultDescription: 'models/default.onnx (shipped)', coerce: modelArg, describe: `ONNX model (${SHIPPED_MODELS_HELP})` })
       .option('out', { type: 'string', default: 'runs/demo', describe: 'Folder for the survey, predictions and report' }) as never,
   handler: async (args) => {
     await demoHandler(args);

@@ -9,6 +9,7 @@ import { readPredictions } from '../../infer/predictions.js';
 import { describeDuplicateIds } from '../../io/duplicate-ids.js';
 import { writeFileAtomic } from '../../io/partial-files.js';
 import { runInterruptible } from '../interrupt.js';
+import { modelArg, SHIPPED_MODELS_HELP } from '../shipped-models.js';
 import { formatMetrics } from '../../metrics/classification.js';
 
 export interface EvaluateArgs {
@@ -120,7 +121,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .positional('predictions', { type: 'string', describe: 'Predictions file written by classify or merge (.csv or .arrow)' })
       .option('truth', { type: 'string', describe: 'Known classes: a labelled spectra file, or a CSV with id and label/answer/class columns (matched by row)' })
       .option('labels', { type: 'string', describe: 'Known classes from a CSV with file (or id) and class (or label) columns, matched by id / file name without .fits; with --model, joined to --data' })
-      .option('model', { alias: 'm', type: 'string', describe: 'Classify --data with this ONNX model first' })
+      .option('model', { alias: 'm', type: 'string', coerce: modelArg, describe: `Classify --data with this ONNX model first (${SHIPPED_MODELS_HELP})` })
       .option('data', { type: 'string', array: true, describe: 'Labelled spectra to classify with --model: files, a folder, a glob or @list.txt' })
       .option('output', { alias: 'o', type: 'string', describe: 'With --model: keep the predictions in this file' })
       .option('json', { type: 'string', describe: 'Write the scores as JSON to this file (no file: JSON on stdout, table on stderr)' })

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../io/partial-files.js';
 import { loadReportInputs } from '../../report/load.js';
 import { buildReport } from '../../report/report.js';
+import { modelArg, SHIPPED_MODELS_HELP } from '../shipped-models.js';
 
 export interface ReportArgs {
   predictions: string;
@@ -30,7 +31,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('predictions', { alias: 'p', type: 'string', demandOption: true, describe: 'Predictions written by classify (CSV or Arrow)' })
       .option('data', { alias: 'd', type: 'string', array: true, describe: 'The classified spectra (labels, S/N and example spectra come from it): files, a folder, a glob or @list.txt' })
       .option('log', { type: 'string', describe: 'Training log, runs/x/train-log.jsonl' })
-      .option('model', { alias: 'm', type: 'string', describe: 'Model folder or .onnx file, to describe it' })
+      .option('model', { alias: 'm', type: 'string', coerce: modelArg, describe: `Model folder or .onnx file, to describe it (${SHIPPED_MODELS_HELP})` })
       .option('examples', { type: 'number', default: 2, describe: 'Example spectra per class' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'HTML file to write' })
       .option('quiet', { type: 'boolean', default: false }) as never,
