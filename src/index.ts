@@ -24,6 +24,7 @@ export { exportOnnx, buildOnnxModel, readOnnxModelSpec, type ExportResult, type 
 export { addOodToOnnx, fitOod, DEFAULT_OOD_LAYERS, DEFAULT_OOD_QUANTILE, type FitOodOptions } from './infer/ood.js';
 export { withOodScore, OOD_OUTPUT, OOD_LAYERS } from './export/ood-graph.js';
 export { classifyFile, parseShard, shardRange, type ClassifyOptions, type ClassifyResult, type Shard } from './infer/classify.js';
+export { DEFAULT_MODEL, DEFAULT_INT8_MODEL } from './cli/shipped-models.js';
 export { createPredictionWriter, hasPrediction, readPredictions, OOD_SCORE_COLUMN, type PredictionRows, type PredictionTable, type PredictionWriter } from './infer/predictions.js';
 export { evaluatePredictionsFile, readTruth, scorePredictions, type Evaluation, type Truth } from './infer/evaluate.js';
 export { defaultSessionSettings, type GraphOptimization, type SessionSettings } from './infer/session-pool.js';
