@@ -72,6 +72,11 @@ Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char*
   return info[index].As<Napi::Object>();
 }
 
+// Fails, with `message`, unless `array` holds at least `values` floats.
+void RequireValues(Napi::Env env, const char* op, const ArrayView<float>& array, double values, const char* message) {
+  ASTRO_CHECK(static_cast<double>(array.length) >= values, env, op, message);
+}
+
 struct PoolShape {
   int64_t batch, in_length, out_length, channels, window, stride, pad_left;
 };
@@ -91,9 +96,9 @@ Napi::Value MaxPool1dBackwardSync(const Napi::CallbackInfo& info) {
   const PoolShape s = ParsePoolShape(info, 3, op);
   auto x = Float32Arg(info, 0, op, "x"), dy = Float32Arg(info, 1, op, "dy"), dx = Float32Arg(info, 2, op, "dx");
   const double in_size = static_cast<double>(s.batch) * s.in_length * s.channels, out_size = static_cast<double>(s.batch) * s.out_length * s.channels;
-  ASTRO_CHECK(static_cast<double>(x.length) >= in_size && static_cast<double>(dx.length) >= in_size, env, op,
-              "x and dx must hold batch × inLength × channels values");
-  ASTRO_CHECK(static_cast<double>(dy.length) >= out_size, env, op, "dy must hold batch × outLength × channels values");
+  RequireValues(env, op, x, in_size, "x and dx must hold batch × inLength × channels values");
+  RequireValues(env, op, dx, in_size, "x and dx must hold batch × inLength × channels values");
+  RequireValues(env, op, dy, out_size, "dy must hold batch × outLength × channels values");
   astro::maxpool1d_backward(x.data, dy.data, s.batch, s.in_length, s.out_length, s.channels, s.window, s.stride, s.pad_left, dx.data, 0);
   return env.Undefined();
 }
@@ -104,10 +109,8 @@ Napi::Value MaxPool1dForwardSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const PoolShape s = ParsePoolShape(info, 2, op);
   auto x = Float32Arg(info, 0, op, "x"), y = Float32Arg(info, 1, op, "y");
-  ASTRO_CHECK(static_cast<double>(x.length) >= static_cast<double>(s.batch) * s.in_length * s.channels, env, op,
-              "x must hold batch × inLength × channels values");
-  ASTRO_CHECK(static_cast<double>(y.length) >= static_cast<double>(s.batch) * s.out_length * s.channels, env, op,
-              "y must hold batch × outLength × channels values");
+  RequireValues(env, op, x, static_cast<double>(s.batch) * s.in_length * s.channels, "x must hold batch × inLength × channels values");
+  RequireValues(env, op, y, static_cast<double>(s.batch) * s.out_length * s.channels, "y must hold batch × outLength × channels values");
   astro::maxpool1d_forward(x.data, s.batch, s.in_length, s.out_length, s.channels, s.window, s.stride, s.pad_left, y.data, 0);
   return env.Undefined();
 }
@@ -129,9 +132,8 @@ Napi::Value MeanAxis1Sync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const MeanDims d = ParseMeanDims(info, 2, op);
   auto x = Float32Arg(info, 0, op, "x"), y = Float32Arg(info, 1, op, "y");
-  ASTRO_CHECK(static_cast<double>(x.length) >= static_cast<double>(d.batch) * d.length * d.channels, env, op,
-              "x must hold batch × length × channels values");
-  ASTRO_CHECK(static_cast<double>(y.length) >= static_cast<double>(d.batch) * d.channels, env, op, "y must hold batch × channels values");
+  RequireValues(env, op, x, static_cast<double>(d.batch) * d.length * d.channels, "x must hold batch × length × channels values");
+  RequireValues(env, op, y, static_cast<double>(d.batch) * d.channels, "y must hold batch × channels values");
   astro::mean_axis1_forward(x.data, d.batch, d.length, d.channels, y.data, 0);
   return env.Undefined();
 }
@@ -142,9 +144,8 @@ Napi::Value MeanAxis1GradSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const MeanDims d = ParseMeanDims(info, 2, op);
   auto dy = Float32Arg(info, 0, op, "dy"), dx = Float32Arg(info, 1, op, "dx");
-  ASTRO_CHECK(static_cast<double>(dy.length) >= static_cast<double>(d.batch) * d.channels, env, op, "dy must hold batch × channels values");
-  ASTRO_CHECK(static_cast<double>(dx.length) >= static_cast<double>(d.batch) * d.length * d.channels, env, op,
-              "dx must hold batch × length × channels values");
+  RequireValues(env, op, dy, static_cast<double>(d.batch) * d.channels, "dy must hold batch × channels values");
+  RequireValues(env, op, dx, static_cast<double>(d.batch) * d.length * d.channels, "dx must hold batch × length × channels values");
   astro::mean_axis1_backward(dy.data, d.batch, d.length, d.channels, dx.data, 0);
   return env.Undefined();
 }

@@ -78,12 +78,16 @@ TEST(adam_update_matches_double_reference) {
   }
 }
 
+// Max-pool geometries: odd and even lengths, padding or none, windows 2 and 3, 16 channels.
+struct PoolCase {
+  int64_t batch, in_length, channels, window, stride, pad_left;
+  int64_t out_length() const { return (in_length + pad_left - window) / stride + 1; }
+};
+const PoolCase kPoolCases[] = {{3, 31, 5, 3, 2, 1}, {2, 32, 16, 3, 2, 0}, {4, 17, 3, 2, 2, 0}, {33, 100, 16, 3, 2, 1}};
+
 TEST(maxpool1d_backward_matches_plain_loop) {
-  struct Case {
-    int64_t batch, in_length, channels, window, stride, pad_left;
-  };
-  for (const Case& c : {Case{3, 31, 5, 3, 2, 1}, Case{2, 32, 16, 3, 2, 0}, Case{4, 17, 3, 2, 2, 0}, Case{33, 100, 16, 3, 2, 1}}) {
-    const int64_t out_length = (c.in_length + c.pad_left - c.window) / c.stride + 1;
+  for (const PoolCase& c : kPoolCases) {
+    const int64_t out_length = c.out_length();
     std::vector<float> x = normal(c.batch * c.in_length * c.channels, 9);
     // Ties (the first largest wins) and a NaN (never wins).
     x[1 * c.channels] = x[0];
@@ -112,11 +116,8 @@ TEST(maxpool1d_backward_matches_plain_loop) {
 }
 
 TEST(maxpool1d_forward_matches_plain_loop) {
-  struct Case {
-    int64_t batch, in_length, channels, window, stride, pad_left;
-  };
-  for (const Case& c : {Case{3, 31, 5, 3, 2, 1}, Case{2, 32, 16, 3, 2, 0}, Case{4, 17, 3, 2, 2, 0}, Case{33, 100, 16, 3, 2, 1}}) {
-    const int64_t out_length = (c.in_length + c.pad_left - c.window) / c.stride + 1;
+  for (const PoolCase& c : kPoolCases) {
+    const int64_t out_length = c.out_length();
     std::vector<float> x = normal(c.batch * c.in_length * c.channels, 11);
     // NaN never wins; channel 1's first window holds only NaN (and padding), which gives −∞.
     x[2 * c.channels] = kNaN;
