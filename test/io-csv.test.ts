@@ -260,3 +260,56 @@ test('spectraOnly: a CSV\'s extra and tag columns are not read; flux, ids and la
   await assert.rejects(readAll(path, { batchSize: 16 }), /"oops" is not a number/);
   assert.equal((await readAll(path, { batchSize: 16, spectraOnly: true })).all.ids.length, 41);
 });
+
+test('batches of any size and read chunks of any size give the rows, ids, labels, extras, tags and errors of a one-batch read', async () => {
+  const rows = ['id,FE0,FE1,FE2,FE3,FE4,snr,label,note'];
+  for (let i = 0; i < 300; i++) {
+    rows.push(`s${i},${i},${i + 0.25},${-i},${Math.fround(i / 7)},${i * 1e-3},${i % 11},${['star', 'galaxy', 'qso', ''][i % 4]},"n, ${i}"`);
+  }
+  const grid = { start: 4000, step: 2, length: 5 };
+  const path = join(dir, 'read-ahead.csv');
+  writeFileSync(path, `${rows.join('\n')}\n`);
+  const reference = (await readAll(path, { grid, batchSize: 1000 })).batches;
+  assert.equal(reference.length, 1);
+  const whole = reference[0]!;
+  for (const batchSize of [1, 7, 64]) {
+    for (const chunkBytes of [256, 4096, undefined]) {
+      const source = await openCsv(path, { grid, batchSize, chunkBytes, threads: 2 });
+      const batches: SpectrumBatch[] = [];
+      for await (const b of source.batches()) batches.push(b);
+      const what = `batch ${batchSize}, chunk ${chunkBytes ?? 'default'}`;
+      assert.deepEqual(batches.map((b) => b.firstRow), Array.from({ length: Math.ceil(300 / batchSize) }, (_, k) => k * batchSize), what);
+      const all = concatBatches(batches);
+      assert.deepEqual(all.ids, whole.ids, what);
+      assert.deepEqual(all.flux, whole.flux, what);
+      assert.deepEqual(all.labels, whole.labels, what);
+      assert.deepEqual(all.extra, whole.extra, what);
+      assert.deepEqual(all.tags, whole.tags, what);
+    }
+  }
+  // A bad cell far into the file: the same error, naming the same row and column, however the
+  // file is cut into batches.
+  const messageOf = async (text: string, batchSize: number) => {
+    writeFileSync(path, text);
+    const error = await readAll(path, { grid, batchSize, chunkBytes: 4096 }).then(() => undefined, (e: Error) => e);
+    assert.ok(error, `batch ${batchSize}: no error`);
+    return error.message;
+  };
+  const badLabel = [...rows];
+  badLabel[201] = badLabel[201]!.replace(',star,', ',planet,');
+  const badNumber = [...rows];
+  badNumber[251] = badNumber[251]!.replace(`,${250 + 0.25},`, ',1.2.3,');
+  for (const bad of [badLabel, badNumber]) {
+    const text = `${bad.join('\n')}\n`;
+    const expected = await messageOf(text, 1000);
+    assert.match(expected, bad === badLabel ? /row 201.*label|label.*row 201/s : /row 251/);
+    for (const batchSize of [1, 7, 64]) assert.equal(await messageOf(text, batchSize), expected, `batch ${batchSize}`);
+  }
+  // A reader left after two batches closes cleanly.
+  writeFileSync(path, `${rows.join('\n')}\n`);
+  const source = await openCsv(path, { grid, batchSize: 7, threads: 2 });
+  let seen = 0;
+  for await (const b of source.batches()) if ((seen += b.ids.length) >= 14) break;
+  await source.close();
+  assert.equal(seen, 14);
+});
