@@ -313,3 +313,30 @@ test('batches of any size and read chunks of any size give the rows, ids, labels
   await source.close();
   assert.equal(seen, 14);
 });
+
+test('reuseBuffers: a CSV is parsed into one flux array, and every batch equals a fresh read when used before the next', async () => {
+  const rows = ['id,FE0,FE1,FE2,label'];
+  for (let i = 0; i < 50; i++) rows.push(`r${i},${i},${i * 0.5},${-i},${['star', 'galaxy', 'qso'][i % 3]}`);
+  const path = join(dir, 'reuse.csv');
+  writeFileSync(path, `${rows.join('\n')}\n`);
+  const snapshot = (b: SpectrumBatch) => JSON.stringify({ firstRow: b.firstRow, ids: b.ids, labels: [...(b.labels ?? [])], flux: [...b.flux] });
+  for (const batchSize of [1, 7, 16, 64]) {
+    const read = async (reuseBuffers: boolean) => {
+      const source = await openSpectra(path, { batchSize, reuseBuffers, grid: { start: 4000, step: 2, length: 3 } });
+      const seen: string[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for await (const batch of source.batches()) {
+        seen.push(snapshot(batch));
+        buffers.add(batch.flux.buffer);
+      }
+      await source.close();
+      return { seen, buffers: buffers.size };
+    };
+    const fresh = await read(false);
+    const reused = await read(true);
+    assert.equal(fresh.seen.length, Math.ceil(50 / batchSize));
+    assert.deepEqual(reused.seen, fresh.seen, `batch size ${batchSize}`);
+    assert.equal(fresh.buffers, fresh.seen.length, `batch size ${batchSize}: a fresh array per batch`);
+    assert.equal(reused.buffers, 1, `batch size ${batchSize}: one array for all batches`);
+  }
+});

@@ -384,6 +384,16 @@ interface RowLocator {
   bufStart(): number;
 }
 
+/** How a CsvSource reads, from the ReadOptions it was opened with. */
+interface CsvReadSettings {
+  /** Native parser threads (0: the addon's default). */
+  threads: number;
+  chunkBytes: number;
+  spectraOnly: boolean;
+  /** One flux array for every batch (ReadOptions.reuseBuffers). */
+  reuseBuffers: boolean;
+}
+
 class CsvSource implements SpectraSource {
   readonly format = 'csv' as const;
   readonly rowCount = undefined;
@@ -396,9 +406,7 @@ class CsvSource implements SpectraSource {
     readonly grid: WavelengthGrid,
     private readonly header: CsvHeader,
     private readonly batchSize: number,
-    private readonly threads: number,
-    private readonly chunkBytes: number,
-    private readonly spectraOnly: boolean,
+    private readonly settings: CsvReadSettings,
     private readonly range?: CsvByteRange,
   ) {
     this.hasLabels = header.labelIndex >= 0;
@@ -413,7 +421,7 @@ class CsvSource implements SpectraSource {
    */
   byteRange(start: number, end: number): CsvSource {
     if (isGzip(this.path)) throw new AstrospecError('UNSUPPORTED', 'a gzip-compressed CSV can\'t be read from the middle (gzip can\'t seek): convert it to Arrow (astrospec convert) to split it', { file: this.path });
-    return new CsvSource(this.path, this.identity, this.grid, this.header, this.batchSize, this.threads, this.chunkBytes, this.spectraOnly, { start, end });
+    return new CsvSource(this.path, this.identity, this.grid, this.header, this.batchSize, this.settings, { start, end });
   }
 
   /** Opens the data at the first line this source owns; null when it owns none. */
@@ -422,7 +430,7 @@ class CsvSource implements SpectraSource {
     const dataStart = header.headerBytes;
     if (isGzip(path)) {
       // gzip can't seek: decompress from the start and drop the header.
-      const reader = await openBytes(path, this.chunkBytes, { identity: this.identity });
+      const reader = await openBytes(path, this.settings.chunkBytes, { identity: this.identity });
       let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
       while (buf.length < dataStart) {
         const more = await reader.more(buf);
@@ -437,7 +445,7 @@ class CsvSource implements SpectraSource {
     // A range that starts inside the data begins one byte early: if that byte is a line end, the
     // range's first line starts at `from`; otherwise the line under way belongs to the range before.
     const readStart = from > dataStart ? from - 1 : from;
-    const reader = await openBytes(path, this.chunkBytes, { start: readStart, softEnd: end, identity: this.identity, readAhead: true });
+    const reader = await openBytes(path, this.settings.chunkBytes, { start: readStart, softEnd: end, identity: this.identity, readAhead: true });
     let buf: Buffer = (await reader.more(Buffer.alloc(0))) ?? Buffer.alloc(0);
     let bufStart = readStart;
     if (from > dataStart) {
@@ -466,7 +474,7 @@ class CsvSource implements SpectraSource {
 
   /** Line ends in the file's data before file offset `before`: the data rows above a range. */
   private async linesBefore(before: number): Promise<number> {
-    const reader = await openBytes(this.path, this.chunkBytes, { start: this.header.headerBytes, softEnd: before, identity: this.identity });
+    const reader = await openBytes(this.path, this.settings.chunkBytes, { start: this.header.headerBytes, softEnd: before, identity: this.identity });
     let lines = 0;
     let at = this.header.headerBytes;
     try {
@@ -536,6 +544,11 @@ class CsvSource implements SpectraSource {
     let extraNames: string[] = [];
     let tagNames: string[] = [];
     const spans = new Int32Array(Math.max(1, batchSize * 2 * textFields));
+    // With reuseBuffers, every batch is parsed into the same flux array: a fresh ~10 MB array per
+    // batch of 1 024 rows cost page faults on the parse threads and collections on this one
+    // (classify from CSV: ~16 % of the CPU it spends beside inference; bench/README.md).
+    let spare: Float32Array | undefined;
+    const fluxArray = () => (this.settings.reuseBuffers ? (spare ??= uninitialisedFlux(batchSize * L)) : uninitialisedFlux(batchSize * L));
     try {
       // Rows are numbered in the file when the source starts at the data's first line, or when
       // ids are row numbers (no id column) and must be; otherwise from 0 within the range, and
@@ -589,13 +602,13 @@ class CsvSource implements SpectraSource {
         }
         if (stopAt !== undefined && bufStart >= stopAt) break;
         if (!batch) {
-          batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames }, uninitialisedFlux(batchSize * L));
+          batch = allocateBatch(batchSize, this.grid, rowBase, { labels: this.hasLabels, extra: extraNames, tags: tagNames }, fluxArray());
           filled = 0;
         }
         const want = batchSize - filled;
         // Only lines that start in the range are handed to the parser.
         const view = end === undefined ? buf : buf.subarray(0, Math.max(0, Math.min(buf.length, (stopAt ?? end) - bufStart)));
-        const r = await addon.csvParse(view, header.hasId, L, header.trailing.length, want, batch.flux.subarray(filled * L), spans, this.threads);
+        const r = await addon.csvParse(view, header.hasId, L, header.trailing.length, want, batch.flux.subarray(filled * L), spans, this.settings.threads);
         countRowsDecoded(r.rows);
         // A blank line ends the data only when nothing but blank lines follows it. The error is
         // built now, while buf still holds the offending text (the reader reuses its buffer).
@@ -668,7 +681,7 @@ class CsvSource implements SpectraSource {
     const base = header.hasId ? 2 : 0;
     return header.trailing.map((_, k) => {
       if (k === header.labelIndex) return 'label';
-      if (this.spectraOnly) return 'skip';
+      if (this.settings.spectraOnly) return 'skip';
       let numbers = 0;
       for (let r = 0; r < rows; r++) {
         const text = decodeText(buf, spans[r * stride + base + 2 * k]!, spans[r * stride + base + 2 * k + 1]!);
@@ -793,7 +806,12 @@ export async function openCsv(path: string, options: CsvReadOptions = {}): Promi
   const header = parseCsvHeader(head, path, options);
   const chunkBytes = options.chunkBytes ?? CSV_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 1 << 30) throw new AstrospecError('BAD_ARGUMENT', `chunkBytes must be in 1…2^30, got ${chunkBytes}`);
-  return new CsvSource(path, identity, gridForPixelCount(header.pixels, options, path), header, batchSize, threads, chunkBytes, options.spectraOnly === true);
+  return new CsvSource(path, identity, gridForPixelCount(header.pixels, options, path), header, batchSize, {
+    threads,
+    chunkBytes,
+    spectraOnly: options.spectraOnly === true,
+    reuseBuffers: options.reuseBuffers === true,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

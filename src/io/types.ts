@@ -44,7 +44,8 @@ export interface ReadOptions {
    * The caller is done with each batch's flux (and every view of it) before it asks for the next
    * batch, so a reader may read into the same memory again. Arrow: one buffer for all record
    * batches instead of a fresh one (~10 MB) each, whose allocation and collection cost classify
-   * more than reading them. Default false: a batch stays valid as long as it is referenced.
+   * more than reading them. CSV: one flux array for every batch. Default false: a batch stays
+   * valid as long as it is referenced.
    */
   reuseBuffers?: boolean;
   /**
