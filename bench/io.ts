@@ -95,8 +95,9 @@ async function bestAlternating<T>(runs: [string, () => Promise<T>][]): Promise<T
   return out.map((r, k) => ({ ...r!, cpuSeconds: cpu[k]! }));
 }
 
-async function readRows(path: string, threads?: number): Promise<number> {
-  const source = await openSpectra(path, { threads });
+/** Reads every batch of `path`; with reuseBuffers, as classify reads (each batch used before the next). */
+async function readRows(path: string, threads?: number, reuseBuffers = false): Promise<number> {
+  const source = await openSpectra(path, { threads, reuseBuffers });
   let n = 0;
   let checksum = 0;
   for await (const b of source.batches()) {
@@ -158,11 +159,12 @@ async function main(): Promise<void> {
 
     await readRows(csv); // warm the page cache and the addon
     // All threads and one thread take turns, so other work on the machine weighs on both alike.
-    const [parse, parse1] = await bestAlternating([
+    const [parse, parse1, parseReuse] = await bestAlternating([
       [`native CSV, ${info.threads} threads`, () => readRows(csv)],
       ['native CSV, 1 thread', () => readRows(csv, 1)],
+      [`native CSV, ${info.threads} threads, one flux array (as classify reads)`, () => readRows(csv, undefined, true)],
     ]);
-    if (parse.value !== rows || parse1.value !== rows) throw new Error(`read ${parse.value} and ${parse1.value} rows, expected ${rows}`);
+    if (parse.value !== rows || parse1.value !== rows || parseReuse.value !== rows) throw new Error(`read ${parse.value}, ${parse1.value} and ${parseReuse.value} rows, expected ${rows}`);
     const arrowRead = await best('Arrow (compact) read', () => readRows(arrow));
 
     log('papaparse (dynamicTyping) on the same file…');
@@ -191,6 +193,8 @@ async function main(): Promise<void> {
       csv_parse_1thread_mb_per_s: Number((csvMb / parse1.seconds).toFixed(1)),
       csv_parse_thread_scaling: Number((parse1.seconds / parse.seconds).toFixed(2)),
       csv_parse_1thread_mb_per_cpu_s: Number((csvMb / parse1.cpuSeconds).toFixed(1)),
+      csv_parse_reuse_mb_per_s: Number((csvMb / parseReuse.seconds).toFixed(1)),
+      csv_parse_reuse_mb_per_cpu_s: Number((csvMb / parseReuse.cpuSeconds).toFixed(1)),
       csv_write_mb_per_s: Number((csvMb / write.seconds).toFixed(1)),
       arrow_read_spectra_per_s: Math.round(rows / arrowRead.seconds),
       arrow_read_mb_per_s: Number((statSync(arrow).size / 1e6 / arrowRead.seconds).toFixed(1)),
