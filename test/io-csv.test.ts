@@ -267,7 +267,7 @@ test('batches of any size and read chunks of any size give the rows, ids, labels
     rows.push(`s${i},${i},${i + 0.25},${-i},${Math.fround(i / 7)},${i * 1e-3},${i % 11},${['star', 'galaxy', 'qso', ''][i % 4]},"n, ${i}"`);
   }
   const grid = { start: 4000, step: 2, length: 5 };
-  const path = join(dir, 'read-ahead.csv');
+  const path = join(dir, 'batch-sizes.csv');
   writeFileSync(path, `${rows.join('\n')}\n`);
   const reference = (await readAll(path, { grid, batchSize: 1000 })).batches;
   assert.equal(reference.length, 1);
