@@ -19,7 +19,7 @@ import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
 import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionRows, type PredictionWriter } from './predictions.js';
-import { redshiftColumns } from './redshift.js';
+import { decodeRedshiftColumns } from './prediction-lines.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type BatchSlot, type SessionSettings } from './session-pool.js';
 
@@ -196,7 +196,7 @@ function checkedRows(job: InFlight, slot: BatchSlot, model: OutputChecks): Predi
   if (model.redshiftHead) {
     const bins = slot.outputs[ONNX_NAMES.zProbabilities];
     if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: model.model });
-    redshift = redshiftColumns(model.redshiftHead, bins, p, job.rows, (i) => hasPrediction(status[i]!));
+    redshift = decodeRedshiftColumns(model.redshiftHead, bins, p, job.rows, status);
   }
   return { firstRow: job.firstRow, ids: job.ids, probabilities: p, status, oodScore, z: redshift?.z, zErr: redshift?.zErr };
 }

@@ -37,6 +37,20 @@ export class CsvBytes {
     return out;
   }
 
+  /**
+   * Lets `write` fill the space after the bytes so far: it returns the bytes it wrote, or
+   * −(the room it needs) having written nothing, and is then called again with that much room.
+   */
+  fill(write: (bytes: Buffer, at: number) => number): void {
+    let written = write(this.bytes, this.length);
+    if (written < 0) {
+      this.reserve(-written);
+      written = write(this.bytes, this.length);
+      if (written < 0) throw new RangeError(`CsvBytes.fill: ${-written} bytes of room were asked for twice`);
+    }
+    this.length += written;
+  }
+
   comma(): void {
     this.reserve(1);
     this.bytes[this.length++] = COMMA;

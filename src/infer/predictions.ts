@@ -14,9 +14,9 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { AstrospecError } from '../errors.js';
-import { argmax3, CLASS_NAMES } from '../io/batch.js';
 import { commitPartial, discardPartial, temporaryPath } from '../io/partial-files.js';
 import { CsvBytes } from './csv-bytes.js';
+import { appendPredictionLines } from './prediction-lines.js';
 import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
 export type { PredictionTable } from './predictions-csv.js';
@@ -138,48 +138,7 @@ class CsvPredictionWriter extends BaseWriter {
     if (this.error) throw new AstrospecError('IO', this.error.message, { file: this.path }, { cause: this.error });
     const n = this.check(rows);
     const out = this.pending;
-    const p = rows.probabilities;
-    for (let i = 0; i < n; i++) {
-      const status = rows.status[i]!;
-      const predicted = hasPrediction(status);
-      out.uint(rows.firstRow + i);
-      out.comma();
-      out.cell(rows.ids[i]!);
-      out.comma();
-      if (predicted) {
-        out.text(CLASS_NAMES[argmax3(p, 3 * i)]!);
-        for (let k = 0; k < 3; k++) {
-          out.comma();
-          out.fixed(p[3 * i + k]!, 6);
-        }
-        out.comma();
-        out.text(status);
-      } else {
-        out.text(',,,,');
-        out.cell(status);
-      }
-      if (this.oodScore) {
-        out.comma();
-        const score = rows.oodScore![i]!;
-        if (predicted) {
-          if (Number.isFinite(score)) out.fixed(score, 4);
-          else out.text('inf');
-        }
-      }
-      if (this.redshift) {
-        out.comma();
-        const z = rows.z![i]!;
-        const zErr = rows.zErr![i]!;
-        if (predicted && Number.isFinite(z)) {
-          out.fixed(z, 5);
-          out.comma();
-          if (Number.isFinite(zErr)) out.fixed(zErr, 5);
-        } else {
-          out.comma();
-        }
-      }
-      out.newline();
-    }
+    appendPredictionLines(out, rows, n, this.columns);
     this.rowsWritten += n;
     if (out.length >= this.flushAt) {
       await this.flush();

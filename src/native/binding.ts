@@ -159,6 +159,17 @@ export interface NativeAddon {
   // finite.cpp — index of the first NaN/±Inf in values[from, to), or −1; read in place.
   // Optional: a prebuilt addon from before it lacks it (src/io/finite.ts then scans in TS).
   firstNonFiniteSync?(values: Float32Array, from: number, to: number): number;
+
+  // predictions.cpp — see native/kernels/predictions.h. Optional for the same reason
+  // (src/infer/prediction-lines.ts then writes and decodes in TS).
+  /** decodeRedshift of src/infer/redshift.ts into z and zErr (rows each); decode: a flag per row, null for all. */
+  decodeRedshiftSync?(probabilities: Float32Array, rows: number, bins: number, zMin: number, zMax: number, decode: Uint8Array | null, z: Float32Array, zErr: Float32Array): void;
+  /**
+   * The predictions CSV lines of ids.length rows (probabilities in star, galaxy, qso order),
+   * written into out from byte `at`: the bytes written, or −(the room it may need) when out has
+   * less after `at`, and nothing is written.
+   */
+  predictionLinesSync?(firstRow: number, ids: string[], status: string[], probabilities: Float32Array, oodScore: Float32Array | null, z: Float32Array | null, zErr: Float32Array | null, out: Uint8Array, at: number): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,112 @@
+// N-API glue for native/kernels/predictions.h: redshift decoding and predictions CSV lines,
+// for classify's main thread (src/infer/prediction-lines.ts, src/infer/classify.ts).
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "binding/common.h"
+#include "kernels/predictions.h"
+
+namespace astro_binding {
+namespace {
+
+// decodeRedshiftSync(probabilities, rows, bins, zMin, zMax, decode | null, z, zErr)
+Napi::Value DecodeRedshiftSync(const Napi::CallbackInfo& info) {
+  const char* op = "decodeRedshiftSync";
+  Napi::Env env = info.Env();
+  auto probabilities = Float32Arg(info, 0, op, "probabilities");
+  const double rows = NumberArg(info, 1, op, "rows"), bins = NumberArg(info, 2, op, "bins");
+  const double z_min = NumberArg(info, 3, op, "zMin"), z_max = NumberArg(info, 4, op, "zMax");
+  ASTRO_CHECK(rows >= 0 && bins >= 1 && rows == std::floor(rows) && bins == std::floor(bins) && rows <= 1e9 && bins <= 1e6, env, op,
+              "rows and bins must be integers, bins ≥ 1");
+  const size_t n = static_cast<size_t>(rows), b = static_cast<size_t>(bins);
+  ASTRO_CHECK(probabilities.length >= n * b, env, op, "probabilities must hold rows × bins values");
+  const uint8_t* decode = nullptr;
+  if (!IsNullish(info, 5)) {
+    auto mask = Uint8Arg(info, 5, op, "decode");
+    ASTRO_CHECK(mask.length >= n, env, op, "decode must hold a value per row");
+    decode = mask.data;
+  }
+  auto z = Float32Arg(info, 6, op, "z"), z_err = Float32Arg(info, 7, op, "zErr");
+  ASTRO_CHECK(z.length >= n && z_err.length >= n, env, op, "z and zErr must hold a value per row");
+  astro::decode_redshift(probabilities.data, n, b, z_min, z_max, decode, z.data, z_err.data);
+  return env.Undefined();
+}
+
+// The UTF-8 of strings[0, n), one after another: string r is bytes[offsets[r], offsets[r+1]).
+void ReadStrings(Napi::Env env, Napi::Value value, size_t n, const char* op, const char* name, std::vector<char>& bytes,
+                 std::vector<uint32_t>& offsets) {
+  ASTRO_CHECK(value.IsArray(), env, op, std::string(name) + " must be an array of strings");
+  napi_value array = value;
+  bytes.clear();
+  offsets.assign(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    napi_value item;
+    size_t length = 0;
+    bool ok = napi_get_element(env, array, static_cast<uint32_t>(i), &item) == napi_ok &&
+              napi_get_value_string_utf8(env, item, nullptr, 0, &length) == napi_ok;
+    ASTRO_CHECK(ok, env, op, std::string(name) + " must be an array of strings");
+    const size_t at = bytes.size();
+    bytes.resize(at + length + 1);  // napi writes a terminating NUL
+    napi_get_value_string_utf8(env, item, bytes.data() + at, length + 1, &length);
+    bytes.resize(at + length);
+    ASTRO_CHECK(bytes.size() < (1ull << 32), env, op, std::string(name) + " hold more than 4 GB");
+    offsets[i + 1] = static_cast<uint32_t>(bytes.size());
+  }
+}
+
+const float* OptionalRows(const Napi::CallbackInfo& info, size_t index, size_t rows, const char* op, const char* name) {
+  if (IsNullish(info, index)) return nullptr;
+  auto values = Float32Arg(info, index, op, name);
+  ASTRO_CHECK(values.length >= rows, info.Env(), op, std::string(name) + " must hold a value per row");
+  return values.data;
+}
+
+// predictionLinesSync(firstRow, ids, status, probabilities, oodScore | null, z | null, zErr | null, out, at):
+// writes the CSV lines of ids.length rows into out from byte `at`; returns the bytes written, or
+// −(bytes it may need) without writing when out has less room than that after `at`.
+Napi::Value PredictionLinesSync(const Napi::CallbackInfo& info) {
+  const char* op = "predictionLinesSync";
+  Napi::Env env = info.Env();
+  const double first_row = NumberArg(info, 0, op, "firstRow");
+  ASTRO_CHECK(first_row >= 0 && first_row <= 9007199254740991.0 && first_row == std::floor(first_row), env, op,
+              "firstRow must be a non-negative safe integer");
+  ASTRO_CHECK(info.Length() >= 9 && info[1].IsArray() && info[2].IsArray(), env, op, "ids and status must be arrays of strings");
+  const size_t rows = info[1].As<Napi::Array>().Length();
+  ASTRO_CHECK(info[2].As<Napi::Array>().Length() >= rows, env, op, "status must hold a value per row");
+  auto probabilities = Float32Arg(info, 3, op, "probabilities");
+  ASTRO_CHECK(probabilities.length >= 3 * rows, env, op, "probabilities must hold 3 values per row");
+  // Reused across calls: one batch's strings, kept per thread (the addon may run in workers too).
+  thread_local std::vector<char> id_bytes, status_bytes;
+  thread_local std::vector<uint32_t> id_offsets, status_offsets;
+  ReadStrings(env, info[1], rows, op, "ids", id_bytes, id_offsets);
+  ReadStrings(env, info[2], rows, op, "status", status_bytes, status_offsets);
+  astro::PredictionLines lines;
+  lines.first_row = first_row;
+  lines.rows = rows;
+  lines.id_bytes = id_bytes.data();
+  lines.id_offsets = id_offsets.data();
+  lines.status_bytes = status_bytes.data();
+  lines.status_offsets = status_offsets.data();
+  lines.probabilities = probabilities.data;
+  lines.ood_score = OptionalRows(info, 4, rows, op, "oodScore");
+  lines.z = OptionalRows(info, 5, rows, op, "z");
+  lines.z_err = OptionalRows(info, 6, rows, op, "zErr");
+  ASTRO_CHECK((lines.z == nullptr) == (lines.z_err == nullptr), env, op, "z and zErr come together");
+  auto out = Uint8Arg(info, 7, op, "out");
+  const double at = NumberArg(info, 8, op, "at");
+  ASTRO_CHECK(at >= 0 && at <= static_cast<double>(out.length) && at == std::floor(at), env, op, "at must be an integer in 0 … out.length");
+  const size_t bound = astro::prediction_lines_bound(lines);
+  const size_t room = out.length - static_cast<size_t>(at);
+  if (room < bound) return Napi::Number::New(env, -static_cast<double>(bound));
+  const size_t written = astro::write_prediction_lines(lines, reinterpret_cast<char*>(out.data) + static_cast<size_t>(at));
+  return Napi::Number::New(env, static_cast<double>(written));
+}
+
+Registrar registrar({
+    {"decodeRedshiftSync", DecodeRedshiftSync},
+    {"predictionLinesSync", PredictionLinesSync},
+});
+
+}  // namespace
+}  // namespace astro_binding
