@@ -1,16 +1,15 @@
 /**
- * The addon's predictions CSV lines and redshift decoding (native/kernels/predictions.cpp)
- * against their TypeScript twins (src/infer/prediction-lines.ts, src/infer/redshift.ts): the same
- * bytes, the same numbers.
+ * The addon's predictions CSV lines and output checks with redshift decoding
+ * (native/kernels/predictions.cpp) against their TypeScript twins (src/infer/prediction-lines.ts,
+ * src/infer/redshift.ts): the same bytes, the same statuses and numbers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CsvBytes } from '../src/infer/csv-bytes.js';
-import { appendPredictionLines, appendPredictionLinesTs, decodeRedshiftColumns } from '../src/infer/prediction-lines.js';
+import { appendPredictionLines, appendPredictionLinesTs, checkedRows, checkedRowsTs } from '../src/infer/prediction-lines.js';
 import type { PredictionRows } from '../src/infer/predictions.js';
 import type { PredictionColumns } from '../src/infer/predictions-csv.js';
-import { redshiftColumns, DEFAULT_REDSHIFT_HEAD } from '../src/infer/redshift.js';
-import { hasPrediction } from '../src/infer/predictions-csv.js';
+import { DEFAULT_REDSHIFT_HEAD } from '../src/infer/redshift.js';
 import { native } from '../src/native/binding.js';
 
 function random(seed: number): () => number {
@@ -98,13 +97,14 @@ test('predictions CSV lines: the addon checks its arguments', () => {
   assert.deepEqual([...small], new Array(8).fill(0x78));
 });
 
-test('redshift columns: the addon decodes the same z and z_err as the TypeScript decoder', () => {
-  assert.ok(native().decodeRedshiftSync, 'this build of the addon has decodeRedshiftSync');
+test('checked rows: the addon sets the same statuses, probabilities, z and z_err as the TypeScript checks', () => {
+  assert.ok(native().checkOutputsSync, 'this build of the addon has checkOutputsSync');
   const head = DEFAULT_REDSHIFT_HEAD;
   const r = random(99);
-  const rows = 500;
-  const bins = new Float32Array(rows * head.bins);
-  for (let i = 0; i < rows; i++) {
+  const rows = 600;
+  const B = rows + 5; // outputs hold a whole inference batch; only the first `rows` are this batch's
+  const bins = new Float32Array(B * head.bins);
+  for (let i = 0; i < B; i++) {
     const kind = i % 5;
     for (let k = 0; k < head.bins; k++) {
       const at = i * head.bins + k;
@@ -116,21 +116,51 @@ test('redshift columns: the addon decodes the same z and z_err as the TypeScript
       else bins[at] = i % 10 === 4 ? 0 : r();
     }
   }
-  const classes = Float32Array.from({ length: 3 * rows }, () => r());
-  const status = Array.from({ length: rows }, (_, i) => (i % 7 === 3 ? 'no_valid_pixels' : i % 11 === 5 ? 'ood' : 'ok'));
-  const got = decodeRedshiftColumns(head, bins, classes, rows, status);
-  const want = redshiftColumns(head, bins, classes, rows, (i) => hasPrediction(status[i]!));
-  let decoded = 0;
-  for (let i = 0; i < rows; i++) {
-    for (const [name, a, b] of [['z', got.z[i]!, want.z[i]!], ['z_err', got.zErr[i]!, want.zErr[i]!]] as const) {
-      if (Number.isNaN(b)) {
-        assert.ok(Number.isNaN(a), `row ${i} ${name}: got ${a}, want NaN`);
-        continue;
+  // Probabilities with NaN and ±Inf now and then; OOD scores around the threshold, NaN and Inf.
+  const probabilities = Float32Array.from({ length: 3 * B }, () => (r() < 0.01 ? [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY][Math.floor(3 * r())]! : r()));
+  const scores = Float32Array.from({ length: B }, () => (r() < 0.02 ? [Number.NaN, Number.POSITIVE_INFINITY][Math.floor(2 * r())]! : 2 * r()));
+  const statuses = () => Array.from({ length: rows }, (_, i) => (i % 7 === 3 ? 'no_valid_pixels' : i % 13 === 5 ? 'non_finite_features' : 'ok'));
+  const outputs = { probabilities, ood_score: scores, z_probabilities: bins };
+  let compared = 0;
+  for (const columns of [[0, 1, 2], [2, 0, 1], [1, 2, 0]]) {
+    for (const model of [
+      { columns, oodThreshold: undefined, redshiftHead: undefined, model: 'm.onnx' },
+      { columns, oodThreshold: 1, redshiftHead: undefined, model: 'm.onnx' },
+      { columns, oodThreshold: 1.2, redshiftHead: head, model: 'm.onnx' },
+      { columns, oodThreshold: undefined, redshiftHead: head, model: 'm.onnx' },
+    ]) {
+      const got = checkedRows({ firstRow: 3, ids: [], status: statuses(), rows }, outputs, model);
+      const want = checkedRowsTs({ firstRow: 3, ids: [], status: statuses(), rows }, outputs, model);
+      const where = `columns ${columns}, threshold ${model.oodThreshold}, redshift ${model.redshiftHead !== undefined}`;
+      assert.deepEqual(got.status, want.status, where);
+      assert.deepEqual(got.probabilities, want.probabilities, where);
+      assert.deepEqual(got.oodScore, want.oodScore, where);
+      assert.equal(got.z === undefined, want.z === undefined, where);
+      if (!want.z) continue;
+      for (let i = 0; i < rows; i++) {
+        for (const [name, a, b] of [['z', got.z![i]!, want.z[i]!], ['z_err', got.zErr![i]!, want.zErr![i]!]] as const) {
+          if (Number.isNaN(b)) {
+            assert.ok(Number.isNaN(a), `${where}, row ${i} ${name}: got ${a}, want NaN`);
+            continue;
+          }
+          // The same double arithmetic in the same order; log1p, expm1 and exp of two libms may differ in a last bit.
+          assert.ok(Math.abs(a - b) <= Math.abs(b) * 2 ** -22, `${where}, row ${i} ${name}: got ${a}, want ${b}`);
+          compared++;
+        }
       }
-      // The same double arithmetic in the same order; log1p, expm1 and exp of two libms may differ in a last bit.
-      assert.ok(Math.abs(a - b) <= Math.abs(b) * 2 ** -22, `row ${i} ${name}: got ${a}, want ${b}`);
+      const counts = new Map<string, number>();
+      for (const s of want.status) counts.set(s, (counts.get(s) ?? 0) + 1);
+      // Every status occurs, so each path of the checks was taken.
+      const expected = ['ok', 'no_valid_pixels', 'non_finite_features', 'non_finite_output', ...(model.oodThreshold !== undefined ? ['ood'] : [])];
+      for (const s of expected) assert.ok((counts.get(s) ?? 0) > 0, `${where}: no row is ${s}`);
     }
-    if (!Number.isNaN(want.z[i]!)) decoded++;
   }
-  assert.ok(decoded > 200 && decoded < rows, `${decoded} of ${rows} rows decoded`);
+  assert.ok(compared > 1000, `${compared} redshifts compared`);
+});
+
+test('checked rows: a model whose spec promises outputs its graph lacks is refused, naming the file', () => {
+  const job = () => ({ firstRow: 0, ids: ['a'], status: ['ok'], rows: 1 });
+  const outputs = { probabilities: new Float32Array(3) };
+  assert.throws(() => checkedRows(job(), outputs, { columns: [0, 1, 2], oodThreshold: 1, redshiftHead: undefined, model: 'm.onnx' }), /no 'ood_score' output/);
+  assert.throws(() => checkedRows(job(), outputs, { columns: [0, 1, 2], oodThreshold: undefined, redshiftHead: DEFAULT_REDSHIFT_HEAD, model: 'm.onnx' }), /redshift head/);
 });

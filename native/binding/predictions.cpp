@@ -1,6 +1,7 @@
 // N-API glue for native/kernels/predictions.h: redshift decoding and predictions CSV lines,
 // for classify's main thread (src/infer/prediction-lines.ts, src/infer/classify.ts).
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -103,7 +104,83 @@ Napi::Value PredictionLinesSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(written));
 }
 
+// checkOutputsSync(rows, status, probabilities, columns, p, oodScore | null, oodThreshold, zBins | null, bins, zMin,
+//                  zMax, z | null, zErr | null): check_outputs, with statuses read from and changed in `status`
+// (an array of strings: 'ok', 'ood', or another left as it is).
+Napi::Value CheckOutputsSync(const Napi::CallbackInfo& info) {
+  const char* op = "checkOutputsSync";
+  Napi::Env env = info.Env();
+  const double rows_arg = NumberArg(info, 0, op, "rows");
+  ASTRO_CHECK(rows_arg >= 0 && rows_arg <= 1e9 && rows_arg == std::floor(rows_arg), env, op, "rows must be a non-negative integer");
+  const size_t rows = static_cast<size_t>(rows_arg);
+  ASTRO_CHECK(info.Length() >= 13 && info[1].IsArray(), env, op, "status must be an array of strings");
+  Napi::Array status_array = info[1].As<Napi::Array>();
+  ASTRO_CHECK(status_array.Length() >= rows, env, op, "status must hold a value per row");
+  astro::BatchOutputs outputs;
+  outputs.rows = rows;
+  auto probabilities = Float32Arg(info, 2, op, "probabilities");
+  ASTRO_CHECK(probabilities.length >= 3 * rows, env, op, "probabilities must hold 3 values per row");
+  outputs.probabilities = probabilities.data;
+  auto columns = Int32Arg(info, 3, op, "columns");
+  ASTRO_CHECK(columns.length == 3, env, op, "columns must hold 3 values");
+  bool seen[3] = {false, false, false};
+  for (int k = 0; k < 3; ++k) {
+    ASTRO_CHECK(columns.data[k] >= 0 && columns.data[k] < 3 && !seen[columns.data[k]], env, op, "columns must be a permutation of 0, 1, 2");
+    seen[columns.data[k]] = true;
+    outputs.columns[k] = columns.data[k];
+  }
+  auto p = Float32Arg(info, 4, op, "p");
+  ASTRO_CHECK(p.length >= 3 * rows, env, op, "p must hold 3 values per row");
+  outputs.ood_score = OptionalRows(info, 5, rows, op, "oodScore");
+  outputs.ood_threshold = NumberArg(info, 6, op, "oodThreshold");
+  float* z = nullptr;
+  float* z_err = nullptr;
+  if (!IsNullish(info, 7)) {
+    auto bins = Float32Arg(info, 7, op, "zBins");
+    const double bin_count = NumberArg(info, 8, op, "bins");
+    ASTRO_CHECK(bin_count >= 1 && bin_count <= 1e6 && bin_count == std::floor(bin_count), env, op, "bins must be a positive integer");
+    outputs.bins = static_cast<size_t>(bin_count);
+    ASTRO_CHECK(bins.length >= rows * outputs.bins, env, op, "zBins must hold rows × bins values");
+    outputs.z_bins = bins.data;
+    outputs.z_min = NumberArg(info, 9, op, "zMin");
+    outputs.z_max = NumberArg(info, 10, op, "zMax");
+    auto z_view = Float32Arg(info, 11, op, "z"), z_err_view = Float32Arg(info, 12, op, "zErr");
+    ASTRO_CHECK(z_view.length >= rows && z_err_view.length >= rows, env, op, "z and zErr must hold a value per row");
+    z = z_view.data;
+    z_err = z_err_view.data;
+  }
+  thread_local std::vector<uint8_t> codes, scratch;
+  codes.assign(rows, astro::kRowOther);
+  scratch.resize(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    napi_value item;
+    char text[5];
+    size_t length = 0;
+    // Four bytes are enough to tell 'ok' and 'ood' from every other status.
+    bool ok = napi_get_element(env, status_array, static_cast<uint32_t>(i), &item) == napi_ok &&
+              napi_get_value_string_utf8(env, item, text, sizeof text, &length) == napi_ok;
+    ASTRO_CHECK(ok, env, op, "status must be an array of strings");
+    if (length == 2 && std::memcmp(text, "ok", 2) == 0) codes[i] = astro::kRowOk;
+    else if (length == 3 && std::memcmp(text, "ood", 3) == 0) codes[i] = astro::kRowOod;
+  }
+  std::vector<uint8_t> before(codes);
+  astro::check_outputs(outputs, codes.data(), p.data, z, z_err, scratch.data());
+  Napi::String non_finite, ood;
+  for (size_t i = 0; i < rows; ++i) {
+    if (codes[i] == before[i]) continue;
+    if (codes[i] == astro::kRowNonFiniteOutput) {
+      if (non_finite.IsEmpty()) non_finite = Napi::String::New(env, "non_finite_output");
+      status_array.Set(static_cast<uint32_t>(i), non_finite);
+    } else {
+      if (ood.IsEmpty()) ood = Napi::String::New(env, "ood");
+      status_array.Set(static_cast<uint32_t>(i), ood);
+    }
+  }
+  return env.Undefined();
+}
+
 Registrar registrar({
+    {"checkOutputsSync", CheckOutputsSync},
     {"decodeRedshiftSync", DecodeRedshiftSync},
     {"predictionLinesSync", PredictionLinesSync},
 });

@@ -96,6 +96,31 @@ void decode_redshift(const float* probabilities, size_t rows, size_t bins, doubl
   }
 }
 
+void check_outputs(const BatchOutputs& outputs, uint8_t* status, float* p, float* z, float* z_err, uint8_t* decode) {
+  for (size_t i = 0; i < outputs.rows; ++i) {
+    if (status[i] != kRowOk) continue;
+    bool finite = true;
+    for (int k = 0; k < 3; ++k) {
+      const float v = outputs.probabilities[3 * i + static_cast<size_t>(k)];
+      p[3 * i + static_cast<size_t>(outputs.columns[k])] = v;
+      finite = finite && std::isfinite(v);
+    }
+    if (!finite) status[i] = kRowNonFiniteOutput;
+  }
+  if (outputs.ood_score) {
+    // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
+    for (size_t i = 0; i < outputs.rows; ++i)
+      if (status[i] == kRowOk && !(static_cast<double>(outputs.ood_score[i]) <= outputs.ood_threshold)) status[i] = kRowOod;
+  }
+  if (outputs.z_bins) {
+    // The head learnt galaxies and QSOs only: a star's redshift output means nothing.
+    constexpr int kStar = 0;
+    for (size_t i = 0; i < outputs.rows; ++i)
+      decode[i] = (status[i] == kRowOk || status[i] == kRowOod) && argmax3(p + 3 * i) != kStar ? 1 : 0;
+    decode_redshift(outputs.z_bins, outputs.rows, outputs.bins, outputs.z_min, outputs.z_max, decode, z, z_err);
+  }
+}
+
 size_t format_fixed(double x, int digits, char* out) {
   if (std::isnan(x)) return put(out, "NaN");
   if (std::isinf(x)) return put(out, x > 0 ? "Infinity" : "-Infinity");

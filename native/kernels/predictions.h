@@ -17,6 +17,28 @@ namespace astro {
 void decode_redshift(const float* probabilities, size_t rows, size_t bins, double z_min, double z_max,
                      const uint8_t* decode, float* z, float* z_err);
 
+// A finished batch's outputs, for check_outputs.
+struct BatchOutputs {
+  size_t rows = 0;
+  const float* probabilities = nullptr;  // 3 per row, in the model's class order
+  int columns[3] = {0, 1, 2};            // the predictions' column (star, galaxy, qso) of each
+  const float* ood_score = nullptr;      // null: the model has no OOD score
+  double ood_threshold = 0;
+  const float* z_bins = nullptr;  // null: no redshift head; else rows × bins
+  size_t bins = 0;
+  double z_min = 0, z_max = 0;
+};
+
+// Row statuses of check_outputs: 'ok', 'ood', 'non_finite_output', and any other (left as it is).
+enum RowStatus : uint8_t { kRowOk = 0, kRowOod = 1, kRowNonFiniteOutput = 2, kRowOther = 3 };
+
+// checkedRows of src/infer/prediction-lines.ts: for rows whose status is kRowOk, the probabilities
+// in star, galaxy, qso order into p (3 per row; other rows are left as they are) and
+// kRowNonFiniteOutput when one is not finite; then kRowOod for ok rows whose OOD score is not
+// ≤ the threshold; then z and z_err (with a redshift head) for rows ok or ood predicted galaxy
+// or QSO, NaN for the others. `decode`: scratch of `rows` bytes.
+void check_outputs(const BatchOutputs& outputs, uint8_t* status, float* p, float* z, float* z_err, uint8_t* decode);
+
 // Number.prototype.toFixed(digits) of x, as JavaScript writes it (1 <= digits <= 8): exact
 // decimal rounding, ties away from zero, "-" kept on negatives that round to zero, "NaN",
 // "Infinity", and the shortest round-trip exponent form at |x| >= 1e21. Writes at most

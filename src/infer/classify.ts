@@ -19,7 +19,7 @@ import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
 import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionRows, type PredictionWriter } from './predictions.js';
-import { decodeRedshiftColumns } from './prediction-lines.js';
+import { checkedRows, type OutputChecks } from './prediction-lines.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type BatchSlot, type SessionSettings } from './session-pool.js';
 
@@ -33,8 +33,6 @@ export const STATUS = {
 } as const;
 
 const STATUS_NON_FINITE_FEATURES = STATUS.nonFiniteFeatures;
-const STATUS_NON_FINITE_OUTPUT = STATUS.nonFiniteOutput;
-const STATUS_OUT_OF_DISTRIBUTION = STATUS.outOfDistribution;
 
 /** Shards are defined with datasets (src/io/dataset.ts); re-exported here, where they are used. */
 export { parseShard, shardRange, type Shard };
@@ -143,62 +141,11 @@ interface InFlight {
   result: Promise<BatchSlot>;
 }
 
-/** What checkedRows needs of the model. */
-interface OutputChecks {
-  /** Output column of star, galaxy, qso (CLASS_NAMES order). */
-  columns: number[];
-  oodThreshold: number | undefined;
-  redshiftHead: RedshiftHeadSpec | undefined;
-  model: string;
-}
-
 /** The model's outputs besides the class probabilities. */
 function extraOutputs(slot: BatchSlot): Record<string, Float32Array> {
   const extras: Record<string, Float32Array> = {};
   for (const name in slot.outputs) if (name !== ONNX_NAMES.probabilities) extras[name] = slot.outputs[name]!;
   return extras;
-}
-
-/**
- * A finished batch's rows for the writer: probabilities in CLASS_NAMES order, and the statuses of
- * rows whose outputs are not finite or out of distribution. Statuses are stored on every row,
- * changed or not: a store first reached at the first row that changes (a rare status) had no
- * type feedback, and the optimised code was thrown away and compiled again there.
- */
-function checkedRows(job: InFlight, slot: BatchSlot, model: OutputChecks): PredictionRows {
-  const probabilities = slot.outputs[ONNX_NAMES.probabilities]!;
-  const { columns } = model;
-  const status = job.status;
-  const p = new Float32Array(3 * job.rows);
-  for (let i = 0; i < job.rows; i++) {
-    if (status[i] !== STATUS_OK) continue;
-    let finite = true;
-    for (let k = 0; k < 3; k++) {
-      const v = probabilities[i * 3 + k]!;
-      p[i * 3 + columns[k]!] = v;
-      if (!Number.isFinite(v)) finite = false;
-    }
-    status[i] = finite ? STATUS_OK : STATUS_NON_FINITE_OUTPUT;
-  }
-  let oodScore: Float32Array | undefined;
-  const threshold = model.oodThreshold;
-  if (threshold !== undefined) {
-    const scores = slot.outputs[OOD_OUTPUT];
-    if (!scores) throw new AstrospecError('MODEL', `the model's spec has an OOD threshold but the graph has no '${OOD_OUTPUT}' output (add it with astrospec ood)`, { file: model.model });
-    oodScore = scores.subarray(0, job.rows);
-    for (let i = 0; i < job.rows; i++) {
-      // A score that is not finite (features overflowed) is as unlike the validation set as it gets.
-      const s = status[i]!;
-      status[i] = s === STATUS_OK && !(oodScore[i]! <= threshold) ? STATUS_OUT_OF_DISTRIBUTION : s;
-    }
-  }
-  let redshift: { z: Float32Array; zErr: Float32Array } | undefined;
-  if (model.redshiftHead) {
-    const bins = slot.outputs[ONNX_NAMES.zProbabilities];
-    if (!bins) throw new AstrospecError('MODEL', `the model's spec has a redshift head but the graph has no '${ONNX_NAMES.zProbabilities}' output`, { file: model.model });
-    redshift = decodeRedshiftColumns(model.redshiftHead, bins, p, job.rows, status);
-  }
-  return { firstRow: job.firstRow, ids: job.ids, probabilities: p, status, oodScore, z: redshift?.z, zErr: redshift?.zErr };
 }
 
 export async function classifyFile(input: string | string[], options: ClassifyOptions): Promise<ClassifyResult> {
@@ -325,7 +272,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       const slot = await job.result;
       stages.waitingForInference += now() - t;
       t = now();
-      const rows = checkedRows(job, slot, outputs);
+      const rows = checkedRows(job, slot.outputs, outputs);
       if (options.onBatch) options.onBatch({ firstRow: job.firstRow, rows: job.rows, status: job.status, extras: extraOutputs(slot) });
       await writer!.write(rows);
       pool!.release(slot);

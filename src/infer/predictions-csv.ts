@@ -44,6 +44,7 @@ export const PREDICTION_COLUMNS = ['row', 'id', 'predicted', 'p_star', 'p_galaxy
 export const OOD_SCORE_COLUMN = 'ood_score';
 /** The columns after those when the model has a redshift head: empty for rows predicted star. */
 export const REDSHIFT_COLUMNS = ['z', 'z_err'] as const;
+export const STATUS_OK = 'ok';
 export const STATUS_OOD = 'ood';
 
 /** The optional columns of a predictions file. */

@@ -21,9 +21,8 @@ import { readPredictionsCsv, type PredictionTable } from './predictions-csv.js';
 
 export type { PredictionTable } from './predictions-csv.js';
 
-export { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, hasPrediction, predictionHeader, type PredictionColumns } from './predictions-csv.js';
+export { PREDICTION_COLUMNS, OOD_SCORE_COLUMN, REDSHIFT_COLUMNS, STATUS_OK, hasPrediction, predictionHeader, type PredictionColumns } from './predictions-csv.js';
 import { hasPrediction, predictionHeader, type PredictionColumns } from './predictions-csv.js';
-export const STATUS_OK = 'ok';
 
 export type PredictionsFormat = 'csv' | 'arrow';
 

@@ -169,6 +169,12 @@ export interface NativeAddon {
    * written into out from byte `at`: the bytes written, or −(the room it may need) when out has
    * less after `at`, and nothing is written.
    */
+  /**
+   * checkedRows of src/infer/prediction-lines.ts: probabilities (model order) into p (star, galaxy,
+   * qso), 'non_finite_output' and 'ood' set in status, z and zErr decoded when zBins is given.
+   */
+  checkOutputsSync?(rows: number, status: string[], probabilities: Float32Array, columns: Int32Array, p: Float32Array, oodScore: Float32Array | null, oodThreshold: number,
+    zBins: Float32Array | null, bins: number, zMin: number, zMax: number, z: Float32Array | null, zErr: Float32Array | null): void;
   predictionLinesSync?(firstRow: number, ids: string[], status: string[], probabilities: Float32Array, oodScore: Float32Array | null, z: Float32Array | null, zErr: Float32Array | null, out: Uint8Array, at: number): number;
 }
 
