@@ -63,6 +63,6 @@ export function excerpt(text: string, max = 60): string {
 }
 
 /** Throws BAD_ARGUMENT unless `condition` holds; the TS side owns argument validation. */
-export function check(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new AstrospecError('BAD_ARGUMENT', message);
+export function check(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new AstrospecError('BAD_ARGUMENT', typeof message === 'string' ? message : message());
 }

@@ -85,4 +85,8 @@ test('slots reused across runs and workers give what one plain session gives for
     await pool.close();
     await session.release();
   }
+  // A stop after a close (an error while the output is closed, beside the sessions) finds the
+  // threads gone and returns, rather than waiting for an exit that has already happened.
+  const stopped = await Promise.race([pool.terminate().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('hung'), 5000))]);
+  assert.equal(stopped, 'stopped');
 });

@@ -381,8 +381,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       await writeOldest();
     }
     aborted();
-    await writer.close();
-    await (await starting).close();
+    // Every result is in: the sessions are released while the output is flushed and renamed.
+    const sessions = await starting;
+    await Promise.all([writer.close(), sessions.close()]);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const rowsWritten = writer.rowsWritten;
     return {

@@ -93,6 +93,8 @@ interface Job {
 interface PoolWorker {
   worker: Worker;
   jobs: Map<number, Job>;
+  /** Resolves when the thread has exited (listened for from the start: a stop after a close finds it done). */
+  exited: Promise<void>;
 }
 
 /**
@@ -168,7 +170,7 @@ export class SessionPool {
     const started: PoolWorker[] = [];
     const startups = Array.from({ length: settings.workers }, () => {
       const worker = startWorker(data);
-      started.push({ worker, jobs: new Map() });
+      started.push({ worker, jobs: new Map(), exited: new Promise((resolve) => worker.once('exit', () => resolve())) });
       return new Promise<Ready>((resolve, reject) => {
         const onError = (error: Error) => reject(error);
         const onExit = (code: number) => reject(new AstrospecError('MODEL', `inference worker exited (code ${code}) while loading the model`, { file }));
@@ -278,11 +280,10 @@ export class SessionPool {
   private async stopWorkers(drop: boolean): Promise<void> {
     await Promise.all(
       this.workers.map(async (w) => {
-        const exited = new Promise((resolve) => w.worker.once('exit', resolve));
         w.worker.postMessage({ type: 'close', drop } satisfies SessionRequest);
         // A worker that doesn't exit within a minute is stuck; stop it the hard way.
         const timer = setTimeout(() => void w.worker.terminate(), 60_000);
-        await exited;
+        await w.exited;
         clearTimeout(timer);
       }),
     );

@@ -59,27 +59,28 @@ function isPositiveInteger(v: unknown): v is number {
 function checkThreads(threads: number | undefined): number {
   if (threads === undefined) return 0;
   check(typeof threads === 'number' && Number.isInteger(threads) && threads >= 0 && threads <= 1024,
-    `threads must be an integer from 0 to 1024 (0 = default), got ${String(threads)}`);
+    () => `threads must be an integer from 0 to 1024 (0 = default), got ${String(threads)}`);
   return threads;
 }
 
+// Messages are built only when a check fails: this runs per batch on classify's main thread.
 function prepare(batch: SpectrumBatch, options: PreprocessOptions): PreparedCall {
   check(options !== null && typeof options === 'object', 'preprocess: options must be an object');
   check(NORMALISATIONS.includes(options.normalisation),
-    `preprocess: normalisation must be one of ${NORMALISATIONS.join(', ')}, got ${String(options.normalisation)}`);
+    () => `preprocess: normalisation must be one of ${NORMALISATIONS.join(', ')}, got ${String(options.normalisation)}`);
   const rows = batchRows(batch);
   const length = batch.grid.length;
-  check(isPositiveInteger(length), `preprocess: grid length must be a positive integer, got ${String(length)}`);
+  check(isPositiveInteger(length), () => `preprocess: grid length must be a positive integer, got ${String(length)}`);
   check(Number.isFinite(batch.grid.start) && Number.isFinite(batch.grid.step) && batch.grid.start > 0 && batch.grid.step > 0,
     'preprocess: the wavelength grid must have a positive start and step (Å)');
   check(batch.flux instanceof Float32Array, 'preprocess: batch.flux must be a Float32Array');
   check(batch.flux.length === rows * length,
-    `preprocess: batch.flux holds ${batch.flux.length} values, expected ${rows} rows × ${length} pixels`);
+    () => `preprocess: batch.flux holds ${batch.flux.length} values, expected ${rows} rows × ${length} pixels`);
   const bin = options.bin ?? 1;
-  check(isPositiveInteger(bin) && bin <= length, `preprocess: bin must be an integer from 1 to ${length}, got ${String(bin)}`);
+  check(isPositiveInteger(bin) && bin <= length, () => `preprocess: bin must be an integer from 1 to ${length}, got ${String(bin)}`);
   const smoothWindow = options.smoothWindow ?? 0;
   check(smoothWindow === 0 || (Number.isInteger(smoothWindow) && smoothWindow >= 3 && smoothWindow % 2 === 1 && smoothWindow <= length),
-    `preprocess: smoothWindow must be 0 (none) or an odd integer from 3 to ${length}, got ${String(smoothWindow)}`);
+    () => `preprocess: smoothWindow must be 0 (none) or an odd integer from 3 to ${length}, got ${String(smoothWindow)}`);
   const threads = checkThreads(options.threads);
   if (batch.badPixels !== undefined) {
     check(batch.badPixels instanceof Uint8Array && batch.badPixels.length === rows * length,
@@ -89,7 +90,7 @@ function prepare(batch: SpectrumBatch, options: PreprocessOptions): PreparedCall
   let out: Float32Array;
   if (options.out !== undefined) {
     check(options.out instanceof Float32Array && options.out.length === rows * outLength,
-      `preprocess: options.out must be a Float32Array of ${rows} × ${outLength} values`);
+      () => `preprocess: options.out must be a Float32Array of ${rows} × ${outLength} values`);
     const sameBuffer = options.out.buffer === batch.flux.buffer;
     check(!sameBuffer || (options.out.byteOffset === batch.flux.byteOffset && bin === 1),
       'preprocess: options.out may share memory with batch.flux only as the same view and with bin 1');
@@ -157,7 +158,7 @@ function prepareNoise(flux: Float32Array, rows: number, length: number, options:
   check(flux instanceof Float32Array, 'augmentNoise: flux must be a Float32Array');
   check(Number.isInteger(rows) && rows >= 0 && Number.isInteger(length) && length >= 0,
     'augmentNoise: rows and length must be non-negative integers');
-  check(flux.length >= rows * length, `augmentNoise: flux holds ${flux.length} values, fewer than ${rows} × ${length}`);
+  check(flux.length >= rows * length, () => `augmentNoise: flux holds ${flux.length} values, fewer than ${rows} × ${length}`);
   const [lo, hi] = typeof options.snr === 'number' ? [options.snr, options.snr] : Array.isArray(options.snr) ? options.snr : [NaN, NaN];
   check(Number.isFinite(lo) && Number.isFinite(hi) && lo > 0 && hi >= lo,
     `augmentNoise: snr must be a positive number or a [low, high] range with 0 < low <= high, got ${JSON.stringify(options.snr)}`);
