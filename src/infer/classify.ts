@@ -376,14 +376,16 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       readingSince = now();
     }
     if (filling) await dispatch();
+    // Every batch is sent: each worker releases its session and exits once its queue is run
+    // (its results all arrive before it exits), while the last results are written.
+    const closing = (await starting).close();
+    closing.catch(() => undefined); // awaited below; a write error stops the pool itself
     while (inFlight.length > 0) {
       aborted();
       await writeOldest();
     }
     aborted();
-    // Every result is in: the sessions are released while the output is flushed and renamed.
-    const sessions = await starting;
-    await Promise.all([writer.close(), sessions.close()]);
+    await Promise.all([writer.close(), closing]);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const rowsWritten = writer.rowsWritten;
     return {
