@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { mergePredictionShards } from '../src/infer/merge.js';
 import { preprocessSync } from '../src/preprocess/index.js';
 import { CLASS_NAMES } from '../src/io/batch.js';
 import { AstrospecError } from '../src/errors.js';
+import { SPEC_METADATA_KEY } from '../src/export/onnx.js';
+import { decodeModel, encodeModel } from '../src/export/onnx-proto.js';
 import { EMPTY_EVERY, modelSpec, syntheticBatch, writeArrowSpectra, writeRandomModel } from './classify-fixtures.js';
 
 const grid = { start: 3800, step: 2, length: 256 };
@@ -182,6 +184,28 @@ test('a model for another grid gives one clear error and leaves no output', asyn
     return true;
   });
   assert.deepEqual((await readdir(other)).sort(), ['model.onnx']);
+});
+
+test('a spec that disagrees with its graph about the inputs is refused before any row is classified', async () => {
+  // The graph takes 2 side features; the spec is rewritten to say it takes none.
+  const proto = decodeModel(await readFile(model));
+  const entry = proto.metadata_props.find((p) => p.key === SPEC_METADATA_KEY)!;
+  const spec = JSON.parse(entry.value);
+  spec.architecture.featureCount = 0;
+  spec.preprocess.features = [];
+  delete spec.preprocess.featureMean;
+  delete spec.preprocess.featureStd;
+  entry.value = JSON.stringify(spec);
+  const other = join(dir, 'disagreeing');
+  await mkdir(other, { recursive: true });
+  const path = join(other, 'model.onnx');
+  await writeFile(path, encodeModel(proto));
+  await assert.rejects(classifyFile(data, { model: path, output: join(other, 'p.csv') }), (error: AstrospecError) => {
+    assert.equal(error.code, 'MODEL');
+    assert.match(error.message, /network takes 256 pixels and 2 side features, but its spec says 256 and 0/);
+    return true;
+  });
+  assert.deepEqual(await readdir(other), ['model.onnx']);
 });
 
 test('an aborted run throws INTERRUPTED and removes its temporary output', async () => {

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -89,4 +89,28 @@ test('slots reused across runs and workers give what one plain session gives for
   // threads gone and returns, rather than waiting for an exit that has already happened.
   const stopped = await Promise.race([pool.terminate().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('hung'), 5000))]);
   assert.equal(stopped, 'stopped');
+});
+
+test('a pool started from a model file reads it in its workers and takes the input shape from the graph', async () => {
+  const path = join(dir, 'from-file.onnx');
+  await writeFile(path, modelBytes);
+  const pool = await SessionPool.start(path, undefined, defaultSessionSettings({ batchSize: B, workers: 2, intraOpThreads: 1 }), path);
+  try {
+    assert.equal(pool.shape.inputLength, grid.length);
+    assert.equal(pool.shape.featureCount, features.length);
+    // The same outputs as from the bytes with the shape given.
+    const session = await ort.InferenceSession.create(modelBytes);
+    const input = batch(7);
+    const slot = pool.slot();
+    slot.flux.set(input.flux);
+    slot.features.set(input.features);
+    const done = await pool.run(slot);
+    const expected = await session.run({ flux: new ort.Tensor('float32', input.flux, [B, 1, grid.length]), features: new ort.Tensor('float32', input.features, [B, features.length]) });
+    assert.deepEqual(done.outputs.probabilities, expected.probabilities!.data);
+    pool.release(done);
+    await session.release();
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(SessionPool.start(join(dir, 'missing.onnx'), undefined, defaultSessionSettings({ batchSize: B, workers: 1, intraOpThreads: 1 })), /ENOENT/);
 });

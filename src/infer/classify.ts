@@ -148,14 +148,49 @@ function extraOutputs(slot: BatchSlot): Record<string, Float32Array> {
   return extras;
 }
 
+/** The model's spec and what classify takes from it, checked. */
+interface ModelSetup {
+  spec: ModelSpec;
+  /** Output column of star, galaxy, qso. */
+  columns: number[];
+  arch: ModelSpec['architecture'];
+  pre: ModelSpec['preprocess'];
+  featureCount: number;
+  mean: number[];
+  std: number[];
+}
+
+async function readModelSetup(file: string): Promise<ModelSetup> {
+  const modelBytes = await readFile(file).catch((error: Error) => {
+    throw new AstrospecError('IO', error.message, { file }, { cause: error });
+  });
+  const spec = onnxModelSpec(modelBytes, file);
+  const columns = classColumns(spec, file);
+  const arch = spec.architecture;
+  const pre = spec.preprocess;
+  const featureCount = arch.featureCount;
+  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
+  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
+  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
+    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file });
+  }
+  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
+    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file });
+  }
+  return { spec, columns, arch, pre, featureCount, mean, std };
+}
+
+/** The pool, once its sessions' inputs (read from the graph) are known to be what the spec says. */
+function sessionsFitSpec(pool: SessionPool, arch: ModelSpec['architecture'], file: string): SessionPool {
+  const { inputLength, featureCount } = pool.shape;
+  if (inputLength !== arch.inputLength || featureCount !== arch.featureCount) {
+    throw new AstrospecError('MODEL', `the network takes ${inputLength} pixels and ${featureCount} side features, but its spec says ${arch.inputLength} and ${arch.featureCount}`, { file });
+  }
+  return pool;
+}
+
 export async function classifyFile(input: string | string[], options: ClassifyOptions): Promise<ClassifyResult> {
   const started = process.hrtime.bigint();
-  const modelBytes = await readFile(options.model).catch((error: Error) => {
-    throw new AstrospecError('IO', error.message, { file: options.model }, { cause: error });
-  });
-  const spec = onnxModelSpec(modelBytes, options.model);
-  const columns = classColumns(spec, options.model);
-  const arch = spec.architecture;
   const settings = defaultSessionSettings(options);
   check(Number.isInteger(settings.batchSize) && settings.batchSize >= 1 && settings.batchSize <= 65536, `--batch-size must be an integer in 1…65536, got ${settings.batchSize}`);
   check(Number.isInteger(settings.workers) && settings.workers >= 1 && settings.workers <= 64, `--workers must be an integer in 1…64, got ${settings.workers}`);
@@ -163,16 +198,6 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   check(options.limit === undefined || (Number.isInteger(options.limit) && options.limit >= 0), `--limit must be a non-negative integer, got ${options.limit}`);
   const queueDepth = options.queueDepth ?? 2 * settings.workers + 1;
   check(Number.isInteger(queueDepth) && queueDepth >= 1, `queueDepth must be a positive integer, got ${queueDepth}`);
-  const pre = spec.preprocess;
-  const featureCount = arch.featureCount;
-  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
-  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
-  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
-    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file: options.model });
-  }
-  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
-    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file: options.model });
-  }
 
   const readStart = readStats();
   // Listed once: the files' formats choose the read batch size, and the readers get this listing.
@@ -180,6 +205,26 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   const paths = dataset.files.map((f) => f.path);
   // A bad labels file fails before any worker starts.
   const labelTable = options.labels !== undefined ? await readLabelsCsv(options.labels) : undefined;
+  // The sessions start loading the model file in their workers at once, while this thread reads
+  // its spec and then opens and reads the input (the pool's start is the longest wait of a run).
+  // A resumed shard checks its output first: a complete one starts nothing.
+  let starting: Promise<SessionPool> | undefined;
+  const startPool = () => {
+    const pool = SessionPool.start(options.model, undefined, settings, options.model);
+    pool.catch(() => undefined); // the error surfaces where it is awaited
+    return pool;
+  };
+  if (!(options.resume && options.shard)) starting = startPool();
+  const stopPool = async () => (await starting?.catch(() => undefined))?.terminate();
+
+  let model: ModelSetup;
+  try {
+    model = await readModelSetup(options.model);
+  } catch (error) {
+    await stopPool();
+    throw error;
+  }
+  const { spec, columns, arch, pre, featureCount, mean, std } = model;
   // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
   // Each batch is preprocessed into a batch slot before the next is read, so the readers may read
   // into the same memory again (reuseBuffers): no fresh ~10 MB buffer per Arrow record batch; and
@@ -197,7 +242,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       spectraOnly: true,
     });
   let source: SpectraSource | undefined;
-  if (options.resume && options.shard) {
+  if (!starting) {
     // A complete output of this shard is kept, and nothing is started: resubmitting a whole array
     // after failures costs the finished shards one read of their output.
     source = await open();
@@ -211,11 +256,9 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       }
       options.onResume?.(done.reason);
     }
+    starting = startPool();
   }
-  // The sessions load in their workers while the main thread opens and reads the input.
-  const starting = SessionPool.start(modelBytes, { inputLength: arch.inputLength, featureCount }, settings, options.model);
-  starting.catch(() => undefined); // the error surfaces where it is awaited
-  const stopPool = async () => (await starting.catch(() => undefined))?.terminate();
+  const sessions = starting;
   try {
     source ??= await open();
   } catch (error) {
@@ -363,7 +406,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
       // are views of the file's buffer and are never copied.
       for (let c = 0; c < rows; ) {
         if (!filling) {
-          pool ??= await starting;
+          pool ??= sessionsFitSpec(await sessions, arch, options.model);
           filling = { slot: pool.slot(), firstRow: part.firstRow + c, ids: [], status: [], filled: 0 };
         }
         const take = Math.min(rows - c, B - filling.filled);
@@ -378,7 +421,7 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
     if (filling) await dispatch();
     // Every batch is sent: each worker releases its session and exits once its queue is run
     // (its results all arrive before it exits), while the last results are written.
-    const closing = (await starting).close();
+    const closing = (await sessions).close();
     closing.catch(() => undefined); // awaited below; a write error stops the pool itself
     while (inFlight.length > 0) {
       aborted();

@@ -43,11 +43,13 @@ export function defaultSessionSettings(overrides: Partial<SessionSettings> = {})
 }
 
 export interface SessionWorkerData {
-  model: Uint8Array;
+  /** The ONNX bytes, or the path of the file, which the worker then reads itself. */
+  model: Uint8Array | string;
   sessionOptions: InferenceSession.SessionOptions;
   batchSize: number;
-  inputLength: number;
-  featureCount: number;
+  /** Without these, the worker reads them from the model's inputs. */
+  inputLength?: number;
+  featureCount?: number;
 }
 
 export type SessionRequest =
@@ -58,7 +60,7 @@ export type SessionRequest =
   | { type: 'close'; drop?: boolean };
 
 export type SessionReply =
-  | { type: 'ready'; inputNames: string[]; outputs: SlotShape['outputs'] }
+  | { type: 'ready'; inputNames: string[]; inputLength: number; featureCount: number; outputs: SlotShape['outputs'] }
   | { type: 'failed'; message: string }
   /** The slot's outputs are written. */
   | { type: 'result'; seq: number }
@@ -158,7 +160,13 @@ export class SessionPool {
     return this.shape.outputs.map((o) => o.name);
   }
 
-  static async start(model: Uint8Array, shape: { inputLength: number; featureCount: number }, settings: SessionSettings, file?: string): Promise<SessionPool> {
+  /**
+   * Starts settings.workers sessions of `model`: its bytes, or its path (each worker then reads
+   * the file itself: the pool can start before the caller has read the model, and no copy of it
+   * goes to each worker). `shape`: the network's input length and side features; undefined reads
+   * them from the model's inputs (see `shape` of the pool).
+   */
+  static async start(model: Uint8Array | string, shape: { inputLength: number; featureCount: number } | undefined, settings: SessionSettings, file?: string): Promise<SessionPool> {
     const sessionOptions: InferenceSession.SessionOptions = {
       intraOpNumThreads: settings.intraOpThreads,
       interOpNumThreads: 1,
@@ -194,7 +202,7 @@ export class SessionPool {
     }
     for (const entry of started) SessionPool.listen(entry);
     const ready = (results[0] as PromiseFulfilledResult<Ready>).value;
-    return new SessionPool(started, settings, { batchSize: settings.batchSize, ...shape, outputs: ready.outputs }, ready.inputNames);
+    return new SessionPool(started, settings, { batchSize: settings.batchSize, inputLength: ready.inputLength, featureCount: ready.featureCount, outputs: ready.outputs }, ready.inputNames);
   }
 
   private static listen(entry: PoolWorker): void {

@@ -6,6 +6,7 @@
  * session's own input tensors (onnxruntime-node refuses views of a SharedArrayBuffer), runs
  * into preallocated output tensors and copies the outputs back into the slot.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { slotViews, type SlotShape, type SlotViews } from './batch-slot.js';
@@ -27,8 +28,33 @@ interface Io {
   outputs: SlotShape['outputs'];
 }
 
-function inputs(): Pick<Io, 'flux' | 'features' | 'feeds'> {
-  const { batchSize, inputLength, featureCount } = data;
+/** Pixels per spectrum and side features the network takes. */
+interface InputShape {
+  inputLength: number;
+  featureCount: number;
+}
+
+/**
+ * The input shape: as given, or read from the model's inputs (flux [N, 1, L], features [N, F]
+ * when it has them), so that a pool can start loading a model file before anyone has read it.
+ */
+function inputShape(session: ort.InferenceSession): InputShape | string {
+  if (data.inputLength !== undefined && data.featureCount !== undefined) return { inputLength: data.inputLength, featureCount: data.featureCount };
+  const dims = (name: string) => {
+    const meta = session.inputMetadata.find((m) => m.name === name);
+    return meta?.isTensor ? meta.shape : undefined;
+  };
+  const flux = dims('flux');
+  const length = flux?.[2];
+  if (!flux || flux.length !== 3 || typeof length !== 'number' || !(length >= 1)) return `its input "flux" is [${flux?.join(', ') ?? 'missing'}], not [batch, 1, pixels]`;
+  const features = dims('features');
+  const count = features?.[1];
+  if (features && (features.length !== 2 || typeof count !== 'number' || !(count >= 0))) return `its input "features" is [${features.join(', ')}], not [batch, features]`;
+  return { inputLength: length, featureCount: features ? (count as number) : 0 };
+}
+
+function inputs({ inputLength, featureCount }: InputShape): Pick<Io, 'flux' | 'features' | 'feeds'> {
+  const { batchSize } = data;
   const flux = new Float32Array(batchSize * inputLength);
   const features = new Float32Array(batchSize * featureCount);
   const feeds: Record<string, ort.Tensor> = { flux: new ort.Tensor('float32', flux, [batchSize, 1, inputLength]) };
@@ -44,9 +70,10 @@ function inputs(): Pick<Io, 'flux' | 'features' | 'feeds'> {
  * sizes per row, for the shared slots and the preallocated output tensors. Returns why the
  * model is refused, or its inputs and outputs.
  */
-async function probe(session: ort.InferenceSession): Promise<string | Io> {
-  const { batchSize, inputLength } = data;
-  const io = inputs();
+async function probe(session: ort.InferenceSession, shape: InputShape): Promise<string | Io> {
+  const { batchSize } = data;
+  const { inputLength } = shape;
+  const io = inputs(shape);
   const smooth = Float32Array.from({ length: inputLength }, (_, i) => 1 + 0.5 * Math.sin(i / 37));
   let norm = 0;
   for (const v of smooth) norm += v * v;
@@ -74,21 +101,25 @@ async function probe(session: ort.InferenceSession): Promise<string | Io> {
 async function main(): Promise<void> {
   let session: ort.InferenceSession;
   let io: Io;
+  let input: InputShape;
   try {
-    session = await ort.InferenceSession.create(data.model, data.sessionOptions);
-    const probed = await probe(session);
+    // A model given as a path is read here, beside the other worker's read and onnxruntime's load.
+    session = await ort.InferenceSession.create(typeof data.model === 'string' ? readFileSync(data.model) : data.model, data.sessionOptions);
+    const shaped = inputShape(session);
+    const probed = typeof shaped === 'string' ? shaped : await probe(session, shaped);
     if (typeof probed === 'string') {
       await session.release();
       reply({ type: 'failed', message: probed });
       return;
     }
     io = probed;
+    input = shaped as InputShape;
   } catch (error) {
     reply({ type: 'failed', message: (error as Error).message });
     return;
   }
-  reply({ type: 'ready', inputNames: [...session.inputNames], outputs: io.outputs });
-  const shape: SlotShape = { ...data, outputs: io.outputs };
+  reply({ type: 'ready', inputNames: [...session.inputNames], ...input, outputs: io.outputs });
+  const shape: SlotShape = { batchSize: data.batchSize, ...input, outputs: io.outputs };
   const slots: SlotViews[] = [];
   // Requests are handled strictly one after another: results must come back in the order asked.
   let chain = Promise.resolve();
