@@ -206,7 +206,7 @@ try {
   type RawChild = { rate: number; cpuSeconds: number; withStartRate: number; withStartCpuSeconds: number };
   const rawInChild = () =>
     runChild<RawChild>('./raw-child.mjs', {
-      batches: batchFile, batchCount: batches.length, model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization, runs, inputLength: L, featureCount: F,
+      batches: batchFile, batchCount: batches.length, model: modelPath!, batchSize, intraOpThreads: threads, workers, graphOptimization, runs, spectra: n, inputLength: L, featureCount: F,
     });
   type ClassifyChild = { rows: number; seconds: number; spectraPerSecond: number; steadySpectraPerSecond: number | null; cpuSeconds: number; peakRssMb: number; stages: Record<string, number> };
   // classify as `astrospec classify` runs it: the compiled package in a plain Node process
@@ -218,7 +218,7 @@ try {
   const rounds: { raw: RawChild; classify: ClassifyChild; ratio: number }[] = [];
   for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
     const raw = await rawInChild();
-    log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${runs * batchSize} spectra = ${raw.withStartRate.toFixed(0)} spectra/s from session start, ${raw.rate.toFixed(0)} spectra/s warm`);
+    log(`ort raw (${workers} session(s) × ${threads} threads in workers): ${n} spectra in ${runs} batches of ${batchSize} = ${raw.withStartRate.toFixed(0)} spectra/s from session start, ${raw.rate.toFixed(0)} spectra/s warm`);
     const classify = await classifyInChild();
     log(`classify: ${classify.rows} spectra in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s (${(classify.spectraPerSecond / raw.withStartRate).toFixed(3)} × raw)`);
     rounds.push({ raw, classify, ratio: classify.spectraPerSecond / raw.withStartRate });
@@ -236,8 +236,8 @@ try {
   // CPU time per spectrum (all threads of the process): less affected by other load than the
   // rates. When inference fills every core, classify's rate over ORT raw tends to the ratio of
   // these two (everything classify does besides session.run is CPU taken from inference).
-  const ortRawCpuUs = (ortRawCpuSeconds * 1e6) / (runs * batchSize);
-  const ortRawWithStartCpuUs = (ortRawWithStartCpuSeconds * 1e6) / (runs * batchSize);
+  const ortRawCpuUs = (ortRawCpuSeconds * 1e6) / n;
+  const ortRawWithStartCpuUs = (ortRawWithStartCpuSeconds * 1e6) / n;
   const classifyCpuUs = (classify.cpuSeconds * 1e6) / classify.rows;
   log(`classify: ${classify.rows} spectra (${(dataBytes / 1e6).toFixed(0)} MB Arrow) in ${classify.seconds.toFixed(2)} s = ${classify.spectraPerSecond.toFixed(0)} spectra/s, peak RSS ${classify.peakRssMb.toFixed(0)} MB`);
 
@@ -308,7 +308,7 @@ try {
       model: modelPath === args.model ? modelPath : relativeModelName(modelPath!),
       sessions: `${workers} worker thread(s) × ${threads} intra-op thread(s), batch ${batchSize}, graph optimisation ${graphOptimization}, on both sides (SessionPool)`,
       spectra: `the same ${n} spectra: raw runs the file's first ${batches.length} batches preprocessed beforehand (in memory, cycled); classify reads all of them from the Arrow file`,
-      raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs, in a fresh child process (bench/raw-child.mjs) with its modules loaded and batches preprocessed before timing',
+      raw: 'from before SessionPool.start to the last result of ceil(n / batch) runs, in a fresh child process (bench/raw-child.mjs) with its modules loaded and batches preprocessed before timing; its rates count the n spectra, as classify\'s do (the last batch is padded on both sides)',
       classify: 'the whole classifyFile call (Arrow file → predictions CSV): session start, reading, preprocessing, inference, writing; modules (the Arrow reader, the native addon, onnxruntime-node) loaded before, on both sides',
       code: 'the compiled package (dist/) on both sides, each a plain Node process started per round (bench/raw-child.mjs, bench/classify-child.mjs), as astrospec classify runs',
       steady: 'classify from its first to its last written batch, over raw on the same (warm) sessions after start-up',

@@ -1,7 +1,9 @@
 // onnxruntime alone, for bench/infer.ts: the SessionPool classify uses (compiled package, dist/),
 // fed preprocessed batches, in a fresh plain Node process as the classify child runs. argv[2]:
 // JSON {batches, batchCount, model, batchSize, intraOpThreads, workers, graphOptimization, runs,
-// inputLength, featureCount}; `batches` is a file of batchCount × (flux, features) float32 blocks.
+// spectra, inputLength, featureCount}; `batches` is a file of batchCount × (flux, features) float32
+// blocks. Rates count `spectra`, the spectra both sides classify: the last of the `runs` batches is
+// padded, as classify pads it, and its padding rows are no spectra (they were once counted).
 // Prints one JSON line: from before SessionPool.start to the last result (rate, CPU time of
 // the whole process), then the same sessions again, warm.
 import { readFileSync } from 'node:fs';
@@ -54,7 +56,7 @@ await runAll();
 const seconds = (performance.now() - start) / 1000;
 const cpu = process.cpuUsage(cpuStart);
 await pool.close();
-const rows = runs * batchSize;
+const rows = options.spectra;
 process.stdout.write(`${JSON.stringify({
   rate: rows / seconds,
   cpuSeconds: (cpu.user + cpu.system) / 1e6,
