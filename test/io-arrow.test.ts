@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Dictionary, Float64, Int32, RecordBatchStreamWriter, Utf8, vectorFromArray, makeTable } from 'apache-arrow';
 import { openSpectra } from '../src/io/open.js';
 import { createSpectraSink } from '../src/io/sink.js';
-import { GRID_METADATA_KEY } from '../src/io/arrow.js';
+import { GRID_METADATA_KEY, type ArrowSpectraSource } from '../src/io/arrow.js';
 import { concatBatches, type SpectrumBatch } from '../src/io/batch.js';
 
 const peer = fileURLToPath(new URL('../../shared/data/peer-files/', import.meta.url));
@@ -224,6 +224,8 @@ test('splitAtRecordBatches: batches end where record batches end, are views of t
         const start = [0, ...ends].filter((e) => e <= b.firstRow).pop()!;
         assert.ok(b.ids.length <= batchSize && b.ids.length > 0, `batch size ${batchSize}`);
         assert.ok(last <= ends.find((e) => e > b.firstRow)!, `batch ${b.firstRow}…${last - 1} spans record batches (batch size ${batchSize})`);
+        // Each ends where a record batch or a run of batchSize rows from the first row ends.
+        assert.ok(last % batchSize === 0 || ends.includes(last), `batch ${b.firstRow}…${last - 1} ends inside a run of ${batchSize} rows`);
         // A view of the record batch read from the file (the views' buffer is the read buffer, not a batch-sized copy).
         assert.ok(b.flux.buffer.byteLength > b.flux.byteLength, `batch ${b.firstRow} is a copy`);
         assert.ok(b.firstRow >= start);
@@ -234,6 +236,18 @@ test('splitAtRecordBatches: batches end where record batches end, are views of t
       assert.deepEqual([...all.labels!], [...plain.all.labels!]);
       assert.deepEqual(bits(all.flux), bits(plain.all.flux), `batch size ${batchSize}, reuseBuffers ${reuseBuffers}`);
     }
+    // A row range (a shard): runs of batchSize rows count from its first row.
+    const whole = (await openSpectra(path, { batchSize, reuseBuffers: true, splitAtRecordBatches: true })) as ArrowSpectraSource;
+    const part = whole.rowRange(3, 30);
+    const ids: string[] = [];
+    for await (const b of part.batches()) {
+      const last = b.firstRow + b.ids.length;
+      assert.ok((last - 3) % batchSize === 0 || ends.includes(last) || last === 30, `range batch ${b.firstRow}…${last - 1}, batch size ${batchSize}`);
+      ids.push(...b.ids);
+    }
+    assert.deepEqual(ids, plain.all.ids.slice(3, 30));
+    await part.close();
+    await whole.close();
   }
 });
 

@@ -253,7 +253,10 @@ class ArrowSource implements SpectraSource {
       let from = Math.max(0, begin - rowsSeen);
       const to = Math.min(rb.numRows, end - rowsSeen);
       while (from < to) {
-        const n = Math.min(to - from, this.batchSize - filled);
+        // Split batches also end at multiples of batchSize from the first row read: a caller
+        // filling batchSize-row batches (classify) gets pieces that fit them, never one to cut.
+        const room = this.splitAtRecordBatches && filled === 0 ? this.batchSize - ((firstRow - begin) % this.batchSize) : this.batchSize - filled;
+        const n = Math.min(to - from, room);
         const view = filled === 0 && (n === this.batchSize || this.splitAtRecordBatches) ? fluxView(rb, this.layout, from, n) : undefined;
         if (view) {
           const batch = allocateBatch(n, this.grid, firstRow, columns, view);

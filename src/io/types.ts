@@ -51,8 +51,10 @@ export interface ReadOptions {
   /**
    * Arrow: a batch never spans two record batches. Where one ends, a shorter batch is yielded (a
    * view of that record batch's flux), instead of rows of both copied into a batch of
-   * batchSize. For callers that gather rows themselves (classify fills fixed-size inference
-   * batches from any pieces). Other formats ignore it.
+   * batchSize; and batches end at multiples of batchSize from the first row read, so the next
+   * one fills up to such a multiple. For callers that gather rows themselves (classify fills
+   * fixed-size inference batches from these pieces, none of which it has to cut). Other formats
+   * ignore it.
    */
   splitAtRecordBatches?: boolean;
   /**
