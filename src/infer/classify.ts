@@ -8,13 +8,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AstrospecError, check } from '../errors.js';
-import { CLASS_NAMES, networkInput, sameGrid, sliceRows, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
+import { networkInput, sameGrid, sliceRows, type SpectrumBatch, type WavelengthGrid } from '../io/batch.js';
 import { readLabelsCsv, withLabels } from '../io/labels.js';
 import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
 import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
 import type { SourceSlice, SpectraSource } from '../io/types.js';
-import { binnedLength, standardisedFeature, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
+import { modelInputs, standardisedFeature, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
 import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
 import { OOD_OUTPUT } from '../export/ood-graph.js';
@@ -115,15 +115,6 @@ function describeGrid(grid: WavelengthGrid): string {
   return `${grid.length} pixels, λ = ${grid.start} + ${grid.step}·i Å`;
 }
 
-/** Permutation from the model's class order to the predictions' columns (star, galaxy, qso). */
-function classColumns(spec: ModelSpec, file: string): number[] {
-  const order = spec.classNames.map((name) => (CLASS_NAMES as readonly string[]).indexOf(name.toLowerCase()));
-  if (order.length !== CLASS_NAMES.length || order.some((k) => k < 0) || new Set(order).size !== order.length) {
-    throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
-  }
-  return order;
-}
-
 /** An inference batch being filled: rows [0, filled) of `slot`, from one or more read batches. */
 interface Filling {
   slot: BatchSlot;
@@ -165,18 +156,9 @@ async function readModelSetup(file: string): Promise<ModelSetup> {
     throw new AstrospecError('IO', error.message, { file }, { cause: error });
   });
   const spec = onnxModelSpec(modelBytes, file);
-  const columns = classColumns(spec, file);
+  const { classColumns: columns, featureCount, featureMean: mean, featureStd: std } = modelInputs(spec, file);
   const arch = spec.architecture;
   const pre = spec.preprocess;
-  const featureCount = arch.featureCount;
-  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
-  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
-  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
-    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file });
-  }
-  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
-    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file });
-  }
   return { spec, columns, arch, pre, featureCount, mean, std };
 }
 

@@ -2,7 +2,8 @@
  * Everything needed to reproduce inference from a trained model: saved as `astrospec.json`
  * beside the tfjs model and copied into the ONNX file's metadata_props.
  */
-import type { WavelengthGrid } from '../io/batch.js';
+import { AstrospecError } from '../errors.js';
+import { CLASS_NAMES, type WavelengthGrid } from '../io/batch.js';
 
 export type Normalisation = 'l2' | 'sum' | 'minmax' | 'median' | 'none';
 
@@ -119,4 +120,34 @@ export function standardisedFeature(value: number, mean: number, std: number): n
 /** Length after integer binning (a trailing partial bin is dropped). */
 export function binnedLength(length: number, bin: number): number {
   return Math.floor(length / bin);
+}
+
+/** What a classifier takes from a model's spec (the CLI's classify and the browser page alike). */
+export interface ModelInputs {
+  /** Output column of each of the model's classes in CLASS_NAMES order (star, galaxy, qso). */
+  classColumns: number[];
+  featureCount: number;
+  /** Per side feature; 0 and 1 when the spec stores none. */
+  featureMean: number[];
+  featureStd: number[];
+}
+
+/** The spec's classes, side features and input length, checked against each other. */
+export function modelInputs(spec: ModelSpec, file: string): ModelInputs {
+  const arch = spec.architecture;
+  const order = spec.classNames.map((name) => (CLASS_NAMES as readonly string[]).indexOf(name.toLowerCase()));
+  if (order.length !== CLASS_NAMES.length || order.some((k) => k < 0) || new Set(order).size !== order.length) {
+    throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
+  }
+  const pre = spec.preprocess;
+  const featureCount = arch.featureCount;
+  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
+  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
+  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
+    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file });
+  }
+  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
+    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file });
+  }
+  return { classColumns: order, featureCount, featureMean: mean, featureStd: std };
 }

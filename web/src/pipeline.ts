@@ -15,7 +15,7 @@
  */
 import { AstrospecError } from '../../src/errors.js';
 import { argmax3, CLASS_NAMES, networkInput, sameGrid, type SpectrumBatch, type WavelengthGrid } from '../../src/io/batch.js';
-import { binnedLength, standardisedFeature, type ModelSpec } from '../../src/model/spec.js';
+import { modelInputs, standardisedFeature, type ModelSpec } from '../../src/model/spec.js';
 import { preprocessReference } from '../../src/preprocess/reference.js';
 import { redshiftColumns as decodeRedshiftColumns } from '../../src/infer/redshift.js';
 
@@ -54,20 +54,8 @@ export interface ModelPlan {
 
 export function planModel(spec: ModelSpec, file = 'model'): ModelPlan {
   const arch = spec.architecture;
-  const order = spec.classNames.map((name) => (CLASS_NAMES as readonly string[]).indexOf(name.toLowerCase()));
-  if (order.length !== CLASS_NAMES.length || order.some((k) => k < 0) || new Set(order).size !== order.length) {
-    throw new AstrospecError('MODEL', `the model's classes are [${spec.classNames.join(', ')}]; predictions need exactly star, galaxy and qso`, { file });
-  }
   const pre = spec.preprocess;
-  const featureCount = arch.featureCount;
-  const mean = pre.featureMean ?? new Array<number>(featureCount).fill(0);
-  const std = pre.featureStd ?? new Array<number>(featureCount).fill(1);
-  if (pre.features.length !== featureCount || mean.length !== featureCount || std.length !== featureCount) {
-    throw new AstrospecError('MODEL', `the model takes ${featureCount} side features but its spec lists ${pre.features.length} names, ${mean.length} means, ${std.length} stds`, { file });
-  }
-  if (binnedLength(spec.grid.length, pre.bin) !== arch.inputLength) {
-    throw new AstrospecError('MODEL', `spec grid of ${spec.grid.length} pixels binned by ${pre.bin} is not the network's ${arch.inputLength}`, { file });
-  }
+  const { classColumns: order, featureCount, featureMean: mean, featureStd: std } = modelInputs(spec, file);
   const names = preprocessReference(new Float32Array(spec.grid.length), 1, spec.grid, { normalisation: pre.normalisation, features: true }).featureNames;
   const featurePicks = pre.features.map((name) => {
     const at = names.indexOf(name);
