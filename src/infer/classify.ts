@@ -14,11 +14,10 @@ import { DuplicateIdTracker, type DuplicateIds } from '../io/duplicate-ids.js';
 import { formatOfPath, listDataset, openSpectra, parseShard, shardRange, type Shard } from '../io/open.js';
 import { readStats, readStatsSince, type ReadStats } from '../io/read-stats.js';
 import type { SourceSlice, SpectraSource } from '../io/types.js';
-import { modelInputs, standardisedFeature, type ModelSpec, type RedshiftHeadSpec } from '../model/spec.js';
+import { modelInputs, standardisedFeature, type ModelInputs, type ModelSpec } from '../model/spec.js';
 import { preprocessSync } from '../preprocess/index.js';
 import { ONNX_NAMES, onnxModelSpec } from '../export/onnx.js';
-import { OOD_OUTPUT } from '../export/ood-graph.js';
-import { createPredictionWriter, hasPrediction, STATUS_OK, type PredictionRows, type PredictionWriter } from './predictions.js';
+import { createPredictionWriter, STATUS_OK, type PredictionWriter } from './predictions.js';
 import { checkedRows, type OutputChecks } from './prediction-lines.js';
 import { checkShardOutput, expectationOf, shardEndLine, shardHeadLine } from './shard-output.js';
 import { defaultSessionSettings, SessionPool, type BatchSlot, type SessionSettings } from './session-pool.js';
@@ -139,27 +138,13 @@ function extraOutputs(slot: BatchSlot): Record<string, Float32Array> {
   return extras;
 }
 
-/** The model's spec and what classify takes from it, checked. */
-interface ModelSetup {
-  spec: ModelSpec;
-  /** Output column of star, galaxy, qso. */
-  columns: number[];
-  arch: ModelSpec['architecture'];
-  pre: ModelSpec['preprocess'];
-  featureCount: number;
-  mean: number[];
-  std: number[];
-}
-
-async function readModelSetup(file: string): Promise<ModelSetup> {
+/** The model file's spec, and what classify takes from it, checked. */
+async function readModelSetup(file: string): Promise<ModelInputs & { spec: ModelSpec }> {
   const modelBytes = await readFile(file).catch((error: Error) => {
     throw new AstrospecError('IO', error.message, { file }, { cause: error });
   });
   const spec = onnxModelSpec(modelBytes, file);
-  const { classColumns: columns, featureCount, featureMean: mean, featureStd: std } = modelInputs(spec, file);
-  const arch = spec.architecture;
-  const pre = spec.preprocess;
-  return { spec, columns, arch, pre, featureCount, mean, std };
+  return { spec, ...modelInputs(spec, file) };
 }
 
 /** The pool, once its sessions' inputs (read from the graph) are known to be what the spec says. */
@@ -199,14 +184,16 @@ export async function classifyFile(input: string | string[], options: ClassifyOp
   if (!(options.resume && options.shard)) starting = startPool();
   const stopPool = async () => (await starting?.catch(() => undefined))?.terminate();
 
-  let model: ModelSetup;
+  let model: ModelInputs & { spec: ModelSpec };
   try {
     model = await readModelSetup(options.model);
   } catch (error) {
     await stopPool();
     throw error;
   }
-  const { spec, columns, arch, pre, featureCount, mean, std } = model;
+  const { spec, classColumns: columns, featureCount, featureMean: mean, featureStd: std } = model;
+  const arch = spec.architecture;
+  const pre = spec.preprocess;
   // FITS spectra are resampled onto the model's grid; tabular files carry their own grid, which must match.
   // Each batch is preprocessed into a batch slot before the next is read, so the readers may read
   // into the same memory again (reuseBuffers): no fresh ~10 MB buffer per Arrow record batch; and
