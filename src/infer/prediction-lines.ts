@@ -112,8 +112,8 @@ const STATUS_NON_FINITE_OUTPUT = 'non_finite_output';
  * A finished batch's rows for the writer: probabilities in CLASS_NAMES order, the statuses of
  * rows whose outputs are not finite (non_finite_output) or out of distribution (ood), changed in
  * `job.status`, and z and z_err with a redshift head. `outputs`: the model's outputs by name,
- * batchSize rows each. In the addon when it can (the TS loops were ~10 ms of a compiler thread
- * per run), else checkedRowsTs.
+ * batchSize rows each. In the addon when it can (the TS loops were compiled anew in every run,
+ * on a thread competing with onnxruntime), else checkedRowsTs.
  */
 export function checkedRows(job: FinishedBatch, outputs: Record<string, Float32Array>, model: OutputChecks): PredictionRows {
   const threshold = model.oodThreshold;

@@ -43,7 +43,7 @@ export function defaultSessionSettings(overrides: Partial<SessionSettings> = {})
 }
 
 export interface SessionWorkerData {
-  /** The ONNX bytes, or the path of the file, which the worker then reads itself. */
+  /** The ONNX bytes, or the path of the file, which onnxruntime then reads in the worker. */
   model: Uint8Array | string;
   sessionOptions: InferenceSession.SessionOptions;
   batchSize: number;
@@ -161,10 +161,10 @@ export class SessionPool {
   }
 
   /**
-   * Starts settings.workers sessions of `model`: its bytes, or its path (each worker then reads
-   * the file itself: the pool can start before the caller has read the model, and no copy of it
-   * goes to each worker). `shape`: the network's input length and side features; undefined reads
-   * them from the model's inputs (see `shape` of the pool).
+   * Starts settings.workers sessions of `model`: its bytes, or its path (onnxruntime then reads
+   * the file in each worker: the pool can start before the caller has read the model, and no
+   * copy of it is cloned to each worker). `shape`: the network's input length and side
+   * features; undefined reads them from the model's inputs (see `shape` of the pool).
    */
   static async start(model: Uint8Array | string, shape: { inputLength: number; featureCount: number } | undefined, settings: SessionSettings, file?: string): Promise<SessionPool> {
     const sessionOptions: InferenceSession.SessionOptions = {

@@ -6,7 +6,6 @@
  * session's own input tensors (onnxruntime-node refuses views of a SharedArrayBuffer), runs
  * into preallocated output tensors and copies the outputs back into the slot.
  */
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { slotViews, type SlotShape, type SlotViews } from './batch-slot.js';
@@ -103,8 +102,9 @@ async function main(): Promise<void> {
   let io: Io;
   let input: InputShape;
   try {
-    // A model given as a path is read here, beside the other worker's read and onnxruntime's load.
-    session = await ort.InferenceSession.create(typeof data.model === 'string' ? readFileSync(data.model) : data.model, data.sessionOptions);
+    // A model given as a path is read by onnxruntime here, beside the other workers.
+    const { model, sessionOptions } = data;
+    session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
     const shaped = inputShape(session);
     const probed = typeof shaped === 'string' ? shaped : await probe(session, shaped);
     if (typeof probed === 'string') {
