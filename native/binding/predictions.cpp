@@ -1,4 +1,4 @@
-// N-API glue for native/kernels/predictions.h: redshift decoding and predictions CSV lines,
+// N-API glue for native/kernels/predictions.h: output checks (with redshift decoding) and predictions CSV lines,
 // for classify's main thread (src/infer/prediction-lines.ts, src/infer/classify.ts).
 #include <cmath>
 #include <cstring>
@@ -10,29 +10,6 @@
 
 namespace astro_binding {
 namespace {
-
-// decodeRedshiftSync(probabilities, rows, bins, zMin, zMax, decode | null, z, zErr)
-Napi::Value DecodeRedshiftSync(const Napi::CallbackInfo& info) {
-  const char* op = "decodeRedshiftSync";
-  Napi::Env env = info.Env();
-  auto probabilities = Float32Arg(info, 0, op, "probabilities");
-  const double rows = NumberArg(info, 1, op, "rows"), bins = NumberArg(info, 2, op, "bins");
-  const double z_min = NumberArg(info, 3, op, "zMin"), z_max = NumberArg(info, 4, op, "zMax");
-  ASTRO_CHECK(rows >= 0 && bins >= 1 && rows == std::floor(rows) && bins == std::floor(bins) && rows <= 1e9 && bins <= 1e6, env, op,
-              "rows and bins must be integers, bins ≥ 1");
-  const size_t n = static_cast<size_t>(rows), b = static_cast<size_t>(bins);
-  ASTRO_CHECK(probabilities.length >= n * b, env, op, "probabilities must hold rows × bins values");
-  const uint8_t* decode = nullptr;
-  if (!IsNullish(info, 5)) {
-    auto mask = Uint8Arg(info, 5, op, "decode");
-    ASTRO_CHECK(mask.length >= n, env, op, "decode must hold a value per row");
-    decode = mask.data;
-  }
-  auto z = Float32Arg(info, 6, op, "z"), z_err = Float32Arg(info, 7, op, "zErr");
-  ASTRO_CHECK(z.length >= n && z_err.length >= n, env, op, "z and zErr must hold a value per row");
-  astro::decode_redshift(probabilities.data, n, b, z_min, z_max, decode, z.data, z_err.data);
-  return env.Undefined();
-}
 
 // The UTF-8 of strings[0, n), one after another: string r is bytes[offsets[r], offsets[r+1]).
 void ReadStrings(Napi::Env env, Napi::Value value, size_t n, const char* op, const char* name, std::vector<char>& bytes,
@@ -149,7 +126,7 @@ Napi::Value CheckOutputsSync(const Napi::CallbackInfo& info) {
     z = z_view.data;
     z_err = z_err_view.data;
   }
-  thread_local std::vector<uint8_t> codes, scratch;
+  thread_local std::vector<uint8_t> codes, before, scratch;
   codes.assign(rows, astro::kRowOther);
   scratch.resize(rows);
   for (size_t i = 0; i < rows; ++i) {
@@ -163,7 +140,7 @@ Napi::Value CheckOutputsSync(const Napi::CallbackInfo& info) {
     if (length == 2 && std::memcmp(text, "ok", 2) == 0) codes[i] = astro::kRowOk;
     else if (length == 3 && std::memcmp(text, "ood", 3) == 0) codes[i] = astro::kRowOod;
   }
-  std::vector<uint8_t> before(codes);
+  before = codes;
   astro::check_outputs(outputs, codes.data(), p.data, z, z_err, scratch.data());
   Napi::String non_finite, ood;
   for (size_t i = 0; i < rows; ++i) {
@@ -181,7 +158,6 @@ Napi::Value CheckOutputsSync(const Napi::CallbackInfo& info) {
 
 Registrar registrar({
     {"checkOutputsSync", CheckOutputsSync},
-    {"decodeRedshiftSync", DecodeRedshiftSync},
     {"predictionLinesSync", PredictionLinesSync},
 });
 

@@ -162,8 +162,6 @@ export interface NativeAddon {
 
   // predictions.cpp — see native/kernels/predictions.h. Optional for the same reason
   // (src/infer/prediction-lines.ts then writes and decodes in TS).
-  /** decodeRedshift of src/infer/redshift.ts into z and zErr (rows each); decode: a flag per row, null for all. */
-  decodeRedshiftSync?(probabilities: Float32Array, rows: number, bins: number, zMin: number, zMax: number, decode: Uint8Array | null, z: Float32Array, zErr: Float32Array): void;
   /**
    * The predictions CSV lines of ids.length rows (probabilities in star, galaxy, qso order),
    * written into out from byte `at`: the bytes written, or −(the room it may need) when out has
